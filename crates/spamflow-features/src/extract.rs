@@ -1,0 +1,435 @@
+//! Parsed mail to a sparse feature vector: hashed words, word pairs, subwords, and header, URL,
+//! attachment and structure facts, each in its own namespace.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::flags::Flags;
+use crate::html::floor_char_boundary;
+use crate::limits::Limits;
+use crate::normalize::{normalize_text, words};
+use crate::parse::{ParsedMail, base_domain, parse_mail, url_host};
+use crate::subword::SubwordTokenizer;
+
+/// Feature namespaces: the same string in two namespaces is two different features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespace {
+    /// A word of the decoded body text.
+    Body,
+    /// Two consecutive body words.
+    BodyPair,
+    /// A word of the Subject.
+    Subject,
+    /// A word of the From display name.
+    FromName,
+    /// A header fact (domains, hops, mailer, header names, content types, charsets).
+    Header,
+    /// A URL host or domain.
+    Url,
+    /// An attachment type or file extension.
+    Attachment,
+    /// A structure fact (part counts, sizes, capitals ratio, flags).
+    Meta,
+    /// A subword of the tokenizer shipped with the model.
+    Subword,
+}
+
+impl Namespace {
+    /// Short prefix used in feature names (`body:viagra`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Namespace::Body => "body",
+            Namespace::BodyPair => "pair",
+            Namespace::Subject => "subj",
+            Namespace::FromName => "from",
+            Namespace::Header => "hdr",
+            Namespace::Url => "url",
+            Namespace::Attachment => "att",
+            Namespace::Meta => "meta",
+            Namespace::Subword => "sw",
+        }
+    }
+
+    fn seed(self) -> u64 {
+        // Stable across builds: the hash of a feature is part of the model file format.
+        match self {
+            Namespace::Body => 0x1001,
+            Namespace::BodyPair => 0x1002,
+            Namespace::Subject => 0x1003,
+            Namespace::FromName => 0x1004,
+            Namespace::Header => 0x1005,
+            Namespace::Url => 0x1006,
+            Namespace::Attachment => 0x1007,
+            Namespace::Meta => 0x1008,
+            Namespace::Subword => 0x1009,
+        }
+    }
+}
+
+/// How messages become features. Stored inside the model so serving matches training.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureConfig {
+    /// Parsing limits.
+    pub limits: Limits,
+    /// Header names starting with one of these (lower case) are ignored: they carry the verdict
+    /// of another filter (default: `x-spam`, `x-virus`, `x-bogosity`, ...).
+    pub ignored_header_prefixes: Vec<String>,
+    /// Add features for pairs of consecutive body words (default true).
+    pub word_pairs: bool,
+    /// Bytes of normalised subject + body given to the subword tokenizer (default 1024; 0 turns
+    /// subword features off). Bounded because subword encoding runs at a few MB/s.
+    pub subword_window_bytes: usize,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        FeatureConfig {
+            limits: Limits::default(),
+            ignored_header_prefixes: [
+                "x-spam", "x-virus", "x-bogosity", "x-dspam", "x-crm114", "x-rspamd", "x-spamd",
+                "x-barracuda", "x-ironport", "x-proofpoint", "x-mailscanner", "x-amavis",
+                "x-ms-exchange-organization-scl", "x-microsoft-antispam", "x-forefront-antispam",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            word_pairs: true,
+            subword_window_bytes: 1024,
+        }
+    }
+}
+
+/// A sparse feature vector: `(feature hash, count)` pairs sorted by hash, no duplicates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparseFeatures {
+    /// The entries, sorted by hash.
+    pub entries: Vec<(u64, f32)>,
+}
+
+/// Readable names of feature hashes, collected during training for explanations.
+#[derive(Debug, Clone, Default)]
+pub struct FeatureNames(HashMap<u64, String>);
+
+impl FeatureNames {
+    /// The name of a feature hash, if it was seen.
+    pub fn get(&self, hash: u64) -> Option<&str> {
+        self.0.get(&hash).map(String::as_str)
+    }
+
+    /// Adds the names of another collection.
+    pub fn merge(&mut self, other: FeatureNames) {
+        for (hash, name) in other.0 {
+            self.0.entry(hash).or_insert(name);
+        }
+    }
+}
+
+/// The features of one message and what was odd about it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extraction {
+    /// The sparse feature vector.
+    pub features: SparseFeatures,
+    /// Truncation and decoding flags.
+    pub flags: Flags,
+}
+
+/// Turns message bytes into [`SparseFeatures`]. Cheap to share between threads.
+#[derive(Debug, Clone)]
+pub struct FeatureExtractor {
+    config: FeatureConfig,
+    subword: Option<SubwordTokenizer>,
+}
+
+impl FeatureExtractor {
+    /// An extractor with the given configuration and (optionally) a trained subword tokenizer.
+    pub fn new(config: FeatureConfig, subword: Option<SubwordTokenizer>) -> Self {
+        FeatureExtractor { config, subword }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &FeatureConfig {
+        &self.config
+    }
+
+    /// The subword tokenizer in use, if any.
+    pub fn subword(&self) -> Option<&SubwordTokenizer> {
+        self.subword.as_ref()
+    }
+
+    /// Parses message bytes under the configured limits.
+    pub fn parse(&self, bytes: &[u8]) -> ParsedMail {
+        parse_mail(bytes, &self.config.limits)
+    }
+
+    /// Parses and extracts features in one step.
+    pub fn extract(&self, bytes: &[u8]) -> Extraction {
+        self.features_of(&self.parse(bytes), None)
+    }
+
+    /// The normalised text the subword tokenizer sees: subject and the start of the body,
+    /// at most `subword_window_bytes` long. Used to train the tokenizer on what it will serve.
+    pub fn subword_text(&self, mail: &ParsedMail) -> String {
+        let mut text = String::new();
+        normalize_text(&mail.subject, &mut text);
+        text.push('\n');
+        let body_room = self.config.subword_window_bytes.saturating_sub(text.len());
+        let body = &mail.text[..floor_char_boundary(&mail.text, body_room)];
+        normalize_text(body, &mut text);
+        let cut = floor_char_boundary(&text, self.config.subword_window_bytes);
+        text.truncate(cut);
+        text
+    }
+
+    /// Features of a parsed message; when `names` is given, records a readable name per hash.
+    pub fn features_of(&self, mail: &ParsedMail, names: Option<&mut FeatureNames>) -> Extraction {
+        let mut sink = Sink { hashes: Vec::with_capacity(512), names };
+        let mut flags = mail.flags;
+
+        let mut normalized = String::new();
+        normalize_text(&mail.subject, &mut normalized);
+        let subject_stats = words(&normalized, 200, |w| sink.add(Namespace::Subject, w));
+        if mail.subject.is_empty() {
+            sink.add(Namespace::Meta, "no_subject");
+        }
+        normalized.clear();
+        normalize_text(&mail.from_name, &mut normalized);
+        words(&normalized, 20, |w| sink.add(Namespace::FromName, w));
+
+        normalized.clear();
+        let text_stats = normalize_text(&mail.text, &mut normalized);
+        let mut previous = String::new();
+        let word_pairs = self.config.word_pairs;
+        let word_stats = words(&normalized, self.config.limits.max_tokens, |w| {
+            sink.add(Namespace::Body, w);
+            if word_pairs {
+                if !previous.is_empty() {
+                    sink.add_pair(&previous, w);
+                }
+                previous.clear();
+                previous.push_str(w);
+            }
+        });
+        if word_stats.truncated {
+            flags.insert(Flags::TOKENS_TRUNCATED);
+        }
+        let deobfuscated = word_stats.deobfuscated + subject_stats.deobfuscated;
+        if deobfuscated > 0 || text_stats.hidden_chars > 0 {
+            flags.insert(Flags::OBFUSCATION);
+        }
+
+        self.header_features(mail, &mut sink);
+        self.subword_features(mail, &mut sink, &mut flags);
+
+        sink.add_bucket("text_bytes", log_bucket(mail.text.len()));
+        sink.add_bucket("text_parts", mail.text_parts.min(8));
+        sink.add_bucket("html_parts", mail.html_parts.min(8));
+        if mail.html_parts > 0 && mail.text_parts == 0 {
+            sink.add(Namespace::Meta, "html_only");
+        }
+        sink.add_bucket("images", log_bucket(mail.images));
+        sink.add_bucket("urls", log_bucket(mail.urls.len()));
+        sink.add_bucket("attachments", mail.attachments.len().min(8));
+        if text_stats.letters >= 20 {
+            sink.add_bucket("caps_tenths", text_stats.uppercase * 10 / text_stats.letters);
+        }
+        sink.add_bucket("deobfuscated", log_bucket(deobfuscated));
+        sink.add_bucket("hidden_chars", log_bucket(text_stats.hidden_chars));
+        for name in flags.names() {
+            sink.add(Namespace::Meta, name);
+        }
+        Extraction { features: sink.finish(), flags }
+    }
+
+    fn header_features(&self, mail: &ParsedMail, sink: &mut Sink<'_>) {
+        let from_base = mail.from_domain.as_deref().map(base_domain);
+        match from_base {
+            Some(domain) => sink.add_fact("from_domain", domain),
+            None => sink.add(Namespace::Header, "no_from_domain"),
+        }
+        for (label, domain) in [
+            ("reply_to", mail.reply_to_domain.as_deref()),
+            ("return_path", mail.return_path_domain.as_deref()),
+            ("message_id", mail.message_id_domain.as_deref()),
+        ] {
+            match domain.map(base_domain) {
+                Some(base) if Some(base) == from_base => sink.add_fact(label, "same_as_from"),
+                Some(base) => {
+                    sink.add_fact(label, "differs_from_from");
+                    sink.add_fact(label, base);
+                }
+                None => sink.add_fact(label, "missing"),
+            }
+        }
+        sink.add_bucket("received_hops", mail.received_hops.min(12));
+        for host in &mail.received_hosts {
+            sink.add_fact("received_from", base_domain(host));
+        }
+        if let Some(mailer) = &mail.mailer {
+            let mut normalized = String::new();
+            normalize_text(mailer, &mut normalized);
+            words(&normalized, 4, |w| sink.add_fact("mailer", w));
+        }
+        for name in &mail.header_names {
+            if !self.is_ignored_header(name) {
+                sink.add_fact("has", name);
+            }
+        }
+        for content_type in mail.content_types.iter().take(16) {
+            sink.add_fact("content_type", content_type);
+        }
+        if let Some(top) = mail.content_types.first() {
+            sink.add_fact("top_type", top);
+        }
+        for charset in &mail.charsets {
+            sink.add_fact("charset", charset);
+        }
+        for url in &mail.urls {
+            let Some(host) = url_host(url) else { continue };
+            if host.parse::<std::net::IpAddr>().is_ok() {
+                sink.add(Namespace::Url, "#ip");
+                continue;
+            }
+            let base = base_domain(&host);
+            sink.add(Namespace::Url, base);
+            if Some(base) == from_base {
+                sink.add(Namespace::Url, "#from_domain");
+            }
+        }
+        for attachment in &mail.attachments {
+            sink.add(Namespace::Attachment, &attachment.content_type);
+            if let Some((_, extension)) = attachment.name.as_deref().and_then(|n| n.rsplit_once('.')) {
+                sink.add(Namespace::Attachment, &format!(".{}", extension.to_ascii_lowercase()));
+            }
+        }
+    }
+
+    fn subword_features(&self, mail: &ParsedMail, sink: &mut Sink<'_>, flags: &mut Flags) {
+        let Some(tokenizer) = &self.subword else { return };
+        if self.config.subword_window_bytes == 0 {
+            return;
+        }
+        match tokenizer.encode(&self.subword_text(mail)) {
+            Ok(ids) => {
+                for id in ids {
+                    let hash = xxh3_64_with_seed(&id.to_le_bytes(), Namespace::Subword.seed());
+                    sink.hashes.push(hash);
+                    if let Some(names) = sink.names.as_deref_mut() {
+                        names.0.entry(hash).or_insert_with(|| {
+                            format!("sw:{}", tokenizer.token(id).unwrap_or_default())
+                        });
+                    }
+                }
+            }
+            Err(_) => flags.insert(Flags::ENCODING_PROBLEM),
+        }
+    }
+
+    fn is_ignored_header(&self, name: &str) -> bool {
+        self.config
+            .ignored_header_prefixes
+            .iter()
+            .any(|prefix| name.starts_with(prefix.as_str()))
+    }
+}
+
+/// `floor(log2(n)) + 1`, 0 for 0: a coarse size bucket.
+fn log_bucket(n: usize) -> usize {
+    (usize::BITS - n.leading_zeros()) as usize
+}
+
+const PAIR_SEED: u64 = 0x2002;
+
+/// Collects feature hashes (and names, when asked) for one message.
+struct Sink<'a> {
+    hashes: Vec<u64>,
+    names: Option<&'a mut FeatureNames>,
+}
+
+impl Sink<'_> {
+    fn add(&mut self, namespace: Namespace, token: &str) {
+        let hash = xxh3_64_with_seed(token.as_bytes(), namespace.seed());
+        self.hashes.push(hash);
+        if let Some(names) = self.names.as_deref_mut() {
+            names
+                .0
+                .entry(hash)
+                .or_insert_with(|| format!("{}:{}", namespace.prefix(), token));
+        }
+    }
+
+    fn add_pair(&mut self, first: &str, second: &str) {
+        let seed = xxh3_64_with_seed(first.as_bytes(), PAIR_SEED);
+        let hash = xxh3_64_with_seed(second.as_bytes(), seed);
+        self.hashes.push(hash);
+        if let Some(names) = self.names.as_deref_mut() {
+            names.0.entry(hash).or_insert_with(|| format!("pair:{first} {second}"));
+        }
+    }
+
+    fn add_fact(&mut self, label: &str, value: &str) {
+        self.add(Namespace::Header, &format!("{label}={value}"));
+    }
+
+    fn add_bucket(&mut self, label: &str, bucket: usize) {
+        self.add(Namespace::Meta, &format!("{label}={bucket}"));
+    }
+
+    fn finish(mut self) -> SparseFeatures {
+        self.hashes.sort_unstable();
+        let mut entries: Vec<(u64, f32)> = Vec::with_capacity(self.hashes.len());
+        for hash in self.hashes {
+            match entries.last_mut() {
+                Some((last, count)) if *last == hash => *count += 1.0,
+                _ => entries.push((hash, 1.0)),
+            }
+        }
+        SparseFeatures { entries }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAIL: &[u8] = b"From: Pharmacy <sales@pills.example>\nReply-To: x@other.example\nSubject: Cheap V1agra\nX-Spam-Flag: YES\n\nBuy cheap viagra at http://pills.example/now buy cheap\n";
+
+    #[test]
+    fn features_are_sorted_counted_and_named() {
+        let extractor = FeatureExtractor::new(FeatureConfig::default(), None);
+        let mut names = FeatureNames::default();
+        let extraction = extractor.features_of(&extractor.parse(MAIL), Some(&mut names));
+        let entries = &extraction.features.entries;
+        assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+        let named: HashMap<&str, f32> = entries
+            .iter()
+            .filter_map(|(hash, count)| names.get(*hash).map(|name| (name, *count)))
+            .collect();
+        assert_eq!(named.len(), entries.len(), "every feature has a name");
+        assert_eq!(named.get("subj:viagra"), Some(&1.0));
+        assert_eq!(named.get("body:cheap"), Some(&2.0));
+        assert_eq!(named.get("pair:buy cheap"), Some(&2.0));
+        assert_eq!(named.get("hdr:from_domain=pills.example"), Some(&1.0));
+        assert_eq!(named.get("hdr:reply_to=differs_from_from"), Some(&1.0));
+        assert_eq!(named.get("url:#from_domain"), Some(&1.0));
+        assert_eq!(named.get("meta:obfuscation"), Some(&1.0));
+        assert!(!named.keys().any(|name| name.contains("x-spam")), "upstream filter headers are ignored");
+        assert_eq!(extractor.extract(MAIL), extraction, "naming does not change features");
+    }
+
+    #[test]
+    fn subword_window_is_bounded_and_encoded() -> Result<(), crate::SubwordError> {
+        let config = FeatureConfig { subword_window_bytes: 16, ..FeatureConfig::default() };
+        let plain = FeatureExtractor::new(config.clone(), None);
+        let mail = plain.parse(MAIL);
+        let window = plain.subword_text(&mail);
+        assert!(window.len() <= 16);
+        assert!(window.starts_with("cheap v1agra\n"));
+        let tokenizer = SubwordTokenizer::train(std::iter::repeat_n(window.as_str(), 10), 100)?;
+        let with_subwords = FeatureExtractor::new(config, Some(tokenizer));
+        let more = with_subwords.extract(MAIL).features.entries.len();
+        assert!(more > plain.extract(MAIL).features.entries.len());
+        Ok(())
+    }
+}

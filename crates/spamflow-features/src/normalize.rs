@@ -1,0 +1,270 @@
+//! Text normalisation and word splitting, with the de-obfuscation spam needs.
+//!
+//! Hand-written because it is spamflow's own edge: Unicode NFKC (only when the text is not
+//! ASCII, so the common case stays fast), case folding, zero-width characters dropped, Cyrillic
+//! and Greek look-alike letters mapped to Latin, leetspeak folded inside words (`V1agra`,
+//! `0EM S0ftware`) and split letters joined (`v-i-a-g-r-a`, `v i a g r a`).
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Counts gathered while normalising, used as structure features.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TextStats {
+    /// Letters seen.
+    pub letters: usize,
+    /// Upper-case letters seen (before folding).
+    pub uppercase: usize,
+    /// Zero-width or look-alike characters removed or mapped.
+    pub hidden_chars: usize,
+}
+
+/// Appends the normalised form of `text` to `out` and returns counts about it.
+pub fn normalize_text(text: &str, out: &mut String) -> TextStats {
+    let mut stats = TextStats::default();
+    out.reserve(text.len());
+    if text.is_ascii() {
+        for &b in text.as_bytes() {
+            stats.letters += usize::from(b.is_ascii_alphabetic());
+            stats.uppercase += usize::from(b.is_ascii_uppercase());
+        }
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+        return stats;
+    }
+    for c in text.nfkc() {
+        if is_zero_width(c) {
+            stats.hidden_chars += 1;
+            continue;
+        }
+        if c.is_alphabetic() {
+            stats.letters += 1;
+            stats.uppercase += usize::from(c.is_uppercase());
+        }
+        for lower in c.to_lowercase() {
+            match latin_look_alike(lower) {
+                Some(latin) => {
+                    stats.hidden_chars += 1;
+                    out.push(latin);
+                }
+                None => out.push(lower),
+            }
+        }
+    }
+    stats
+}
+
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{00ad}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{034f}')
+}
+
+/// Latin letter that a Cyrillic or Greek lower-case letter is used to imitate.
+fn latin_look_alike(c: char) -> Option<char> {
+    Some(match c {
+        'а' | 'α' => 'a',
+        'в' | 'β' => 'b',
+        'с' | 'ϲ' => 'c',
+        'е' | 'ε' => 'e',
+        'һ' => 'h',
+        'і' | 'ι' => 'i',
+        'ј' => 'j',
+        'к' | 'κ' => 'k',
+        'м' => 'm',
+        'о' | 'ο' => 'o',
+        'р' | 'ρ' => 'p',
+        'ѕ' => 's',
+        'т' | 'τ' => 't',
+        'υ' => 'u',
+        'ν' => 'v',
+        'х' | 'χ' => 'x',
+        'у' | 'γ' => 'y',
+        _ => return None,
+    })
+}
+
+/// Counts gathered while splitting words.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WordStats {
+    /// Words emitted.
+    pub words: usize,
+    /// Words that were de-obfuscated (leetspeak folded or split letters joined).
+    pub deobfuscated: usize,
+    /// True when `max_words` stopped the split early.
+    pub truncated: bool,
+}
+
+/// Shape tokens for numbers, by digit count (1..=12, longer share the last).
+const NUMBER_SHAPES: [&str; 12] =
+    ["#1", "#2", "#3", "#4", "#5", "#6", "#7", "#8", "#9", "#10", "#11", "#12+"];
+/// Token standing for any word longer than [`MAX_WORD_BYTES`] (encoded blobs, hashes).
+const LONG_WORD: &str = "#long";
+const MAX_WORD_BYTES: usize = 30;
+const MIN_SPLIT_LETTERS: usize = 4;
+
+/// Splits normalised text into words, calling `emit` for each, at most `max_words` times.
+///
+/// Words are runs of letters and digits. Pure numbers become shape tokens (`#3` for a
+/// three-digit number), over-long runs become `#long`, single letters are dropped unless a run of
+/// them spells a word (`v i a g r a`, `v-i-a-g-r-a`), and leetspeak digits between letters are
+/// folded (`v1agra` to `viagra`).
+pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordStats {
+    let mut stats = WordStats::default();
+    let mut spelled = String::new();
+    let mut folded = String::new();
+    let mut emit_counted = |word: &str, stats: &mut WordStats| {
+        if stats.words >= max_words {
+            stats.truncated = true;
+            return;
+        }
+        stats.words += 1;
+        emit(word);
+    };
+    for chunk in text.split_whitespace() {
+        if stats.truncated {
+            break;
+        }
+        if let Some(letters) = spelled_out(chunk) {
+            if letters.chars().count() == 1 {
+                spelled.push_str(&letters);
+                continue;
+            }
+            flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
+            stats.deobfuscated += 1;
+            emit_counted(&letters, &mut stats);
+            continue;
+        }
+        flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
+        for word in chunk.split(|c: char| !c.is_alphanumeric()) {
+            if word.is_empty() {
+                continue;
+            }
+            if word.len() > MAX_WORD_BYTES {
+                emit_counted(LONG_WORD, &mut stats);
+            } else if word.bytes().all(|b| b.is_ascii_digit()) {
+                emit_counted(NUMBER_SHAPES[word.len().min(NUMBER_SHAPES.len()) - 1], &mut stats);
+            } else if fold_leetspeak(word, &mut folded) {
+                stats.deobfuscated += 1;
+                emit_counted(&folded, &mut stats);
+            } else if word.chars().nth(1).is_some() {
+                emit_counted(word, &mut stats);
+            }
+        }
+    }
+    flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
+    stats
+}
+
+/// Emits a run of single letters collected from separate chunks if it is long enough.
+fn flush_spelled(spelled: &mut String, stats: &mut WordStats, emit: &mut impl FnMut(&str, &mut WordStats)) {
+    if spelled.chars().count() >= MIN_SPLIT_LETTERS {
+        stats.deobfuscated += 1;
+        emit(spelled, stats);
+    }
+    spelled.clear();
+}
+
+/// For a chunk of single letters joined by one separator (`v-i-a-g-r-a`), or a lone letter
+/// (possibly with punctuation around it), the letters; otherwise `None`.
+fn spelled_out(chunk: &str) -> Option<String> {
+    let trimmed = chunk.trim_matches(|c: char| !c.is_alphanumeric());
+    let mut chars = trimmed.chars();
+    let first = chars.next()?;
+    if !first.is_alphabetic() {
+        return None;
+    }
+    let mut letters = String::from(first);
+    loop {
+        match (chars.next(), chars.next()) {
+            (None, _) => break,
+            (Some(sep), Some(letter)) if "-._*~+|/".contains(sep) && letter.is_alphabetic() => {
+                letters.push(letter);
+            }
+            _ => return None,
+        }
+    }
+    let count = letters.chars().count();
+    (count == 1 || count >= MIN_SPLIT_LETTERS).then_some(letters)
+}
+
+/// Folds leetspeak digits into letters when they sit inside a word (`s0ftware`, `v1agra`) or a
+/// `0` leads letters (`0em`). Writes the folded word to `out` and returns true if it folded.
+fn fold_leetspeak(word: &str, out: &mut String) -> bool {
+    let bytes = word.as_bytes();
+    let letters = bytes.iter().filter(|b| b.is_ascii_alphabetic()).count();
+    if letters < 2 || letters == bytes.len() || !word.is_ascii() {
+        return false;
+    }
+    let leet = |b: u8| matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7');
+    let mut folds = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            let inside = i > 0 && i + 1 < bytes.len() && bytes[i - 1].is_ascii_alphabetic() && bytes[i + 1].is_ascii_alphabetic();
+            let leading_zero = i == 0 && b == b'0' && bytes.get(1).is_some_and(u8::is_ascii_alphabetic);
+            if !leet(b) || !(inside || leading_zero) {
+                return false;
+            }
+            folds = true;
+        }
+    }
+    if !folds {
+        return false;
+    }
+    out.clear();
+    out.extend(bytes.iter().map(|&b| match b {
+        b'0' => 'o',
+        b'1' => 'i',
+        b'3' => 'e',
+        b'4' => 'a',
+        b'5' => 's',
+        b'7' => 't',
+        other => char::from(other),
+    }));
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized_words(text: &str) -> Vec<String> {
+        let mut normalized = String::new();
+        normalize_text(text, &mut normalized);
+        let mut out = Vec::new();
+        words(&normalized, usize::MAX, |w| out.push(w.to_owned()));
+        out
+    }
+
+    #[test]
+    fn obfuscated_spellings_fold_to_the_plain_word() {
+        assert_eq!(normalized_words("Buy V1AGRA"), ["buy", "viagra"]);
+        assert_eq!(normalized_words("v-i-a-g-r-a!"), ["viagra"]);
+        assert_eq!(normalized_words("get v i a g r a now"), ["get", "viagra", "now"]);
+        assert_eq!(normalized_words("0EM S0ftware"), ["oem", "software"]);
+        assert_eq!(normalized_words("vi\u{200b}agra"), ["viagra"]);
+        assert_eq!(normalized_words("viаgra"), ["viagra"], "Cyrillic а");
+        assert_eq!(normalized_words("ＦＲＥＥ"), ["free"], "NFKC full width");
+    }
+
+    #[test]
+    fn ordinary_words_numbers_and_versions_are_kept() {
+        assert_eq!(normalized_words("win98 mp3 1st a i 2002 $19.99"), ["win98", "mp3", "1st", "#4", "#2", "#2"]);
+        assert_eq!(normalized_words("e-mail u.s. x"), ["mail"]);
+        assert_eq!(normalized_words(&"z".repeat(40)), ["#long"]);
+    }
+
+    #[test]
+    fn stats_count_case_and_hidden_characters() {
+        let mut out = String::new();
+        let stats = normalize_text("ABc\u{200b}d", &mut out);
+        assert_eq!(out, "abcd");
+        assert_eq!((stats.letters, stats.uppercase, stats.hidden_chars), (4, 2, 1));
+    }
+
+    #[test]
+    fn word_limit_truncates() {
+        let mut seen = 0;
+        let stats = words("aa bb cc dd", 2, |_| seen += 1);
+        assert_eq!(seen, 2);
+        assert!(stats.truncated);
+    }
+}

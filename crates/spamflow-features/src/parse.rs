@@ -1,0 +1,401 @@
+//! Bytes to [`ParsedMail`]: MIME decoding through `mail-parser`, bounded by [`Limits`].
+
+use mail_parser::{HeaderName, HeaderValue, Host, Message, MessageParser, MimeHeaders, PartType};
+
+use crate::flags::Flags;
+use crate::html::{floor_char_boundary, html_to_text};
+use crate::limits::Limits;
+
+/// A non-text MIME part, summarised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name from Content-Disposition or Content-Type, if any.
+    pub name: Option<String>,
+    /// Lower-case `type/subtype`.
+    pub content_type: String,
+    /// Decoded size in bytes.
+    pub size: usize,
+}
+
+/// What the classifier needs from one message: decoded text and header facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedMail {
+    /// Decoded Subject (RFC 2047 words decoded), empty when missing.
+    pub subject: String,
+    /// Display name of the first From address.
+    pub from_name: String,
+    /// Lower-case domain of the first From address.
+    pub from_domain: Option<String>,
+    /// Lower-case domain of the first Reply-To address.
+    pub reply_to_domain: Option<String>,
+    /// Lower-case domain of the Return-Path address.
+    pub return_path_domain: Option<String>,
+    /// Lower-case domain part of the Message-ID.
+    pub message_id_domain: Option<String>,
+    /// Number of Received headers.
+    pub received_hops: usize,
+    /// Host names claimed by the first few Received hops (the `from` clause), lower case.
+    pub received_hosts: Vec<String>,
+    /// X-Mailer or User-Agent value.
+    pub mailer: Option<String>,
+    /// Lower-case names of the top-level header fields, in order.
+    pub header_names: Vec<String>,
+    /// Lower-case `type/subtype` of every part visited, in document order.
+    pub content_types: Vec<String>,
+    /// Lower-case charsets declared by text parts.
+    pub charsets: Vec<String>,
+    /// Decoded text of all text parts, HTML rendered to text, bounded by `max_text_bytes`.
+    pub text: String,
+    /// Number of text/plain (and other non-HTML text) parts.
+    pub text_parts: usize,
+    /// Number of text/html parts.
+    pub html_parts: usize,
+    /// URLs from HTML links and from the text, bounded by `max_urls`.
+    pub urls: Vec<String>,
+    /// Number of `<img>` tags in HTML parts.
+    pub images: usize,
+    /// Non-text parts.
+    pub attachments: Vec<Attachment>,
+    /// What was truncated or odd.
+    pub flags: Flags,
+}
+
+/// Parses any bytes into a [`ParsedMail`]. Never panics; over-limit input is cut and flagged.
+pub fn parse_mail(bytes: &[u8], limits: &Limits) -> ParsedMail {
+    let mut mail = ParsedMail::default();
+    let mut bytes = skip_mbox_from_line(bytes);
+    if bytes.len() > limits.max_message_bytes {
+        bytes = &bytes[..limits.max_message_bytes];
+        mail.flags.insert(Flags::MESSAGE_TRUNCATED);
+    }
+    match MessageParser::default().parse(bytes) {
+        Some(message) if has_known_header(&message) => {
+            read_headers(&message, &mut mail);
+            let mut walker = PartWalker { limits, mail: &mut mail, visited: 0 };
+            walker.visit_message(&message, 0);
+        }
+        _ => {
+            mail.flags.insert(Flags::NO_HEADERS);
+            let text = String::from_utf8_lossy(bytes);
+            push_bounded(&mut mail.text, &text, limits.max_text_bytes, &mut mail.flags);
+            mail.text_parts = 1;
+        }
+    }
+    let text = std::mem::take(&mut mail.text);
+    find_urls(&text, limits.max_urls, &mut mail.urls);
+    mail.text = text;
+    if mail.text.trim().is_empty() {
+        mail.flags.insert(Flags::EMPTY_TEXT);
+    }
+    mail
+}
+
+/// True when at least one standard header field was recognised; otherwise the "headers" are
+/// most likely the first line of a text without any header block.
+fn has_known_header(message: &Message<'_>) -> bool {
+    !message.parts.is_empty()
+        && message
+            .headers()
+            .iter()
+            .any(|header| !matches!(header.name, HeaderName::Other(_)))
+}
+
+/// Skips an mbox envelope line (`From sender date`) if the input starts with one.
+fn skip_mbox_from_line(bytes: &[u8]) -> &[u8] {
+    if bytes.starts_with(b"From ") {
+        match bytes.iter().position(|&b| b == b'\n') {
+            Some(end) => &bytes[end + 1..],
+            None => &[],
+        }
+    } else {
+        bytes
+    }
+}
+
+fn read_headers(message: &Message<'_>, mail: &mut ParsedMail) {
+    mail.subject = message.subject().unwrap_or_default().to_owned();
+    if let Some(from) = message.from().and_then(|a| a.first()) {
+        mail.from_name = from.name().unwrap_or_default().to_owned();
+        mail.from_domain = from.address().and_then(address_domain);
+    }
+    mail.reply_to_domain = message
+        .reply_to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .and_then(address_domain);
+    mail.return_path_domain = match message.return_path() {
+        HeaderValue::Text(text) => address_domain(text),
+        HeaderValue::Address(address) => address.first().and_then(|a| a.address()).and_then(address_domain),
+        _ => None,
+    };
+    mail.message_id_domain = message.message_id().and_then(address_domain);
+    for header in message.headers() {
+        let name = header.name();
+        if matches!(header.name, HeaderName::Received) {
+            mail.received_hops += 1;
+            if mail.received_hosts.len() < 3
+                && let Some(received) = header.value().as_received()
+                && let Some(Host::Name(host)) = &received.from
+            {
+                mail.received_hosts.push(host.to_ascii_lowercase());
+            }
+        } else if mail.mailer.is_none()
+            && (name.eq_ignore_ascii_case("x-mailer") || name.eq_ignore_ascii_case("user-agent"))
+        {
+            mail.mailer = header.value().as_text().map(str::to_owned);
+        }
+        if mail.header_names.len() < 64 {
+            mail.header_names.push(name.to_ascii_lowercase());
+        }
+    }
+}
+
+/// The lower-case domain after the last `@`, without angle brackets.
+fn address_domain(address: &str) -> Option<String> {
+    let (_, domain) = address.rsplit_once('@')?;
+    let domain = domain.trim().trim_end_matches('>').trim();
+    (!domain.is_empty() && domain.len() <= 253).then(|| domain.to_ascii_lowercase())
+}
+
+struct PartWalker<'a> {
+    limits: &'a Limits,
+    mail: &'a mut ParsedMail,
+    visited: usize,
+}
+
+impl PartWalker<'_> {
+    fn visit_message(&mut self, message: &Message<'_>, depth: usize) {
+        self.visit_part(message, 0, depth);
+    }
+
+    fn visit_part(&mut self, message: &Message<'_>, id: u32, depth: usize) {
+        if depth > self.limits.max_depth {
+            self.mail.flags.insert(Flags::DEPTH_TRUNCATED);
+            return;
+        }
+        if self.visited >= self.limits.max_parts {
+            self.mail.flags.insert(Flags::PARTS_TRUNCATED);
+            return;
+        }
+        self.visited += 1;
+        let Some(part) = message.parts.get(id as usize) else {
+            return;
+        };
+        if part.is_encoding_problem {
+            self.mail.flags.insert(Flags::ENCODING_PROBLEM);
+        }
+        let content_type = part.content_type();
+        let type_name = content_type.map_or_else(
+            || "text/plain".to_owned(),
+            |ct| match &ct.c_subtype {
+                Some(sub) => format!("{}/{}", ct.c_type, sub).to_ascii_lowercase(),
+                None => ct.c_type.to_ascii_lowercase(),
+            },
+        );
+        if let Some(charset) = content_type.and_then(|ct| ct.attribute("charset"))
+            && self.mail.charsets.len() < 8
+        {
+            self.mail.charsets.push(charset.to_ascii_lowercase());
+        }
+        self.mail.content_types.push(type_name.clone());
+        match &part.body {
+            PartType::Text(text) => {
+                self.mail.text_parts += 1;
+                self.push_text(text);
+            }
+            PartType::Html(html) => {
+                self.mail.html_parts += 1;
+                let room = self.limits.max_text_bytes.saturating_sub(self.mail.text.len());
+                let links_room = self.limits.max_urls.saturating_sub(self.mail.urls.len());
+                let rendered = html_to_text(html, room, links_room);
+                if rendered.truncated {
+                    self.mail.flags.insert(Flags::TEXT_TRUNCATED);
+                }
+                self.mail.images += rendered.images;
+                self.mail.urls.extend(rendered.links);
+                self.push_text(&rendered.text);
+            }
+            PartType::Binary(data) | PartType::InlineBinary(data) => {
+                self.mail.attachments.push(Attachment {
+                    name: part.attachment_name().map(str::to_owned),
+                    content_type: type_name,
+                    size: data.len(),
+                });
+            }
+            PartType::Message(nested) => {
+                if let Some(subject) = nested.subject() {
+                    self.push_text(subject);
+                }
+                self.visit_message(nested, depth + 1);
+            }
+            PartType::Multipart(children) => {
+                for &child in children {
+                    if child <= id {
+                        continue; // never walk backwards: guards against cycles
+                    }
+                    self.visit_part(message, child, depth + 1);
+                }
+            }
+        }
+    }
+
+    fn push_text(&mut self, text: &str) {
+        push_bounded(&mut self.mail.text, text, self.limits.max_text_bytes, &mut self.mail.flags);
+    }
+}
+
+/// Appends `text` and a separating newline, keeping `out` within `max` bytes.
+fn push_bounded(out: &mut String, text: &str, max: usize, flags: &mut Flags) {
+    let room = max.saturating_sub(out.len());
+    if text.len() > room {
+        flags.insert(Flags::TEXT_TRUNCATED);
+        out.push_str(&text[..floor_char_boundary(text, room)]);
+        return;
+    }
+    out.push_str(text);
+    if out.len() < max {
+        out.push('\n');
+    }
+}
+
+/// Appends URLs written in plain text (`http://`, `https://`, `www.`) to `urls`, up to `max`.
+fn find_urls(text: &str, max: usize, urls: &mut Vec<String>) {
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    while urls.len() < max && pos + 4 <= bytes.len() {
+        let Some(offset) = bytes[pos..].windows(4).position(|w| {
+            w.eq_ignore_ascii_case(b"http") || w.eq_ignore_ascii_case(b"www.")
+        }) else {
+            break;
+        };
+        let start = pos + offset;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b.is_ascii_whitespace() || b"\"'<>()[]{}|\\^`".contains(&b) || b >= 0x80)
+            .map_or(bytes.len(), |len| start + len);
+        let candidate = &text[start..end];
+        let lower = candidate.to_ascii_lowercase();
+        if (lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www."))
+            && candidate.len() > 8
+        {
+            urls.push(candidate.trim_end_matches(['.', ',', ';', ':', '!', '?']).to_owned());
+        }
+        pos = end.max(start + 4);
+    }
+}
+
+/// The lower-case host of a URL (`http://user@host:port/path` gives `host`), if it has one.
+pub(crate) fn url_host(url: &str) -> Option<String> {
+    let lower = url.trim().to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+        .or_else(|| lower.starts_with("www.").then_some(lower.as_str()))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default().trim_end_matches('.');
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
+/// The last two labels of a host name (`mail.example.com` gives `example.com`); IPs stay whole.
+pub(crate) fn base_domain(host: &str) -> &str {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return host;
+    }
+    let mut dots = host.rmatch_indices('.');
+    dots.next();
+    match dots.next() {
+        Some((at, _)) => &host[at + 1..],
+        None => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIMPLE: &[u8] = b"From spammer@example.com  Mon Jan  1 00:00:00 2002\n\
+Return-Path: <bounce@bulk.example.net>\n\
+Received: from mx.example.org (mx.example.org [10.0.0.1]) by in.example.com\n\
+From: \"Best Deals\" <deals@shop.example.com>\n\
+Reply-To: other@elsewhere.example\n\
+Subject: =?iso-8859-1?q?Cheap_m=E9ds?=\n\
+Message-ID: <abc@host.example.com>\n\
+X-Mailer: BulkMailer 1.0\n\
+X-Spam-Status: Yes, score=99\n\
+Content-Type: multipart/alternative; boundary=\"b\"\n\
+\n\
+--b\n\
+Content-Type: text/plain; charset=us-ascii\n\
+\n\
+Visit http://pills.example.com/buy now\n\
+--b\n\
+Content-Type: text/html\n\
+Content-Transfer-Encoding: base64\n\
+\n\
+PGEgaHJlZj0iaHR0cDovL2xpbmsuZXhhbXBsZS5jb20vIj5DbGljazwvYT4=\n\
+--b--\n";
+
+    #[test]
+    fn headers_parts_and_urls_are_extracted() {
+        let mail = parse_mail(SIMPLE, &Limits::default());
+        assert_eq!(mail.subject, "Cheap méds");
+        assert_eq!(mail.from_name, "Best Deals");
+        assert_eq!(mail.from_domain.as_deref(), Some("shop.example.com"));
+        assert_eq!(mail.reply_to_domain.as_deref(), Some("elsewhere.example"));
+        assert_eq!(mail.return_path_domain.as_deref(), Some("bulk.example.net"));
+        assert_eq!(mail.message_id_domain.as_deref(), Some("host.example.com"));
+        assert_eq!(mail.received_hops, 1);
+        assert_eq!(mail.received_hosts, ["mx.example.org"]);
+        assert_eq!(mail.mailer.as_deref(), Some("BulkMailer 1.0"));
+        assert!(mail.header_names.contains(&"x-spam-status".to_owned()));
+        assert_eq!(mail.content_types, ["multipart/alternative", "text/plain", "text/html"]);
+        assert_eq!((mail.text_parts, mail.html_parts), (1, 1));
+        assert!(mail.text.contains("Visit http://pills.example.com/buy now"));
+        assert!(mail.text.contains("Click"));
+        assert_eq!(mail.urls, ["http://link.example.com/", "http://pills.example.com/buy"]);
+        assert!(mail.flags.is_empty(), "{:?}", mail.flags.names().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn crlf_and_no_from_line_parse_the_same() {
+        let lf = parse_mail(SIMPLE, &Limits::default());
+        let without_from_line = &SIMPLE[SIMPLE.iter().position(|&b| b == b'\n').unwrap_or(0) + 1..];
+        let crlf: Vec<u8> = without_from_line
+            .iter()
+            .flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] })
+            .collect();
+        let parsed = parse_mail(&crlf, &Limits::default());
+        assert_eq!(parsed.subject, lf.subject);
+        assert_eq!(parsed.urls, lf.urls);
+        assert_eq!(parsed.content_types, lf.content_types);
+    }
+
+    #[test]
+    fn text_without_headers_is_read_as_text() {
+        let mail = parse_mail(b"\xff\xfe just some bytes www.example.com/x", &Limits::default());
+        assert!(mail.flags.contains(Flags::NO_HEADERS));
+        assert!(mail.text.contains("just some bytes"));
+        assert_eq!(mail.urls, ["www.example.com/x"]);
+    }
+
+    #[test]
+    fn limits_truncate_and_flag() {
+        let limits = Limits { max_message_bytes: 200, max_text_bytes: 10, ..Limits::default() };
+        let mail = parse_mail(SIMPLE, &limits);
+        assert!(mail.flags.contains(Flags::MESSAGE_TRUNCATED));
+        let mail = parse_mail(SIMPLE, &Limits { max_text_bytes: 10, ..Limits::default() });
+        assert!(mail.flags.contains(Flags::TEXT_TRUNCATED));
+        assert!(mail.text.len() <= 10);
+    }
+
+    #[test]
+    fn url_hosts_and_base_domains() {
+        assert_eq!(url_host("http://paypal.com@evil.example:80/x").as_deref(), Some("evil.example"));
+        assert_eq!(url_host("www.Example.com/path").as_deref(), Some("www.example.com"));
+        assert_eq!(url_host("mailto:x"), None);
+        assert_eq!(base_domain("a.b.example.com"), "example.com");
+        assert_eq!(base_domain("example"), "example");
+        assert_eq!(base_domain("10.1.2.3"), "10.1.2.3");
+    }
+}
