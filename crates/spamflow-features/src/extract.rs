@@ -89,9 +89,21 @@ impl Default for FeatureConfig {
         FeatureConfig {
             limits: Limits::default(),
             ignored_header_prefixes: [
-                "x-spam", "x-virus", "x-bogosity", "x-dspam", "x-crm114", "x-rspamd", "x-spamd",
-                "x-barracuda", "x-ironport", "x-proofpoint", "x-mailscanner", "x-amavis",
-                "x-ms-exchange-organization-scl", "x-microsoft-antispam", "x-forefront-antispam",
+                "x-spam",
+                "x-virus",
+                "x-bogosity",
+                "x-dspam",
+                "x-crm114",
+                "x-rspamd",
+                "x-spamd",
+                "x-barracuda",
+                "x-ironport",
+                "x-proofpoint",
+                "x-mailscanner",
+                "x-amavis",
+                "x-ms-exchange-organization-scl",
+                "x-microsoft-antispam",
+                "x-forefront-antispam",
             ]
             .map(str::to_owned)
             .to_vec(),
@@ -184,7 +196,10 @@ impl FeatureExtractor {
 
     /// Features of a parsed message; when `names` is given, records a readable name per hash.
     pub fn features_of(&self, mail: &ParsedMail, names: Option<&mut FeatureNames>) -> Extraction {
-        let mut sink = Sink { hashes: Vec::with_capacity(512), names };
+        let mut sink = Sink {
+            hashes: Vec::with_capacity(512),
+            names,
+        };
         let mut flags = mail.flags;
 
         let mut normalized = String::new();
@@ -232,14 +247,20 @@ impl FeatureExtractor {
         sink.add_bucket("urls", log_bucket(mail.urls.len()));
         sink.add_bucket("attachments", mail.attachments.len().min(8));
         if text_stats.letters >= 20 {
-            sink.add_bucket("caps_tenths", text_stats.uppercase * 10 / text_stats.letters);
+            sink.add_bucket(
+                "caps_tenths",
+                text_stats.uppercase * 10 / text_stats.letters,
+            );
         }
         sink.add_bucket("deobfuscated", log_bucket(deobfuscated));
         sink.add_bucket("hidden_chars", log_bucket(text_stats.hidden_chars));
         for name in flags.names() {
             sink.add(Namespace::Meta, name);
         }
-        Extraction { features: sink.finish(), flags }
+        Extraction {
+            features: sink.finish(),
+            flags,
+        }
     }
 
     fn header_features(&self, mail: &ParsedMail, sink: &mut Sink<'_>) {
@@ -299,14 +320,21 @@ impl FeatureExtractor {
         }
         for attachment in &mail.attachments {
             sink.add(Namespace::Attachment, &attachment.content_type);
-            if let Some((_, extension)) = attachment.name.as_deref().and_then(|n| n.rsplit_once('.')) {
-                sink.add(Namespace::Attachment, &format!(".{}", extension.to_ascii_lowercase()));
+            if let Some((_, extension)) =
+                attachment.name.as_deref().and_then(|n| n.rsplit_once('.'))
+            {
+                sink.add(
+                    Namespace::Attachment,
+                    &format!(".{}", extension.to_ascii_lowercase()),
+                );
             }
         }
     }
 
     fn subword_features(&self, mail: &ParsedMail, sink: &mut Sink<'_>, flags: &mut Flags) {
-        let Some(tokenizer) = &self.subword else { return };
+        let Some(tokenizer) = &self.subword else {
+            return;
+        };
         if self.config.subword_window_bytes == 0 {
             return;
         }
@@ -364,7 +392,10 @@ impl Sink<'_> {
         let hash = xxh3_64_with_seed(second.as_bytes(), seed);
         self.hashes.push(hash);
         if let Some(names) = self.names.as_deref_mut() {
-            names.0.entry(hash).or_insert_with(|| format!("pair:{first} {second}"));
+            names
+                .0
+                .entry(hash)
+                .or_insert_with(|| format!("pair:{first} {second}"));
         }
     }
 
@@ -414,13 +445,23 @@ mod tests {
         assert_eq!(named.get("hdr:reply_to=differs_from_from"), Some(&1.0));
         assert_eq!(named.get("url:#from_domain"), Some(&1.0));
         assert_eq!(named.get("meta:obfuscation"), Some(&1.0));
-        assert!(!named.keys().any(|name| name.contains("x-spam")), "upstream filter headers are ignored");
-        assert_eq!(extractor.extract(MAIL), extraction, "naming does not change features");
+        assert!(
+            !named.keys().any(|name| name.contains("x-spam")),
+            "upstream filter headers are ignored"
+        );
+        assert_eq!(
+            extractor.extract(MAIL),
+            extraction,
+            "naming does not change features"
+        );
     }
 
     #[test]
     fn subword_window_is_bounded_and_encoded() -> Result<(), crate::SubwordError> {
-        let config = FeatureConfig { subword_window_bytes: 16, ..FeatureConfig::default() };
+        let config = FeatureConfig {
+            subword_window_bytes: 16,
+            ..FeatureConfig::default()
+        };
         let plain = FeatureExtractor::new(config.clone(), None);
         let mail = plain.parse(MAIL);
         let window = plain.subword_text(&mail);

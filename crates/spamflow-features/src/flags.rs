@@ -80,6 +80,9 @@ mod tests {
         flags.insert(Flags::NO_HEADERS);
         assert!(flags.contains(Flags::NO_HEADERS));
         assert!(!flags.contains(Flags::EMPTY_TEXT));
-        assert_eq!(flags.names().collect::<Vec<_>>(), ["text_truncated", "no_headers"]);
+        assert_eq!(
+            flags.names().collect::<Vec<_>>(),
+            ["text_truncated", "no_headers"]
+        );
     }
 }

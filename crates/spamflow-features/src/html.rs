@@ -21,9 +21,42 @@ pub struct HtmlText {
 
 /// Tags whose start or end separates words.
 const BLOCK_TAGS: &[&str] = &[
-    "address", "article", "blockquote", "body", "br", "caption", "dd", "div", "dl", "dt", "footer",
-    "form", "h1", "h2", "h3", "h4", "h5", "h6", "head", "header", "hr", "html", "li", "ol", "option",
-    "p", "pre", "section", "table", "tbody", "td", "th", "thead", "title", "tr", "ul",
+    "address",
+    "article",
+    "blockquote",
+    "body",
+    "br",
+    "caption",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "head",
+    "header",
+    "hr",
+    "html",
+    "li",
+    "ol",
+    "option",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "title",
+    "tr",
+    "ul",
 ];
 
 /// Renders `html` to text of at most `max_text_bytes`, collecting at most `max_links` links.
@@ -68,7 +101,11 @@ fn skip_markup(html: &str, start: usize, out: &mut HtmlText, max_links: usize) -
         .iter()
         .take_while(|b| b.is_ascii_alphanumeric())
         .count();
-    if name_len == 0 && !rest.get(1).is_some_and(|b| *b == b'!' || *b == b'?' || *b == b'/') {
+    if name_len == 0
+        && !rest
+            .get(1)
+            .is_some_and(|b| *b == b'!' || *b == b'?' || *b == b'/')
+    {
         // A bare '<' in text, like "a < b".
         push_text(&mut out.text, "<", usize::MAX);
         return start + 1;
@@ -85,7 +122,10 @@ fn skip_markup(html: &str, start: usize, out: &mut HtmlText, max_links: usize) -
                 .min(bytes.len());
         }
     }
-    if BLOCK_TAGS.binary_search(&name.as_str()).is_ok() && !out.text.ends_with([' ', '\n']) && !out.text.is_empty() {
+    if BLOCK_TAGS.binary_search(&name.as_str()).is_ok()
+        && !out.text.ends_with([' ', '\n'])
+        && !out.text.is_empty()
+    {
         out.text.push('\n');
     }
     (tag_end + 1).min(bytes.len())
@@ -205,7 +245,10 @@ pub(crate) fn floor_char_boundary(text: &str, index: usize) -> usize {
     if index >= text.len() {
         return text.len();
     }
-    (0..=index).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)
+    (0..=index)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -229,13 +272,25 @@ mod tests {
         let html = "<style>p{x}</style><SCRIPT>var a='<p>';</SCRIPT><a href=\"http://x.example/a?b=1&amp;c=2\">go</a><img src=http://img.example/i.gif>";
         let rendered = html_to_text(html, 1000, 10);
         assert_eq!(rendered.text, "go");
-        assert_eq!(rendered.links, ["http://x.example/a?b=1&c=2", "http://img.example/i.gif"]);
+        assert_eq!(
+            rendered.links,
+            ["http://x.example/a?b=1&c=2", "http://img.example/i.gif"]
+        );
         assert_eq!(rendered.images, 1);
     }
 
     #[test]
     fn unterminated_markup_and_limits_do_not_panic() {
-        for html in ["<", "<a href='", "<!--", "<script>", "a < b", "<p", "&", "&#xffffffff;"] {
+        for html in [
+            "<",
+            "<a href='",
+            "<!--",
+            "<script>",
+            "a < b",
+            "<p",
+            "&",
+            "&#xffffffff;",
+        ] {
             let _ = html_to_text(html, 4, 1);
         }
         let rendered = html_to_text("ééééé", 3, 1);

@@ -13,7 +13,9 @@ mod normalize;
 mod parse;
 mod subword;
 
-pub use extract::{Extraction, FeatureConfig, FeatureExtractor, FeatureNames, Namespace, SparseFeatures};
+pub use extract::{
+    Extraction, FeatureConfig, FeatureExtractor, FeatureNames, Namespace, SparseFeatures,
+};
 pub use flags::Flags;
 pub use html::{HtmlText, html_to_text};
 pub use limits::Limits;

@@ -94,8 +94,9 @@ pub struct WordStats {
 }
 
 /// Shape tokens for numbers, by digit count (1..=12, longer share the last).
-const NUMBER_SHAPES: [&str; 12] =
-    ["#1", "#2", "#3", "#4", "#5", "#6", "#7", "#8", "#9", "#10", "#11", "#12+"];
+const NUMBER_SHAPES: [&str; 12] = [
+    "#1", "#2", "#3", "#4", "#5", "#6", "#7", "#8", "#9", "#10", "#11", "#12+",
+];
 /// Token standing for any word longer than [`MAX_WORD_BYTES`] (encoded blobs, hashes).
 const LONG_WORD: &str = "#long";
 const MAX_WORD_BYTES: usize = 30;
@@ -141,7 +142,10 @@ pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordSt
             if word.len() > MAX_WORD_BYTES {
                 emit_counted(LONG_WORD, &mut stats);
             } else if word.bytes().all(|b| b.is_ascii_digit()) {
-                emit_counted(NUMBER_SHAPES[word.len().min(NUMBER_SHAPES.len()) - 1], &mut stats);
+                emit_counted(
+                    NUMBER_SHAPES[word.len().min(NUMBER_SHAPES.len()) - 1],
+                    &mut stats,
+                );
             } else if fold_leetspeak(word, &mut folded) {
                 stats.deobfuscated += 1;
                 emit_counted(&folded, &mut stats);
@@ -155,7 +159,11 @@ pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordSt
 }
 
 /// Emits a run of single letters collected from separate chunks if it is long enough.
-fn flush_spelled(spelled: &mut String, stats: &mut WordStats, emit: &mut impl FnMut(&str, &mut WordStats)) {
+fn flush_spelled(
+    spelled: &mut String,
+    stats: &mut WordStats,
+    emit: &mut impl FnMut(&str, &mut WordStats),
+) {
     if spelled.chars().count() >= MIN_SPLIT_LETTERS {
         stats.deobfuscated += 1;
         emit(spelled, stats);
@@ -198,8 +206,12 @@ fn fold_leetspeak(word: &str, out: &mut String) -> bool {
     let mut folds = false;
     for (i, &b) in bytes.iter().enumerate() {
         if b.is_ascii_digit() {
-            let inside = i > 0 && i + 1 < bytes.len() && bytes[i - 1].is_ascii_alphabetic() && bytes[i + 1].is_ascii_alphabetic();
-            let leading_zero = i == 0 && b == b'0' && bytes.get(1).is_some_and(u8::is_ascii_alphabetic);
+            let inside = i > 0
+                && i + 1 < bytes.len()
+                && bytes[i - 1].is_ascii_alphabetic()
+                && bytes[i + 1].is_ascii_alphabetic();
+            let leading_zero =
+                i == 0 && b == b'0' && bytes.get(1).is_some_and(u8::is_ascii_alphabetic);
             if !leet(b) || !(inside || leading_zero) {
                 return false;
             }
@@ -238,7 +250,10 @@ mod tests {
     fn obfuscated_spellings_fold_to_the_plain_word() {
         assert_eq!(normalized_words("Buy V1AGRA"), ["buy", "viagra"]);
         assert_eq!(normalized_words("v-i-a-g-r-a!"), ["viagra"]);
-        assert_eq!(normalized_words("get v i a g r a now"), ["get", "viagra", "now"]);
+        assert_eq!(
+            normalized_words("get v i a g r a now"),
+            ["get", "viagra", "now"]
+        );
         assert_eq!(normalized_words("0EM S0ftware"), ["oem", "software"]);
         assert_eq!(normalized_words("vi\u{200b}agra"), ["viagra"]);
         assert_eq!(normalized_words("viаgra"), ["viagra"], "Cyrillic а");
@@ -247,7 +262,10 @@ mod tests {
 
     #[test]
     fn ordinary_words_numbers_and_versions_are_kept() {
-        assert_eq!(normalized_words("win98 mp3 1st a i 2002 $19.99"), ["win98", "mp3", "1st", "#4", "#2", "#2"]);
+        assert_eq!(
+            normalized_words("win98 mp3 1st a i 2002 $19.99"),
+            ["win98", "mp3", "1st", "#4", "#2", "#2"]
+        );
         assert_eq!(normalized_words("e-mail u.s. x"), ["mail"]);
         assert_eq!(normalized_words(&"z".repeat(40)), ["#long"]);
     }
@@ -257,7 +275,10 @@ mod tests {
         let mut out = String::new();
         let stats = normalize_text("ABc\u{200b}d", &mut out);
         assert_eq!(out, "abcd");
-        assert_eq!((stats.letters, stats.uppercase, stats.hidden_chars), (4, 2, 1));
+        assert_eq!(
+            (stats.letters, stats.uppercase, stats.hidden_chars),
+            (4, 2, 1)
+        );
     }
 
     #[test]

@@ -71,13 +71,22 @@ pub fn parse_mail(bytes: &[u8], limits: &Limits) -> ParsedMail {
     match MessageParser::default().parse(bytes) {
         Some(message) if has_known_header(&message) => {
             read_headers(&message, &mut mail);
-            let mut walker = PartWalker { limits, mail: &mut mail, visited: 0 };
+            let mut walker = PartWalker {
+                limits,
+                mail: &mut mail,
+                visited: 0,
+            };
             walker.visit_message(&message, 0);
         }
         _ => {
             mail.flags.insert(Flags::NO_HEADERS);
             let text = String::from_utf8_lossy(bytes);
-            push_bounded(&mut mail.text, &text, limits.max_text_bytes, &mut mail.flags);
+            push_bounded(
+                &mut mail.text,
+                &text,
+                limits.max_text_bytes,
+                &mut mail.flags,
+            );
             mail.text_parts = 1;
         }
     }
@@ -125,7 +134,10 @@ fn read_headers(message: &Message<'_>, mail: &mut ParsedMail) {
         .and_then(address_domain);
     mail.return_path_domain = match message.return_path() {
         HeaderValue::Text(text) => address_domain(text),
-        HeaderValue::Address(address) => address.first().and_then(|a| a.address()).and_then(address_domain),
+        HeaderValue::Address(address) => address
+            .first()
+            .and_then(|a| a.address())
+            .and_then(address_domain),
         _ => None,
     };
     mail.message_id_domain = message.message_id().and_then(address_domain);
@@ -205,7 +217,10 @@ impl PartWalker<'_> {
             }
             PartType::Html(html) => {
                 self.mail.html_parts += 1;
-                let room = self.limits.max_text_bytes.saturating_sub(self.mail.text.len());
+                let room = self
+                    .limits
+                    .max_text_bytes
+                    .saturating_sub(self.mail.text.len());
                 let links_room = self.limits.max_urls.saturating_sub(self.mail.urls.len());
                 let rendered = html_to_text(html, room, links_room);
                 if rendered.truncated {
@@ -240,7 +255,12 @@ impl PartWalker<'_> {
     }
 
     fn push_text(&mut self, text: &str) {
-        push_bounded(&mut self.mail.text, text, self.limits.max_text_bytes, &mut self.mail.flags);
+        push_bounded(
+            &mut self.mail.text,
+            text,
+            self.limits.max_text_bytes,
+            &mut self.mail.flags,
+        );
     }
 }
 
@@ -263,9 +283,10 @@ fn find_urls(text: &str, max: usize, urls: &mut Vec<String>) {
     let bytes = text.as_bytes();
     let mut pos = 0;
     while urls.len() < max && pos + 4 <= bytes.len() {
-        let Some(offset) = bytes[pos..].windows(4).position(|w| {
-            w.eq_ignore_ascii_case(b"http") || w.eq_ignore_ascii_case(b"www.")
-        }) else {
+        let Some(offset) = bytes[pos..]
+            .windows(4)
+            .position(|w| w.eq_ignore_ascii_case(b"http") || w.eq_ignore_ascii_case(b"www."))
+        else {
             break;
         };
         let start = pos + offset;
@@ -275,10 +296,16 @@ fn find_urls(text: &str, max: usize, urls: &mut Vec<String>) {
             .map_or(bytes.len(), |len| start + len);
         let candidate = &text[start..end];
         let lower = candidate.to_ascii_lowercase();
-        if (lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www."))
+        if (lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("www."))
             && candidate.len() > 8
         {
-            urls.push(candidate.trim_end_matches(['.', ',', ';', ':', '!', '?']).to_owned());
+            urls.push(
+                candidate
+                    .trim_end_matches(['.', ',', ';', ':', '!', '?'])
+                    .to_owned(),
+            );
         }
         pos = end.max(start + 4);
     }
@@ -293,7 +320,11 @@ pub(crate) fn url_host(url: &str) -> Option<String> {
         .or_else(|| lower.starts_with("www.").then_some(lower.as_str()))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit('@').next().unwrap_or_default();
-    let host = host.split(':').next().unwrap_or_default().trim_end_matches('.');
+    let host = host
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.');
     (!host.is_empty()).then(|| host.to_owned())
 }
 
@@ -349,12 +380,22 @@ PGEgaHJlZj0iaHR0cDovL2xpbmsuZXhhbXBsZS5jb20vIj5DbGljazwvYT4=\n\
         assert_eq!(mail.received_hosts, ["mx.example.org"]);
         assert_eq!(mail.mailer.as_deref(), Some("BulkMailer 1.0"));
         assert!(mail.header_names.contains(&"x-spam-status".to_owned()));
-        assert_eq!(mail.content_types, ["multipart/alternative", "text/plain", "text/html"]);
+        assert_eq!(
+            mail.content_types,
+            ["multipart/alternative", "text/plain", "text/html"]
+        );
         assert_eq!((mail.text_parts, mail.html_parts), (1, 1));
         assert!(mail.text.contains("Visit http://pills.example.com/buy now"));
         assert!(mail.text.contains("Click"));
-        assert_eq!(mail.urls, ["http://link.example.com/", "http://pills.example.com/buy"]);
-        assert!(mail.flags.is_empty(), "{:?}", mail.flags.names().collect::<Vec<_>>());
+        assert_eq!(
+            mail.urls,
+            ["http://link.example.com/", "http://pills.example.com/buy"]
+        );
+        assert!(
+            mail.flags.is_empty(),
+            "{:?}",
+            mail.flags.names().collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -363,7 +404,13 @@ PGEgaHJlZj0iaHR0cDovL2xpbmsuZXhhbXBsZS5jb20vIj5DbGljazwvYT4=\n\
         let without_from_line = &SIMPLE[SIMPLE.iter().position(|&b| b == b'\n').unwrap_or(0) + 1..];
         let crlf: Vec<u8> = without_from_line
             .iter()
-            .flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] })
+            .flat_map(|&b| {
+                if b == b'\n' {
+                    vec![b'\r', b'\n']
+                } else {
+                    vec![b]
+                }
+            })
             .collect();
         let parsed = parse_mail(&crlf, &Limits::default());
         assert_eq!(parsed.subject, lf.subject);
@@ -373,7 +420,10 @@ PGEgaHJlZj0iaHR0cDovL2xpbmsuZXhhbXBsZS5jb20vIj5DbGljazwvYT4=\n\
 
     #[test]
     fn text_without_headers_is_read_as_text() {
-        let mail = parse_mail(b"\xff\xfe just some bytes www.example.com/x", &Limits::default());
+        let mail = parse_mail(
+            b"\xff\xfe just some bytes www.example.com/x",
+            &Limits::default(),
+        );
         assert!(mail.flags.contains(Flags::NO_HEADERS));
         assert!(mail.text.contains("just some bytes"));
         assert_eq!(mail.urls, ["www.example.com/x"]);
@@ -381,18 +431,34 @@ PGEgaHJlZj0iaHR0cDovL2xpbmsuZXhhbXBsZS5jb20vIj5DbGljazwvYT4=\n\
 
     #[test]
     fn limits_truncate_and_flag() {
-        let limits = Limits { max_message_bytes: 200, max_text_bytes: 10, ..Limits::default() };
+        let limits = Limits {
+            max_message_bytes: 200,
+            max_text_bytes: 10,
+            ..Limits::default()
+        };
         let mail = parse_mail(SIMPLE, &limits);
         assert!(mail.flags.contains(Flags::MESSAGE_TRUNCATED));
-        let mail = parse_mail(SIMPLE, &Limits { max_text_bytes: 10, ..Limits::default() });
+        let mail = parse_mail(
+            SIMPLE,
+            &Limits {
+                max_text_bytes: 10,
+                ..Limits::default()
+            },
+        );
         assert!(mail.flags.contains(Flags::TEXT_TRUNCATED));
         assert!(mail.text.len() <= 10);
     }
 
     #[test]
     fn url_hosts_and_base_domains() {
-        assert_eq!(url_host("http://paypal.com@evil.example:80/x").as_deref(), Some("evil.example"));
-        assert_eq!(url_host("www.Example.com/path").as_deref(), Some("www.example.com"));
+        assert_eq!(
+            url_host("http://paypal.com@evil.example:80/x").as_deref(),
+            Some("evil.example")
+        );
+        assert_eq!(
+            url_host("www.Example.com/path").as_deref(),
+            Some("www.example.com")
+        );
         assert_eq!(url_host("mailto:x"), None);
         assert_eq!(base_domain("a.b.example.com"), "example.com");
         assert_eq!(base_domain("example"), "example");

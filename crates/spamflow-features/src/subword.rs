@@ -1,8 +1,11 @@
 //! The subword tokenizer: a Hugging Face `tokenizers` WordPiece model trained on the training
 //! split and shipped inside the model artifact, so serving splits text exactly as training did.
+//!
+//! Training is not bit-reproducible: the trainer breaks ties between equally frequent merges in
+//! hash-map order, which is random per process. Pin a trained tokenizer to reproduce a model.
 
-use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
 use tokenizers::models::TrainerWrapper;
+use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
 use tokenizers::normalizers::{Lowercase, NFKC, Sequence};
 use tokenizers::pre_tokenizers::whitespace::Whitespace;
 use tokenizers::{AddedToken, Tokenizer};
@@ -108,7 +111,12 @@ mod tests {
 
     #[test]
     fn trains_encodes_and_round_trips_through_json() -> Result<(), SubwordError> {
-        let texts = ["cheap pills online", "cheap software online", "meeting notes attached"].repeat(20);
+        let texts = [
+            "cheap pills online",
+            "cheap software online",
+            "meeting notes attached",
+        ]
+        .repeat(20);
         let tokenizer = SubwordTokenizer::train(texts.iter(), 200)?;
         let ids = tokenizer.encode("Cheap pills")?;
         assert_eq!(ids.len(), 2);

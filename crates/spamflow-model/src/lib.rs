@@ -1,1 +1,25 @@
-//! placeholder
+//! spamflow-model: everything between a feature vector and a verdict.
+//!
+//! Training with linfa (logistic regression, multinomial naive Bayes and FTRL, compared by
+//! cross-validation), probability calibration and threshold choice, the spam-category head, the
+//! versioned and checksummed model artifact, fast serving (a sparse dot product over ndarray
+//! weights with per-feature explanations) and evaluation metrics. Pure: no files, no sockets.
+
+mod artifact;
+mod category;
+mod metrics;
+mod scorer;
+mod train;
+
+pub use artifact::{
+    ArtifactError, FORMAT_VERSION, ModelArtifact, ModelMetadata, TrainingData, ValidationSummary,
+};
+pub use category::{Category, UnknownCategory};
+pub use metrics::{
+    BinaryMetrics, CategoryReport, ClassMetrics, binary_metrics, category_report, pr_curve,
+    recall_at_fpr, roc_auc, roc_curve,
+};
+pub use scorer::{Contribution, Model, Verdict};
+pub use train::{
+    Algorithm, LabeledMessage, NoProgress, TrainError, TrainOptions, TrainProgress, train,
+};

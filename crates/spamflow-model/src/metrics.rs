@@ -1,0 +1,299 @@
+//! Evaluation metrics: ROC AUC, curves, thresholded rates and per-category scores.
+
+use serde::Serialize;
+
+use crate::category::Category;
+
+/// Area under the ROC curve of `scores` against `labels` (true = positive), ties counted half.
+/// Returns NaN when one class is missing.
+pub fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let positives = labels.iter().filter(|&&l| l).count();
+    let negatives = labels.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return f64::NAN;
+    }
+    // Mann-Whitney U with average ranks for ties.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let average_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += order[i..=j].iter().filter(|&&k| labels[k]).count() as f64 * average_rank;
+        i = j + 1;
+    }
+    let p = positives as f64;
+    (rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64)
+}
+
+/// Points `(false-positive rate, true-positive rate)` of the ROC curve, one per distinct score.
+pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
+    let (positives, negatives) = class_counts(labels);
+    sweep(scores, labels)
+        .map(|(tp, fp)| {
+            (
+                fp as f64 / negatives.max(1) as f64,
+                tp as f64 / positives.max(1) as f64,
+            )
+        })
+        .collect()
+}
+
+/// Points `(recall, precision)` of the precision-recall curve, one per distinct score.
+pub fn pr_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
+    let (positives, _) = class_counts(labels);
+    sweep(scores, labels)
+        .filter(|(tp, fp)| tp + fp > 0)
+        .map(|(tp, fp)| {
+            (
+                tp as f64 / positives.max(1) as f64,
+                tp as f64 / (tp + fp) as f64,
+            )
+        })
+        .collect()
+}
+
+/// Highest recall reachable while the false-positive rate stays at or below `max_fpr`.
+pub fn recall_at_fpr(scores: &[f64], labels: &[bool], max_fpr: f64) -> f64 {
+    roc_curve(scores, labels)
+        .into_iter()
+        .filter(|(fpr, _)| *fpr <= max_fpr)
+        .map(|(_, tpr)| tpr)
+        .fold(0.0, f64::max)
+}
+
+fn class_counts(labels: &[bool]) -> (usize, usize) {
+    let positives = labels.iter().filter(|&&l| l).count();
+    (positives, labels.len() - positives)
+}
+
+/// Cumulative `(true positives, false positives)` as the threshold falls through each distinct
+/// score, starting above the highest.
+fn sweep<'a>(scores: &'a [f64], labels: &'a [bool]) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut tp = 0;
+    let mut fp = 0;
+    let mut i = 0;
+    std::iter::once((0, 0)).chain(std::iter::from_fn(move || {
+        if i >= order.len() {
+            return None;
+        }
+        let score = scores[order[i]];
+        while i < order.len() && scores[order[i]] == score {
+            if labels[order[i]] {
+                tp += 1
+            } else {
+                fp += 1
+            }
+            i += 1;
+        }
+        Some((tp, fp))
+    }))
+}
+
+/// Rates at one decision threshold (score >= threshold means positive).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BinaryMetrics {
+    /// The threshold applied.
+    pub threshold: f64,
+    /// Ham classified as spam / all ham.
+    pub fpr: f64,
+    /// Spam classified as ham / all spam.
+    pub fnr: f64,
+    /// Spam verdicts that are spam.
+    pub precision: f64,
+    /// Spam found.
+    pub recall: f64,
+    /// Harmonic mean of precision and recall.
+    pub f1: f64,
+    /// Correct verdicts / all.
+    pub accuracy: f64,
+    /// Ham classified as spam.
+    pub false_positives: usize,
+    /// Spam classified as ham.
+    pub false_negatives: usize,
+}
+
+/// Rates of `scores` against `labels` at `threshold`.
+pub fn binary_metrics(scores: &[f64], labels: &[bool], threshold: f64) -> BinaryMetrics {
+    let (mut tp, mut fp, mut tn, mut fn_) = (0usize, 0usize, 0usize, 0usize);
+    for (&score, &label) in scores.iter().zip(labels) {
+        match (score >= threshold, label) {
+            (true, true) => tp += 1,
+            (true, false) => fp += 1,
+            (false, false) => tn += 1,
+            (false, true) => fn_ += 1,
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let precision = ratio(tp, tp + fp);
+    let recall = ratio(tp, tp + fn_);
+    BinaryMetrics {
+        threshold,
+        fpr: ratio(fp, fp + tn),
+        fnr: ratio(fn_, tp + fn_),
+        precision,
+        recall,
+        f1: if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        },
+        accuracy: ratio(tp + tn, scores.len()),
+        false_positives: fp,
+        false_negatives: fn_,
+    }
+}
+
+/// Precision, recall and F1 of one category.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClassMetrics {
+    /// Predicted as this category and right / predicted as this category.
+    pub precision: f64,
+    /// Found / truly this category.
+    pub recall: f64,
+    /// Harmonic mean.
+    pub f1: f64,
+    /// Messages truly of this category.
+    pub support: usize,
+}
+
+/// Per-category metrics and the confusion matrix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CategoryReport {
+    /// Metrics per category, in [`Category::ALL`] order.
+    pub per_class: Vec<(Category, ClassMetrics)>,
+    /// `confusion[truth][predicted]`, indexed by [`Category::index`].
+    pub confusion: Vec<Vec<usize>>,
+    /// Mean F1 over categories with support.
+    pub macro_f1: f64,
+    /// Labeled messages scored.
+    pub support: usize,
+}
+
+impl CategoryReport {
+    /// Mean F1 over the given categories (those without support count as absent).
+    pub fn macro_f1_of(&self, categories: &[Category]) -> f64 {
+        let f1s: Vec<f64> = self
+            .per_class
+            .iter()
+            .filter(|(c, m)| categories.contains(c) && m.support > 0)
+            .map(|(_, m)| m.f1)
+            .collect();
+        if f1s.is_empty() {
+            0.0
+        } else {
+            f1s.iter().sum::<f64>() / f1s.len() as f64
+        }
+    }
+}
+
+/// Category metrics of `predicted` against `truth` (pairs of the same message).
+pub fn category_report(truth: &[Category], predicted: &[Category]) -> CategoryReport {
+    let n = Category::ALL.len();
+    let mut confusion = vec![vec![0usize; n]; n];
+    for (t, p) in truth.iter().zip(predicted) {
+        confusion[t.index()][p.index()] += 1;
+    }
+    let per_class: Vec<(Category, ClassMetrics)> = Category::ALL
+        .into_iter()
+        .map(|c| {
+            let i = c.index();
+            let tp = confusion[i][i] as f64;
+            let predicted_as: usize = confusion.iter().map(|row| row[i]).sum();
+            let support: usize = confusion[i].iter().sum();
+            let precision = if predicted_as == 0 {
+                0.0
+            } else {
+                tp / predicted_as as f64
+            };
+            let recall = if support == 0 {
+                0.0
+            } else {
+                tp / support as f64
+            };
+            let f1 = if precision + recall == 0.0 {
+                0.0
+            } else {
+                2.0 * precision * recall / (precision + recall)
+            };
+            (
+                c,
+                ClassMetrics {
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                },
+            )
+        })
+        .collect();
+    let mut report = CategoryReport {
+        per_class,
+        confusion,
+        macro_f1: 0.0,
+        support: truth.len(),
+    };
+    report.macro_f1 = report.macro_f1_of(&Category::ALL);
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_of_perfect_random_and_tied_scores() {
+        let labels = [false, false, true, true];
+        assert_eq!(roc_auc(&[0.1, 0.2, 0.8, 0.9], &labels), 1.0);
+        assert_eq!(roc_auc(&[0.9, 0.8, 0.2, 0.1], &labels), 0.0);
+        assert_eq!(roc_auc(&[0.5; 4], &labels), 0.5);
+        assert_eq!(roc_auc(&[0.1, 0.6, 0.5, 0.9], &labels), 0.75);
+        assert!(roc_auc(&[0.1], &[true]).is_nan());
+    }
+
+    #[test]
+    fn curves_and_threshold_metrics() {
+        let scores = [0.1, 0.4, 0.35, 0.8];
+        let labels = [false, false, true, true];
+        assert_eq!(
+            roc_curve(&scores, &labels),
+            [(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
+        );
+        assert_eq!(recall_at_fpr(&scores, &labels, 0.0), 0.5);
+        assert_eq!(pr_curve(&scores, &labels)[0], (0.5, 1.0));
+        let m = binary_metrics(&scores, &labels, 0.35);
+        assert_eq!((m.false_positives, m.false_negatives), (1, 0));
+        assert_eq!(
+            (m.fpr, m.recall, m.precision, m.accuracy),
+            (0.5, 1.0, 2.0 / 3.0, 0.75)
+        );
+    }
+
+    #[test]
+    fn category_report_counts_confusions() {
+        use Category::*;
+        let report = category_report(
+            &[Pharma, Pharma, Mortgage, Software],
+            &[Pharma, Mortgage, Mortgage, Software],
+        );
+        assert_eq!(report.confusion[Pharma.index()][Mortgage.index()], 1);
+        let pharma = report.per_class[Pharma.index()].1;
+        assert_eq!(
+            (pharma.precision, pharma.recall, pharma.support),
+            (1.0, 0.5, 2)
+        );
+        assert!(
+            (report.macro_f1_of(&[Pharma, Mortgage, Software])
+                - (2.0 / 3.0 + 2.0 / 3.0 + 1.0) / 3.0)
+                .abs()
+                < 1e-12
+        );
+        assert_eq!(report.support, 4);
+    }
+}

@@ -1,0 +1,899 @@
+//! Training: messages to a [`ModelArtifact`], with linfa doing the learning.
+//!
+//! 1. parse every message and train the subword tokenizer on the text it will see in serving;
+//! 2. extract sparse features and keep the most informative ones (chi-squared against spam/ham
+//!    and against each category, after a minimum document frequency);
+//! 3. fit logistic regression, multinomial naive Bayes and FTRL on a dense matrix of the kept
+//!    features and compare them by stratified k-fold cross-validated ROC AUC;
+//! 4. fit the best on all data, calibrate it (Platt scaling on out-of-fold scores) and choose the
+//!    threshold that keeps the out-of-fold false-positive rate at the target;
+//! 5. fit the category head (multinomial logistic regression over spam, minority categories
+//!    oversampled) and pack everything into one artifact.
+//!
+//! All three learners are linear, so serving needs one weight row per feature whatever won.
+
+use std::collections::HashMap;
+
+use linfa::prelude::*;
+use linfa_bayes::MultinomialNb;
+use linfa_ftrl::Ftrl;
+use linfa_logistic::{LogisticRegression, MultiLogisticRegression};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use spamflow_features::{
+    Extraction, FeatureConfig, FeatureExtractor, FeatureNames, ParsedMail, SubwordError,
+    SubwordTokenizer,
+};
+
+use crate::artifact::{ModelArtifact, ModelMetadata, TrainingData, ValidationSummary};
+use crate::category::Category;
+use crate::metrics::{binary_metrics, category_report, roc_auc};
+use crate::scorer::{feature_values, sigmoid};
+
+/// A learning algorithm for the spam head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// L2-regularised logistic regression (linfa-logistic, L-BFGS).
+    Logistic,
+    /// Multinomial naive Bayes (linfa-bayes).
+    NaiveBayes,
+    /// Follow-the-regularised-leader logistic regression, trained online (linfa-ftrl).
+    Ftrl,
+}
+
+impl Algorithm {
+    /// Every algorithm, in comparison order.
+    pub const ALL: [Algorithm; 3] = [Algorithm::Logistic, Algorithm::NaiveBayes, Algorithm::Ftrl];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Logistic => "logistic",
+            Algorithm::NaiveBayes => "naive_bayes",
+            Algorithm::Ftrl => "ftrl",
+        }
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str() == name)
+            .ok_or_else(|| {
+                format!("unknown algorithm {name:?} (expected logistic, naive_bayes or ftrl)")
+            })
+    }
+}
+
+/// One training message.
+#[derive(Debug, Clone, Copy)]
+pub struct LabeledMessage<'a> {
+    /// Raw message bytes.
+    pub bytes: &'a [u8],
+    /// True for spam.
+    pub spam: bool,
+    /// Category label of a spam message, when known.
+    pub category: Option<Category>,
+}
+
+/// Training settings. `Default` gives the settings of the shipped model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainOptions {
+    /// Seed for fold assignment and shuffling.
+    pub seed: u64,
+    /// The spam-head algorithm; `None` compares all by cross-validation and keeps the best.
+    pub algorithm: Option<Algorithm>,
+    /// How messages become features.
+    pub feature_config: FeatureConfig,
+    /// Subword vocabulary size (0: no subword features).
+    pub subword_vocab_size: usize,
+    /// Features kept after selection.
+    pub max_features: usize,
+    /// Share of `max_features` reserved for category-informative features.
+    pub category_feature_share: f64,
+    /// Minimum number of training messages a feature must occur in.
+    pub min_document_frequency: u32,
+    /// Cross-validation folds.
+    pub folds: usize,
+    /// Out-of-fold false-positive rate the threshold is chosen for.
+    pub target_fpr: f64,
+    /// Logistic regression L2 strength.
+    pub logistic_alpha: f64,
+    /// Logistic regression L-BFGS iterations.
+    pub logistic_iterations: u64,
+    /// Naive Bayes additive smoothing.
+    pub naive_bayes_alpha: f64,
+    /// FTRL passes over the data.
+    pub ftrl_epochs: usize,
+    /// Category head L2 strength.
+    pub category_alpha: f64,
+    /// Category head L-BFGS iterations.
+    pub category_iterations: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            seed: 42,
+            algorithm: None,
+            feature_config: FeatureConfig::default(),
+            subword_vocab_size: 8000,
+            max_features: 20_000,
+            category_feature_share: 0.2,
+            min_document_frequency: 2,
+            folds: 5,
+            target_fpr: 0.0,
+            logistic_alpha: 0.001,
+            logistic_iterations: 150,
+            naive_bayes_alpha: 0.1,
+            ftrl_epochs: 10,
+            category_alpha: 0.001,
+            category_iterations: 150,
+        }
+    }
+}
+
+/// Receives progress reports; the CLI draws progress bars from them.
+pub trait TrainProgress: Sync {
+    /// A new stage with `total` steps begins.
+    fn stage(&self, _name: &str, _total: u64) {}
+    /// `steps` more steps of the current stage are done.
+    fn advance(&self, _steps: u64) {}
+    /// Runs `work`, hiding what it prints on stderr (linfa-bayes 0.8.1 leaves a `dbg!` in
+    /// multinomial naive Bayes fitting that dumps whole histograms).
+    fn quietly(&self, work: &mut dyn FnMut()) {
+        work()
+    }
+}
+
+/// Progress reports that go nowhere.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl TrainProgress for NoProgress {}
+
+/// Why training failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Too little data to cross-validate.
+    #[error(
+        "training needs at least {needed} spam and {needed} ham messages, got {spam} spam and {ham} ham"
+    )]
+    TooFewMessages {
+        /// Minimum per class.
+        needed: usize,
+        /// Spam given.
+        spam: usize,
+        /// Ham given.
+        ham: usize,
+    },
+    /// No feature passed the selection.
+    #[error("no feature occurs in at least {0} messages")]
+    NoFeatures(u32),
+    /// Training the subword tokenizer failed.
+    #[error(transparent)]
+    Subword(#[from] SubwordError),
+    /// A linfa estimator failed.
+    #[error("{algorithm} training failed: {message}")]
+    Estimator {
+        /// Which estimator.
+        algorithm: &'static str,
+        /// What it said.
+        message: String,
+    },
+}
+
+fn estimator_error(algorithm: &'static str) -> impl Fn(String) -> TrainError {
+    move |message| TrainError::Estimator { algorithm, message }
+}
+
+/// Trains a model. `created_at` and `training_data` are recorded in the metadata as given
+/// (counts are filled in here). With `tokenizer`, that subword tokenizer is used instead of
+/// training one: the rest of training is deterministic for a seed, tokenizer training is not.
+pub fn train(
+    messages: &[LabeledMessage<'_>],
+    options: &TrainOptions,
+    tokenizer: Option<SubwordTokenizer>,
+    created_at: &str,
+    mut training_data: TrainingData,
+    progress: &dyn TrainProgress,
+) -> Result<ModelArtifact, TrainError> {
+    let labels: Vec<bool> = messages.iter().map(|m| m.spam).collect();
+    let spam = labels.iter().filter(|&&s| s).count();
+    let ham = labels.len() - spam;
+    let needed = options.folds.max(2);
+    if spam < needed || ham < needed {
+        return Err(TrainError::TooFewMessages { needed, spam, ham });
+    }
+    training_data.messages = messages.len();
+    training_data.spam = spam;
+    training_data.ham = ham;
+    training_data.categories = Category::ALL
+        .into_iter()
+        .map(|c| {
+            (
+                c.as_str().to_owned(),
+                messages
+                    .iter()
+                    .filter(|m| m.spam && m.category == Some(c))
+                    .count(),
+            )
+        })
+        .collect();
+
+    let plain = FeatureExtractor::new(options.feature_config.clone(), None);
+    progress.stage("parse", messages.len() as u64);
+    let parsed: Vec<ParsedMail> = messages
+        .par_iter()
+        .map(|m| {
+            let mail = plain.parse(m.bytes);
+            progress.advance(1);
+            mail
+        })
+        .collect();
+
+    let tokenizer = if options.feature_config.subword_window_bytes == 0 {
+        None
+    } else if tokenizer.is_some() {
+        tokenizer
+    } else if options.subword_vocab_size > 0 {
+        progress.stage("train subword tokenizer", 1);
+        let texts: Vec<String> = parsed
+            .par_iter()
+            .map(|mail| plain.subword_text(mail))
+            .collect();
+        let tokenizer = SubwordTokenizer::train(texts.iter(), options.subword_vocab_size)?;
+        progress.advance(1);
+        Some(tokenizer)
+    } else {
+        None
+    };
+    let extractor = FeatureExtractor::new(options.feature_config.clone(), tokenizer);
+
+    progress.stage("extract features", messages.len() as u64);
+    let extracted: Vec<(Extraction, FeatureNames)> = parsed
+        .par_iter()
+        .map(|mail| {
+            let mut names = FeatureNames::default();
+            let extraction = extractor.features_of(mail, Some(&mut names));
+            progress.advance(1);
+            (extraction, names)
+        })
+        .collect();
+    drop(parsed);
+    let mut names = FeatureNames::default();
+    let mut examples = Vec::with_capacity(extracted.len());
+    for (extraction, message_names) in extracted {
+        names.merge(message_names);
+        examples.push(extraction);
+    }
+
+    progress.stage("select features", 1);
+    let categories: Vec<Option<Category>> = messages
+        .iter()
+        .map(|m| m.category.filter(|_| m.spam))
+        .collect();
+    let vocabulary = select_features(&examples, &labels, &categories, options);
+    if vocabulary.is_empty() {
+        return Err(TrainError::NoFeatures(options.min_document_frequency));
+    }
+    let row_of: HashMap<u64, u32> = vocabulary
+        .iter()
+        .enumerate()
+        .map(|(i, &h)| (h, i as u32))
+        .collect();
+    let x = dense_matrix(&examples, &row_of);
+    drop(examples);
+    progress.advance(1);
+
+    let folds = fold_assignment(&labels, options.folds, options.seed);
+    let candidates: Vec<Algorithm> = match options.algorithm {
+        Some(algorithm) => vec![algorithm],
+        None => Algorithm::ALL.to_vec(),
+    };
+    progress.stage("cross-validate", (candidates.len() * options.folds) as u64);
+    let mut compared = Vec::new();
+    let mut best: Option<(Algorithm, f64, Vec<f64>)> = None;
+    for algorithm in candidates {
+        let out_of_fold = cross_validate(algorithm, x.view(), &labels, &folds, options, progress)?;
+        let auc = roc_auc(&out_of_fold, &labels);
+        compared.push((algorithm.as_str().to_owned(), auc));
+        if best.as_ref().is_none_or(|(_, best_auc, _)| auc > *best_auc) {
+            best = Some((algorithm, auc, out_of_fold));
+        }
+    }
+    let Some((algorithm, cv_auc, out_of_fold)) = best else {
+        return Err(TrainError::NoFeatures(options.min_document_frequency));
+    };
+
+    progress.stage("fit final model", 2);
+    let all: Vec<usize> = (0..labels.len()).collect();
+    let (weights, bias) = fit_linear(algorithm, x.view(), &labels, &all, options, progress)?;
+    progress.advance(1);
+    let calibration = platt_scaling(&out_of_fold, &labels)?;
+    let calibrated: Vec<f64> = out_of_fold
+        .iter()
+        .map(|&s| f64::from(sigmoid((calibration.0 * s + calibration.1) as f32)))
+        .collect();
+    let threshold = choose_threshold(&calibrated, &labels, options.target_fpr);
+    let at_threshold = binary_metrics(&calibrated, &labels, threshold);
+    progress.advance(1);
+
+    progress.stage("category head", options.folds as u64 + 1);
+    let (category_weights, category_bias, category_macro_f1) =
+        fit_category_head(x.view(), &categories, &folds, options, progress)?;
+
+    let feature_names: Vec<String> = vocabulary
+        .iter()
+        .map(|&h| names.get(h).unwrap_or("?").to_owned())
+        .collect();
+    let spam_weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
+    let model_id = model_id(&vocabulary, &spam_weights, &category_weights);
+    Ok(ModelArtifact {
+        metadata: ModelMetadata {
+            model_id,
+            created_at: created_at.to_owned(),
+            spamflow_version: env!("CARGO_PKG_VERSION").to_owned(),
+            algorithm: algorithm.as_str().to_owned(),
+            seed: options.seed,
+            training_data,
+            validation: ValidationSummary {
+                folds: options.folds,
+                candidates: compared,
+                roc_auc: cv_auc,
+                fpr: at_threshold.fpr,
+                recall: at_threshold.recall,
+                category_macro_f1,
+            },
+        },
+        feature_config: options.feature_config.clone(),
+        tokenizer_json: extractor
+            .subword()
+            .map(SubwordTokenizer::to_json)
+            .transpose()?,
+        feature_hashes: vocabulary,
+        feature_names,
+        spam_weights,
+        spam_bias: bias as f32,
+        category_weights,
+        category_bias,
+        calibration: (calibration.0 as f32, calibration.1 as f32),
+        threshold: threshold as f32,
+    })
+}
+
+/// Document frequencies of one feature: `[spam, ham, category 0..7]`.
+type Frequencies = [u32; 2 + Category::ALL.len()];
+
+/// Chooses the kept features: minimum document frequency, then the best by chi-squared against
+/// spam/ham, plus a reserved share of the best by chi-squared against each category within spam.
+fn select_features(
+    examples: &[Extraction],
+    labels: &[bool],
+    categories: &[Option<Category>],
+    options: &TrainOptions,
+) -> Vec<u64> {
+    let mut frequencies: HashMap<u64, Frequencies> = HashMap::new();
+    for ((example, &spam), category) in examples.iter().zip(labels).zip(categories) {
+        for &(hash, _) in &example.features.entries {
+            let f = frequencies.entry(hash).or_insert([0; 9]);
+            f[usize::from(!spam)] += 1;
+            if let Some(c) = category {
+                f[2 + c.index()] += 1;
+            }
+        }
+    }
+    frequencies.retain(|_, f| f[0] + f[1] >= options.min_document_frequency);
+    let n_spam = labels.iter().filter(|&&s| s).count() as f64;
+    let n_ham = labels.len() as f64 - n_spam;
+    let mut category_sizes = [0f64; 7];
+    for c in categories.iter().flatten() {
+        category_sizes[c.index()] += 1.0;
+    }
+    let labeled_spam: f64 = category_sizes.iter().sum();
+
+    let ranked = |score: &dyn Fn(&Frequencies) -> f64| -> Vec<u64> {
+        let mut scored: Vec<(f64, u64)> = frequencies
+            .iter()
+            .map(|(&h, f)| (score(f), h))
+            .filter(|(s, _)| *s > 0.0)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.into_iter().map(|(_, h)| h).collect()
+    };
+    let category_quota = (options.max_features as f64 * options.category_feature_share) as usize;
+    let spam_quota = options.max_features - category_quota;
+    let mut chosen: Vec<u64> =
+        ranked(&|f| chi_squared(f64::from(f[0]), f64::from(f[1]), n_spam, n_ham))
+            .into_iter()
+            .take(spam_quota)
+            .collect();
+    let mut seen: std::collections::HashSet<u64> = chosen.iter().copied().collect();
+    let per_category = category_quota / Category::ALL.len();
+    for c in Category::ALL {
+        let size = category_sizes[c.index()];
+        if size == 0.0 {
+            continue;
+        }
+        let ranking = ranked(&|f| {
+            let inside = f64::from(f[2 + c.index()]);
+            let outside: f64 = f[2..].iter().map(|&v| f64::from(v)).sum::<f64>() - inside;
+            chi_squared(inside, outside, size, labeled_spam - size)
+        });
+        let mut added = 0;
+        for hash in ranking {
+            if added == per_category {
+                break;
+            }
+            if seen.insert(hash) {
+                chosen.push(hash);
+                added += 1;
+            }
+        }
+    }
+    chosen
+}
+
+/// Chi-squared statistic of a feature present in `a` of `n1` positives and `b` of `n0` negatives,
+/// signed zero when it is not more frequent in either class than chance allows.
+fn chi_squared(a: f64, b: f64, n1: f64, n0: f64) -> f64 {
+    let (c, d) = (n1 - a, n0 - b);
+    let n = n1 + n0;
+    let denominator = (a + b) * (c + d) * (a + c) * (b + d);
+    if denominator <= 0.0 {
+        return 0.0;
+    }
+    n * (a * d - b * c).powi(2) / denominator
+}
+
+/// The dense training matrix: one row per message, one column per kept feature.
+fn dense_matrix(examples: &[Extraction], row_of: &HashMap<u64, u32>) -> Array2<f64> {
+    let mut x = Array2::<f64>::zeros((examples.len(), row_of.len()));
+    for (mut row, example) in x.axis_iter_mut(Axis(0)).zip(examples) {
+        for (column, value) in feature_values(&example.features, |h| row_of.get(&h).copied()) {
+            row[column as usize] = f64::from(value);
+        }
+    }
+    x
+}
+
+/// Stratified fold of each message, shuffled deterministically by `seed`.
+fn fold_assignment(labels: &[bool], folds: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by_key(|&i| {
+        (
+            labels[i],
+            splitmix64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        )
+    });
+    let mut assignment = vec![0; labels.len()];
+    let mut next = [0usize; 2];
+    for i in order {
+        let class = usize::from(labels[i]);
+        assignment[i] = next[class] % folds;
+        next[class] += 1;
+    }
+    assignment
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Out-of-fold raw scores of `algorithm` for every message.
+fn cross_validate(
+    algorithm: Algorithm,
+    x: ArrayView2<'_, f64>,
+    labels: &[bool],
+    folds: &[usize],
+    options: &TrainOptions,
+    progress: &dyn TrainProgress,
+) -> Result<Vec<f64>, TrainError> {
+    let per_fold: Vec<Result<Vec<(usize, f64)>, TrainError>> = (0..options.folds)
+        .into_par_iter()
+        .map(|fold| {
+            let train: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] != fold).collect();
+            let test: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] == fold).collect();
+            let (weights, bias) = fit_linear(algorithm, x, labels, &train, options, progress)?;
+            progress.advance(1);
+            let scores = x.select(Axis(0), &test).dot(&weights) + bias;
+            Ok(test.into_iter().zip(scores).collect())
+        })
+        .collect();
+    let mut out = vec![0.0; labels.len()];
+    for fold in per_fold {
+        for (i, score) in fold? {
+            out[i] = score;
+        }
+    }
+    Ok(out)
+}
+
+/// Fits `algorithm` on the given rows and returns its linear form `(weights, bias)`: the raw
+/// score of a message is `x . weights + bias`, a log-odds for every learner.
+fn fit_linear(
+    algorithm: Algorithm,
+    x: ArrayView2<'_, f64>,
+    labels: &[bool],
+    rows: &[usize],
+    options: &TrainOptions,
+    progress: &dyn TrainProgress,
+) -> Result<(Array1<f64>, f64), TrainError> {
+    let records = x.select(Axis(0), rows);
+    let targets: Array1<bool> = rows.iter().map(|&i| labels[i]).collect();
+    match algorithm {
+        Algorithm::Logistic => {
+            let fitted = LogisticRegression::default()
+                .alpha(options.logistic_alpha)
+                .max_iterations(options.logistic_iterations)
+                .fit(&Dataset::new(records, targets))
+                .map_err(|e| estimator_error("logistic regression")(e.to_string()))?;
+            let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+            Ok((
+                fitted.params().mapv(|w| w * sign),
+                fitted.intercept() * sign,
+            ))
+        }
+        Algorithm::NaiveBayes => {
+            let targets = targets.mapv(usize::from);
+            let mut fitted = None;
+            progress.quietly(&mut || {
+                fitted = Some(
+                    MultinomialNb::params()
+                        .alpha(options.naive_bayes_alpha)
+                        .fit(&Dataset::new(records.clone(), targets.clone())),
+                );
+            });
+            let fitted = fitted
+                .ok_or_else(|| estimator_error("naive Bayes")("not run".into()))?
+                .map_err(|e| estimator_error("naive Bayes")(e.to_string()))?;
+            naive_bayes_linear_form(&fitted)
+        }
+        Algorithm::Ftrl => {
+            let params = Ftrl::params()
+                .alpha(0.1)
+                .beta(1.0)
+                .l1_ratio(0.01)
+                .l2_ratio(0.01)
+                .check()
+                .map_err(|e| estimator_error("FTRL")(e.to_string()))?;
+            let mut model = Ftrl::new(params.clone(), records.ncols());
+            let mut order: Vec<usize> = (0..records.nrows()).collect();
+            const BATCH: usize = 16;
+            for epoch in 0..options.ftrl_epochs {
+                order
+                    .sort_by_key(|&i| splitmix64(options.seed ^ ((epoch as u64) << 32) ^ i as u64));
+                for batch in order.chunks(BATCH) {
+                    let dataset = Dataset::new(
+                        records.select(Axis(0), batch),
+                        targets.select(Axis(0), batch),
+                    );
+                    model = params
+                        .fit_with(Some(model), &dataset)
+                        .map_err(|e| estimator_error("FTRL")(e.to_string()))?;
+                }
+            }
+            Ok((model.get_weights(), 0.0))
+        }
+    }
+}
+
+/// The log-odds form of a fitted multinomial naive Bayes model. linfa-bayes keeps the fitted
+/// parameters private, so they are read from its serde form.
+fn naive_bayes_linear_form(
+    fitted: &MultinomialNb<f64, usize>,
+) -> Result<(Array1<f64>, f64), TrainError> {
+    #[derive(Deserialize)]
+    struct Fitted {
+        class_info: HashMap<String, Histogram>,
+    }
+    #[derive(Deserialize)]
+    struct Histogram {
+        prior: f64,
+        feature_log_prob: Array1<f64>,
+    }
+    let failed = estimator_error("naive Bayes");
+    let value = serde_json::to_value(fitted).map_err(|e| failed(e.to_string()))?;
+    let parsed: Fitted = serde_json::from_value(value).map_err(|e| failed(e.to_string()))?;
+    let (Some(spam), Some(ham)) = (parsed.class_info.get("1"), parsed.class_info.get("0")) else {
+        return Err(failed("both classes are needed".into()));
+    };
+    Ok((
+        &spam.feature_log_prob - &ham.feature_log_prob,
+        spam.prior.ln() - ham.prior.ln(),
+    ))
+}
+
+/// Platt scaling `(a, b)`: P(spam) = sigmoid(a * score + b), fitted on out-of-fold scores.
+fn platt_scaling(scores: &[f64], labels: &[bool]) -> Result<(f64, f64), TrainError> {
+    let x = Array2::from_shape_vec((scores.len(), 1), scores.to_vec())
+        .map_err(|e| estimator_error("calibration")(e.to_string()))?;
+    let y: Array1<bool> = labels.iter().copied().collect();
+    let fitted = LogisticRegression::default()
+        .alpha(1e-6)
+        .max_iterations(200)
+        .fit(&Dataset::new(x, y))
+        .map_err(|e| estimator_error("calibration")(e.to_string()))?;
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    Ok((fitted.params()[0] * sign, fitted.intercept() * sign))
+}
+
+/// The lowest threshold (at least 0.5) whose false-positive rate on `scores` is at most `target`.
+fn choose_threshold(scores: &[f64], labels: &[bool], target_fpr: f64) -> f64 {
+    let mut ham: Vec<f64> = scores
+        .iter()
+        .zip(labels)
+        .filter(|(_, l)| !**l)
+        .map(|(&s, _)| s)
+        .collect();
+    ham.sort_by(|a, b| b.total_cmp(a));
+    let allowed = (target_fpr * ham.len() as f64).floor() as usize;
+    let above = ham.get(allowed).copied().unwrap_or(0.0);
+    // Just above the first ham score that must not be flagged.
+    (above + 1e-9).clamp(0.5, 1.0)
+}
+
+/// Fits the category head on labeled spam; returns row-major weights `[features x 7]`, the bias
+/// per category and the cross-validated macro-F1.
+fn fit_category_head(
+    x: ArrayView2<'_, f64>,
+    categories: &[Option<Category>],
+    folds: &[usize],
+    options: &TrainOptions,
+    progress: &dyn TrainProgress,
+) -> Result<(Vec<f32>, Vec<f32>, f64), TrainError> {
+    let labeled: Vec<usize> = (0..categories.len())
+        .filter(|&i| categories[i].is_some())
+        .collect();
+    let n_classes = Category::ALL.len();
+    if labeled.len() < 2 {
+        return Ok((vec![0.0; x.ncols() * n_classes], vec![0.0; n_classes], 0.0));
+    }
+    let per_fold: Vec<Result<Vec<(Category, Category)>, TrainError>> = (0..options.folds)
+        .into_par_iter()
+        .map(|fold| {
+            let train: Vec<usize> = labeled
+                .iter()
+                .copied()
+                .filter(|&i| folds[i] != fold)
+                .collect();
+            let test: Vec<usize> = labeled
+                .iter()
+                .copied()
+                .filter(|&i| folds[i] == fold)
+                .collect();
+            let (weights, bias) = fit_categories(x, categories, &train, options)?;
+            progress.advance(1);
+            let logits = x.select(Axis(0), &test).dot(&weights) + &bias;
+            Ok(test
+                .iter()
+                .zip(logits.axis_iter(Axis(0)))
+                .filter_map(|(&i, row)| {
+                    let predicted = Category::ALL
+                        .into_iter()
+                        .max_by(|a, b| row[a.index()].total_cmp(&row[b.index()]))?;
+                    Some((categories[i]?, predicted))
+                })
+                .collect())
+        })
+        .collect();
+    let mut truth = Vec::new();
+    let mut predicted = Vec::new();
+    for fold in per_fold {
+        for (t, p) in fold? {
+            truth.push(t);
+            predicted.push(p);
+        }
+    }
+    let macro_f1 = category_report(&truth, &predicted).macro_f1;
+    let (weights, bias) = fit_categories(x, categories, &labeled, options)?;
+    progress.advance(1);
+    Ok((
+        weights.iter().map(|&w| w as f32).collect(),
+        bias.iter().map(|&b| b as f32).collect(),
+        macro_f1,
+    ))
+}
+
+/// Multinomial logistic regression over the given labeled rows, minority categories repeated
+/// (about the square root of their shortfall) so that small ones such as `software` are heard.
+/// Returns weights `[features x 7]` and bias `[7]`; categories absent from the rows get a bias
+/// that keeps them from being predicted.
+fn fit_categories(
+    x: ArrayView2<'_, f64>,
+    categories: &[Option<Category>],
+    rows: &[usize],
+    options: &TrainOptions,
+) -> Result<(Array2<f64>, Array1<f64>), TrainError> {
+    let mut counts = [0usize; 7];
+    for &i in rows {
+        if let Some(c) = categories[i] {
+            counts[c.index()] += 1;
+        }
+    }
+    let largest = counts.iter().copied().max().unwrap_or(1) as f64;
+    let mut repeated = Vec::new();
+    for &i in rows {
+        let Some(c) = categories[i] else { continue };
+        let factor = (largest / counts[c.index()] as f64)
+            .sqrt()
+            .round()
+            .clamp(1.0, 8.0) as usize;
+        repeated.extend(std::iter::repeat_n(i, factor));
+    }
+    let records = x.select(Axis(0), &repeated);
+    let targets: Array1<usize> = repeated
+        .iter()
+        .filter_map(|&i| categories[i].map(Category::index))
+        .collect();
+    let mut weights = Array2::zeros((x.ncols(), Category::ALL.len()));
+    let mut bias = Array1::from_elem(Category::ALL.len(), -30.0);
+    let present: Vec<usize> = (0..7).filter(|&c| counts[c] > 0).collect();
+    if present.len() == 1 {
+        bias[present[0]] = 0.0;
+        return Ok((weights, bias));
+    }
+    let fitted = MultiLogisticRegression::default()
+        .alpha(options.category_alpha)
+        .max_iterations(options.category_iterations)
+        .fit(&Dataset::new(records, targets))
+        .map_err(|e| estimator_error("category head")(e.to_string()))?;
+    for (column, &class) in fitted.classes().iter().enumerate() {
+        weights
+            .column_mut(class)
+            .assign(&fitted.params().column(column));
+        bias[class] = fitted.intercept()[column];
+    }
+    Ok((weights, bias))
+}
+
+/// A short identifier derived from the model's features and weights.
+fn model_id(features: &[u64], spam_weights: &[f32], category_weights: &[f32]) -> String {
+    let mut hasher = Sha256::new();
+    for h in features {
+        hasher.update(h.to_le_bytes());
+    }
+    for w in spam_weights.iter().chain(category_weights) {
+        hasher.update(w.to_le_bytes());
+    }
+    format!("sf-{}", &hex::encode(hasher.finalize())[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scorer::Model;
+
+    fn message(subject: &str, body: &str) -> Vec<u8> {
+        format!("From: a@{subject}.example\nSubject: {subject}\n\n{body}\n").into_bytes()
+    }
+
+    #[test]
+    fn folds_are_stratified_and_deterministic() {
+        let labels: Vec<bool> = (0..50).map(|i| i % 5 == 0).collect();
+        let folds = fold_assignment(&labels, 5, 7);
+        assert_eq!(folds, fold_assignment(&labels, 5, 7));
+        for fold in 0..5 {
+            let spam = (0..50).filter(|&i| folds[i] == fold && labels[i]).count();
+            assert_eq!(spam, 2);
+        }
+        assert_ne!(folds, fold_assignment(&labels, 5, 8));
+    }
+
+    #[test]
+    fn chi_squared_is_zero_for_independent_features() {
+        assert_eq!(chi_squared(5.0, 5.0, 10.0, 10.0), 0.0);
+        assert!(chi_squared(10.0, 0.0, 10.0, 10.0) > chi_squared(8.0, 2.0, 10.0, 10.0));
+    }
+
+    #[test]
+    fn threshold_keeps_out_of_fold_false_positives_at_target() {
+        let scores = [0.1, 0.7, 0.95, 0.6, 0.99];
+        let labels = [false, false, true, false, true];
+        let t = choose_threshold(&scores, &labels, 0.0);
+        assert!(t > 0.7 && t < 0.95);
+        let t = choose_threshold(&scores, &labels, 0.34);
+        assert!(t > 0.6 && t < 0.7);
+    }
+
+    #[test]
+    fn every_algorithm_learns_a_separable_toy_problem() -> Result<(), Box<dyn std::error::Error>> {
+        let mut owned = Vec::new();
+        for i in 0..40 {
+            owned.push((
+                message("pills", &format!("cheap pills viagra offer {i}")),
+                true,
+                Some(Category::Pharma),
+            ));
+            owned.push((
+                message("rates", &format!("refinance mortgage rates now {i}")),
+                true,
+                Some(Category::Mortgage),
+            ));
+            owned.push((
+                message("meeting", &format!("agenda for the team meeting {i}")),
+                false,
+                None,
+            ));
+            owned.push((
+                message("patch", &format!("kernel patch review comments {i}")),
+                false,
+                None,
+            ));
+        }
+        let messages: Vec<LabeledMessage<'_>> = owned
+            .iter()
+            .map(|(bytes, spam, category)| LabeledMessage {
+                bytes,
+                spam: *spam,
+                category: *category,
+            })
+            .collect();
+        for algorithm in Algorithm::ALL {
+            let options = TrainOptions {
+                algorithm: Some(algorithm),
+                subword_vocab_size: 200,
+                max_features: 500,
+                folds: 3,
+                ..TrainOptions::default()
+            };
+            let artifact = train(
+                &messages,
+                &options,
+                None,
+                "2026-01-01T00:00:00Z",
+                TrainingData::default(),
+                &NoProgress,
+            )?;
+            assert_eq!(artifact.metadata.algorithm, algorithm.as_str());
+            assert!(
+                artifact.metadata.validation.roc_auc > 0.99,
+                "{algorithm:?}: {:?}",
+                artifact.metadata.validation
+            );
+            let model = Model::from_artifact(artifact.clone())?;
+            let spam = model.classify(&message("pills", "buy cheap viagra pills"));
+            assert!(spam.spam, "{algorithm:?} {spam:?}");
+            assert_eq!(spam.category, Category::Pharma);
+            assert_eq!(
+                model
+                    .classify(&message("rates", "lower mortgage rates"))
+                    .category,
+                Category::Mortgage
+            );
+            assert!(
+                !model
+                    .classify(&message("meeting", "team meeting agenda"))
+                    .spam
+            );
+            let tokenizer = artifact
+                .tokenizer_json
+                .as_deref()
+                .map(SubwordTokenizer::from_json)
+                .transpose()?;
+            let again = train(
+                &messages,
+                &options,
+                tokenizer,
+                "2026-01-01T00:00:00Z",
+                TrainingData::default(),
+                &NoProgress,
+            )?;
+            assert_eq!(
+                again.metadata.model_id, artifact.metadata.model_id,
+                "deterministic for a seed and tokenizer"
+            );
+        }
+        Ok(())
+    }
+}
