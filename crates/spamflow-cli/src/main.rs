@@ -1,1 +1,387 @@
-fn main() {}
+//! The `spamflow` command: train, evaluate, classify and inspect spam models.
+
+mod eval;
+mod input;
+mod manifest;
+mod progress;
+mod report;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use rayon::prelude::*;
+use serde_json::json;
+use spamflow_features::SubwordTokenizer;
+use spamflow_model::{
+    Algorithm, Category, LabeledMessage, Model, ModelArtifact, TrainOptions, TrainingData, Verdict,
+};
+
+include!(concat!(env!("OUT_DIR"), "/default_model.rs"));
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spamflow",
+    version,
+    about = "Streaming spam classifier: train, evaluate and classify email"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a model on labeled messages listed in manifest CSV files.
+    Train(TrainArgs),
+    /// Evaluate a model on a labeled manifest: metrics table, JSON and a report with plots.
+    Eval(eval::EvalArgs),
+    /// Classify messages from files, folders, mbox files or stdin: one JSON line per message.
+    Classify(ClassifyArgs),
+    /// Print a model file's metadata.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TrainArgs {
+    /// Manifest CSV (`path`, `label`; optional `split`, `category`). Repeat to combine corpora.
+    #[arg(long, required = true)]
+    manifest: Vec<PathBuf>,
+    /// Split to train on; rows of other splits are ignored.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// Where to write the model file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Random seed (fold assignment, shuffling).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Spam-head algorithm; `auto` compares all three by cross-validation and keeps the best.
+    #[arg(long, default_value = "auto")]
+    algorithm: String,
+    /// Reuse the subword tokenizer of this model file (or tokenizer JSON) instead of training one:
+    /// makes training bit-for-bit reproducible.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Features kept after selection.
+    #[arg(long)]
+    max_features: Option<usize>,
+    /// Cross-validation folds.
+    #[arg(long)]
+    folds: Option<usize>,
+    /// Subword vocabulary size (0 turns subword features off).
+    #[arg(long)]
+    subword_vocab: Option<usize>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ClassifyArgs {
+    /// Model file (default: the model built into this binary).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Files, folders, mbox files, or `-` for stdin (default: stdin).
+    paths: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct InspectArgs {
+    /// Model file (default: the model built into this binary).
+    model: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Train(args) => train(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Classify(args) => classify(&args),
+        Command::Inspect(args) => inspect(&args),
+    }
+}
+
+/// Reads and verifies a model file, or the built-in default model when `path` is `None`.
+fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
+    let artifact = load_artifact(path)?;
+    Model::from_artifact(artifact).context("cannot build the model")
+}
+
+fn load_artifact(path: Option<&Path>) -> anyhow::Result<ModelArtifact> {
+    match path {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read model file {}", path.display()))?;
+            ModelArtifact::from_bytes(&bytes)
+                .with_context(|| format!("cannot load model {}", path.display()))
+        }
+        None => match DEFAULT_MODEL {
+            Some(bytes) => {
+                ModelArtifact::from_bytes(bytes).context("the built-in default model is invalid")
+            }
+            None => bail!(
+                "this binary was built without a default model (models/default.spamflow): pass --model"
+            ),
+        },
+    }
+}
+
+/// A rayon pool with `threads` workers (every core when `None`).
+fn thread_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        builder = builder.num_threads(n);
+    }
+    builder.build().context("cannot start worker threads")
+}
+
+fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let mut manifest_sha256 = Vec::new();
+    for path in &args.manifest {
+        let manifest = manifest::read(path, Some(&args.split))?;
+        manifest_sha256.push(manifest.sha256);
+        rows.extend(manifest.rows);
+    }
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "no rows of split {:?} in the manifests",
+        args.split
+    );
+    let bytes = manifest::read_messages(&rows)?;
+    let messages: Vec<LabeledMessage<'_>> = rows
+        .iter()
+        .zip(&bytes)
+        .map(|(row, bytes)| LabeledMessage {
+            bytes,
+            spam: row.spam,
+            category: row.category,
+        })
+        .collect();
+    let defaults = TrainOptions::default();
+    let options = TrainOptions {
+        seed: args.seed,
+        algorithm: match args.algorithm.as_str() {
+            "auto" => None,
+            name => Some(name.parse::<Algorithm>().map_err(anyhow::Error::msg)?),
+        },
+        max_features: args.max_features.unwrap_or(defaults.max_features),
+        folds: args.folds.unwrap_or(defaults.folds),
+        subword_vocab_size: args.subword_vocab.unwrap_or(defaults.subword_vocab_size),
+        ..defaults
+    };
+    let tokenizer = match &args.tokenizer {
+        Some(path) => Some(read_tokenizer(path)?),
+        None => None,
+    };
+    let training_data = TrainingData {
+        manifest_sha256,
+        rows_sha256: manifest::rows_fingerprint(&rows),
+        split: Some(args.split.clone()),
+        ..TrainingData::default()
+    };
+    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let bars = progress::Bars::new();
+    let artifact = thread_pool(args.threads)?.install(|| {
+        spamflow_model::train(
+            &messages,
+            &options,
+            tokenizer,
+            &created_at,
+            training_data,
+            &bars,
+        )
+    })?;
+    bars.finish();
+    let encoded = artifact.to_bytes()?;
+    let temporary = args.out.with_extension("partial");
+    std::fs::write(&temporary, &encoded)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, &args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let v = &artifact.metadata.validation;
+    println!(
+        "model {} written to {} ({} bytes)",
+        artifact.metadata.model_id,
+        args.out.display(),
+        encoded.len()
+    );
+    println!(
+        "trained on {} messages ({} spam, {} ham) in {:.1} s, peak memory {}",
+        messages.len(),
+        artifact.metadata.training_data.spam,
+        artifact.metadata.training_data.ham,
+        started.elapsed().as_secs_f64(),
+        peak_memory()
+    );
+    for (algorithm, auc) in &v.candidates {
+        println!(
+            "  {}-fold CV {:<12} ROC AUC {:.6} (1-AUC {:.4} %)",
+            v.folds,
+            algorithm,
+            auc,
+            (1.0 - auc) * 100.0
+        );
+    }
+    println!(
+        "chosen {}; threshold {:.4} (CV FPR {:.4} %, recall {:.4}); CV category macro-F1 {:.4}",
+        artifact.metadata.algorithm,
+        artifact.threshold,
+        v.fpr * 100.0,
+        v.recall,
+        v.category_macro_f1
+    );
+    Ok(())
+}
+
+/// Peak resident memory of this process, from /proc (Linux), for the training report.
+fn peak_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// A subword tokenizer from a model file or a tokenizer JSON file.
+fn read_tokenizer(path: &Path) -> anyhow::Result<SubwordTokenizer> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let json = if bytes.starts_with(b"SPAMFLOW") {
+        ModelArtifact::from_bytes(&bytes)
+            .with_context(|| format!("cannot load model {}", path.display()))?
+            .tokenizer_json
+            .with_context(|| format!("model {} has no subword tokenizer", path.display()))?
+    } else {
+        String::from_utf8(bytes)
+            .with_context(|| format!("{} is neither a model nor tokenizer JSON", path.display()))?
+    };
+    SubwordTokenizer::from_json(&json)
+        .with_context(|| format!("cannot load tokenizer from {}", path.display()))
+}
+
+fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
+    let model = load_model(args.model.as_deref())?;
+    let sources = if args.paths.is_empty() {
+        vec!["-".to_owned()]
+    } else {
+        args.paths.clone()
+    };
+    let messages = input::read_sources(&sources)?;
+    let pool = thread_pool(args.threads)?;
+    let verdicts: Vec<Verdict> = pool.install(|| {
+        messages
+            .par_iter()
+            .map(|m| model.classify(&m.bytes))
+            .collect()
+    });
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let model_id = &model.metadata().model_id;
+    for (message, verdict) in messages.iter().zip(&verdicts) {
+        serde_json::to_writer(&mut out, &verdict_json(&message.id, verdict, model_id))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The JSON line `classify` prints for one message.
+fn verdict_json(id: &str, verdict: &Verdict, model_id: &str) -> serde_json::Value {
+    let scores: serde_json::Map<String, serde_json::Value> = Category::ALL
+        .iter()
+        .map(|c| {
+            (
+                c.as_str().to_owned(),
+                json!(verdict.category_scores[c.index()]),
+            )
+        })
+        .collect();
+    json!({
+        "id": id,
+        "verdict": if verdict.spam { "spam" } else { "ham" },
+        "spam_probability": verdict.spam_probability,
+        "category": verdict.spam.then(|| verdict.category.as_str()),
+        "category_scores": scores,
+        "top_features": verdict.top_features,
+        "flags": verdict.flags.names().collect::<Vec<_>>(),
+        "model_id": model_id,
+    })
+}
+
+fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
+    let artifact = load_artifact(args.model.as_deref())?;
+    let m = &artifact.metadata;
+    if args.json {
+        let document = json!({
+            "format_version": spamflow_model::FORMAT_VERSION,
+            "metadata": m,
+            "features": artifact.feature_hashes.len(),
+            "subword_vocab_size": artifact.tokenizer_json.as_deref().and_then(|j| SubwordTokenizer::from_json(j).ok()).map(|t| t.vocab_size()),
+            "threshold": artifact.threshold,
+            "calibration": artifact.calibration,
+            "feature_config": artifact.feature_config,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(());
+    }
+    let t = &m.training_data;
+    println!("model id          {}", m.model_id);
+    println!("format version    {}", spamflow_model::FORMAT_VERSION);
+    println!("created at        {}", m.created_at);
+    println!("spamflow version  {}", m.spamflow_version);
+    println!("algorithm         {} (seed {})", m.algorithm, m.seed);
+    println!("features          {}", artifact.feature_hashes.len());
+    if let Some(json) = &artifact.tokenizer_json {
+        println!(
+            "subword vocab     {}",
+            SubwordTokenizer::from_json(json)
+                .map(|t| t.vocab_size())
+                .unwrap_or(0)
+        );
+    }
+    println!("threshold         {:.4}", artifact.threshold);
+    println!(
+        "training data     {} messages ({} spam, {} ham), split {}",
+        t.messages,
+        t.spam,
+        t.ham,
+        t.split.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  categories      {}",
+        t.categories
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for sha in &t.manifest_sha256 {
+        println!("  manifest sha256 {sha}");
+    }
+    println!("  rows sha256     {}", t.rows_sha256);
+    let v = &m.validation;
+    for (algorithm, auc) in &v.candidates {
+        println!("CV {:<14} ROC AUC {:.6}", algorithm, auc);
+    }
+    println!(
+        "CV at threshold   FPR {:.4} %, recall {:.4}; category macro-F1 {:.4}",
+        v.fpr * 100.0,
+        v.recall,
+        v.category_macro_f1
+    );
+    Ok(())
+}

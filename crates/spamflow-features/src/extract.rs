@@ -79,7 +79,7 @@ pub struct FeatureConfig {
     pub ignored_header_prefixes: Vec<String>,
     /// Add features for pairs of consecutive body words (default true).
     pub word_pairs: bool,
-    /// Bytes of normalised subject + body given to the subword tokenizer (default 1024; 0 turns
+    /// Bytes of normalised subject + body given to the subword tokenizer (default 256; 0 turns
     /// subword features off). Bounded because subword encoding runs at a few MB/s.
     pub subword_window_bytes: usize,
 }
@@ -108,7 +108,7 @@ impl Default for FeatureConfig {
             .map(str::to_owned)
             .to_vec(),
             word_pairs: true,
-            subword_window_bytes: 1024,
+            subword_window_bytes: 256,
         }
     }
 }

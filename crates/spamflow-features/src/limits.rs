@@ -11,7 +11,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// MIME parts examined (default 100).
     pub max_parts: usize,
-    /// MIME nesting depth followed, counting multiparts and attached messages (default 8).
+    /// MIME nesting depth followed, counting multiparts and attached messages (default 8; values
+    /// above 256 act as 256).
     pub max_depth: usize,
     /// Decoded text bytes (plain + HTML rendered to text) kept per message (default 256 KiB).
     pub max_text_bytes: usize,

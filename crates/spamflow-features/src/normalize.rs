@@ -172,26 +172,23 @@ fn flush_spelled(
 }
 
 /// For a chunk of single letters joined by one separator (`v-i-a-g-r-a`), or a lone letter
-/// (possibly with punctuation around it), the letters; otherwise `None`.
+/// (possibly with punctuation around it), the letters; otherwise `None`. Allocates only on a match.
 fn spelled_out(chunk: &str) -> Option<String> {
     let trimmed = chunk.trim_matches(|c: char| !c.is_alphanumeric());
-    let mut chars = trimmed.chars();
-    let first = chars.next()?;
-    if !first.is_alphabetic() {
-        return None;
-    }
-    let mut letters = String::from(first);
-    loop {
-        match (chars.next(), chars.next()) {
-            (None, _) => break,
-            (Some(sep), Some(letter)) if "-._*~+|/".contains(sep) && letter.is_alphabetic() => {
-                letters.push(letter);
-            }
-            _ => return None,
+    let mut letters = 0;
+    for (i, c) in trimmed.chars().enumerate() {
+        let is_letter_slot = i % 2 == 0;
+        if is_letter_slot && c.is_alphabetic() {
+            letters += 1;
+        } else if is_letter_slot || !"-._*~+|/".contains(c) {
+            return None;
         }
     }
-    let count = letters.chars().count();
-    (count == 1 || count >= MIN_SPLIT_LETTERS).then_some(letters)
+    if letters == 1 || letters >= MIN_SPLIT_LETTERS {
+        Some(trimmed.chars().step_by(2).collect())
+    } else {
+        None
+    }
 }
 
 /// Folds leetspeak digits into letters when they sit inside a word (`s0ftware`, `v1agra`) or a

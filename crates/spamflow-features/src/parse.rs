@@ -1,6 +1,12 @@
 //! Bytes to [`ParsedMail`]: MIME decoding through `mail-parser`, bounded by [`Limits`].
 
-use mail_parser::{HeaderName, HeaderValue, Host, Message, MessageParser, MimeHeaders, PartType};
+use std::sync::LazyLock;
+
+use mail_parser::decoders::charsets::map::charset_decoder;
+use mail_parser::parsers::MessageStream;
+use mail_parser::{
+    Header, HeaderName, HeaderValue, Host, Message, MessageParser, MimeHeaders, PartType,
+};
 
 use crate::flags::Flags;
 use crate::html::{floor_char_boundary, html_to_text};
@@ -68,15 +74,25 @@ pub fn parse_mail(bytes: &[u8], limits: &Limits) -> ParsedMail {
         bytes = &bytes[..limits.max_message_bytes];
         mail.flags.insert(Flags::MESSAGE_TRUNCATED);
     }
-    match MessageParser::default().parse(bytes) {
-        Some(message) if has_known_header(&message) => {
-            read_headers(&message, &mut mail);
+    let patched;
+    let source = match neutralize_encoded_messages(bytes) {
+        Some(neutralized) => {
+            mail.flags.insert(Flags::ENCODING_PROBLEM);
+            patched = neutralized;
+            patched.as_slice()
+        }
+        None => bytes,
+    };
+    let parsed = MessageParser::default().parse(source);
+    match &parsed {
+        Some(message) if has_known_header(message) => {
+            read_headers(message, &mut mail);
             let mut walker = PartWalker {
                 limits,
                 mail: &mut mail,
                 visited: 0,
             };
-            walker.visit_message(&message, 0);
+            walker.visit_message(message, 0);
         }
         _ => {
             mail.flags.insert(Flags::NO_HEADERS);
@@ -90,6 +106,9 @@ pub fn parse_mail(bytes: &[u8], limits: &Limits) -> ParsedMail {
             mail.text_parts = 1;
         }
     }
+    if let Some(message) = parsed {
+        drop_flat(message);
+    }
     let text = std::mem::take(&mut mail.text);
     find_urls(&text, limits.max_urls, &mut mail.urls);
     mail.text = text;
@@ -97,6 +116,172 @@ pub fn parse_mail(bytes: &[u8], limits: &Limits) -> ParsedMail {
         mail.flags.insert(Flags::EMPTY_TEXT);
     }
     mail
+}
+
+/// Drops a parsed message without recursion. `Message` nests through `PartType::Message`, and
+/// its derived drop recurses once per level: thousands of nested message/rfc822 parts (30 bytes
+/// each) overflow the stack.
+fn drop_flat(message: Message<'_>) {
+    let mut pending = vec![message];
+    while let Some(mut message) = pending.pop() {
+        for part in &mut message.parts {
+            if let PartType::Message(nested) = std::mem::take(&mut part.body) {
+                pending.push(nested);
+            }
+        }
+    }
+}
+
+/// A parser that reads headers exactly like `MessageParser::default()` (same parser per field,
+/// so the same MIME structure) except that Content-Transfer-Encoding is skipped: no part is
+/// decoded, so no encoded message part is parsed a second time.
+static ENCODING_BLIND_PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    let mut parser = MessageParser::new();
+    for name in [
+        HeaderName::Subject,
+        HeaderName::Comments,
+        HeaderName::ContentDescription,
+        HeaderName::ContentLocation,
+    ] {
+        parser = parser.header_text(name);
+    }
+    for name in [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::Cc,
+        HeaderName::Bcc,
+        HeaderName::ReplyTo,
+        HeaderName::Sender,
+        HeaderName::ResentTo,
+        HeaderName::ResentFrom,
+        HeaderName::ResentBcc,
+        HeaderName::ResentCc,
+        HeaderName::ResentSender,
+        HeaderName::ListArchive,
+        HeaderName::ListHelp,
+        HeaderName::ListId,
+        HeaderName::ListOwner,
+        HeaderName::ListPost,
+        HeaderName::ListSubscribe,
+        HeaderName::ListUnsubscribe,
+    ] {
+        parser = parser.header_address(name);
+    }
+    for name in [
+        HeaderName::MessageId,
+        HeaderName::References,
+        HeaderName::InReplyTo,
+        HeaderName::ReturnPath,
+        HeaderName::ContentId,
+        HeaderName::ResentMessageId,
+    ] {
+        parser = parser.header_id(name);
+    }
+    parser
+        .header_date(HeaderName::Date)
+        .header_date(HeaderName::ResentDate)
+        .header_comma_separated(HeaderName::Keywords)
+        .header_comma_separated(HeaderName::ContentLanguage)
+        .header_received(HeaderName::Received)
+        .header_raw(HeaderName::MimeVersion)
+        .header_content_type(HeaderName::ContentType)
+        .header_content_type(HeaderName::ContentDisposition)
+        .ignore_header(HeaderName::ContentTransferEncoding)
+});
+
+/// `bytes` with the Content-Transfer-Encoding header of every message part (message/rfc822,
+/// message/global, or a member of a multipart/digest) renamed, so that mail-parser reads those
+/// parts as they stand; `None` when no message part declares an encoding that decodes.
+///
+/// mail-parser decodes an encoded message part, parses the result and then copies the whole
+/// decoded part once for every message nested inside it (`Message::into_owned`), so a few MB of
+/// base64 holding many small message/rfc822 parts ask for terabytes. RFC 2046 forbids encoding
+/// message/rfc822 anyway. Finding those parts costs a first parse that skips
+/// Content-Transfer-Encoding, run only when one of the subtypes that make a nested message
+/// (`rfc822`, `global`, `digest`; mail-parser matches them as contiguous bytes) occurs at all.
+fn neutralize_encoded_messages(bytes: &[u8]) -> Option<Vec<u8>> {
+    let may_nest = bytes.windows(6).any(|w| {
+        matches!(w[0] | 0x20, b'r' | b'g' | b'd')
+            && (w.eq_ignore_ascii_case(b"rfc822")
+                || w.eq_ignore_ascii_case(b"global")
+                || w.eq_ignore_ascii_case(b"digest"))
+    });
+    if !may_nest {
+        return None;
+    }
+    let message = ENCODING_BLIND_PARSER.parse(bytes)?;
+    let mut header_offsets = Vec::new();
+    let mut pending = vec![&message];
+    while let Some(message) = pending.pop() {
+        let digest_members: Vec<u32> = message
+            .parts
+            .iter()
+            .filter(|part| {
+                part.content_type()
+                    .is_some_and(|ct| ct.ctype() == "multipart" && ct.subtype() == Some("digest"))
+            })
+            .filter_map(|part| match &part.body {
+                PartType::Multipart(children) => Some(children.as_slice()),
+                _ => None,
+            })
+            .flatten()
+            .copied()
+            .collect();
+        for (id, part) in (0u32..).zip(&message.parts) {
+            let is_message = match (&part.body, part.content_type()) {
+                (PartType::Message(nested), _) => {
+                    pending.push(nested);
+                    true
+                }
+                (_, Some(ct)) => {
+                    ct.ctype() == "message" && matches!(ct.subtype(), Some("rfc822" | "global"))
+                }
+                (_, None) => digest_members.contains(&id),
+            };
+            if is_message {
+                header_offsets.extend(
+                    part.headers
+                        .iter()
+                        .filter(|header| {
+                            header.name == HeaderName::ContentTransferEncoding
+                                && may_decode(bytes, header)
+                        })
+                        .map(|header| header.offset_field as usize),
+                );
+            }
+        }
+    }
+    drop(pending);
+    drop_flat(message);
+    if header_offsets.is_empty() {
+        return None;
+    }
+    let mut patched = bytes.to_vec();
+    for offset in header_offsets {
+        // The field name starts at `offset_field`: "Content-..." becomes "Xontent-...", an
+        // unknown header, so the part is read unencoded.
+        if let Some(first) = patched.get_mut(offset)
+            && first.eq_ignore_ascii_case(&b'c')
+        {
+            *first = b'X';
+        }
+    }
+    Some(patched)
+}
+
+/// False when a Content-Transfer-Encoding field surely leaves the body as it is (empty, `7bit`,
+/// `8bit`, `binary`), read as mail-parser reads it.
+fn may_decode(bytes: &[u8], header: &Header<'_>) -> bool {
+    let raw = bytes
+        .get(header.offset_start as usize..header.offset_end as usize)
+        .unwrap_or_default();
+    match MessageStream::new(raw).parse_unstructured() {
+        HeaderValue::Empty => false,
+        HeaderValue::Text(value) => !["7bit", "8bit", "binary"]
+            .iter()
+            .any(|identity| value.trim().eq_ignore_ascii_case(identity)),
+        _ => true,
+    }
 }
 
 /// True when at least one standard header field was recognised; otherwise the "headers" are
@@ -169,6 +354,10 @@ fn address_domain(address: &str) -> Option<String> {
     (!domain.is_empty() && domain.len() <= 253).then(|| domain.to_ascii_lowercase())
 }
 
+/// Ceiling on [`Limits::max_depth`]: the walk recurses once per level, so a huge configured
+/// depth (with a huge `max_parts`) would let a message of nested parts overflow the stack.
+const MAX_WALK_DEPTH: usize = 256;
+
 struct PartWalker<'a> {
     limits: &'a Limits,
     mail: &'a mut ParsedMail,
@@ -181,7 +370,7 @@ impl PartWalker<'_> {
     }
 
     fn visit_part(&mut self, message: &Message<'_>, id: u32, depth: usize) {
-        if depth > self.limits.max_depth {
+        if depth > self.limits.max_depth.min(MAX_WALK_DEPTH) {
             self.mail.flags.insert(Flags::DEPTH_TRUNCATED);
             return;
         }
@@ -210,6 +399,14 @@ impl PartWalker<'_> {
             self.mail.charsets.push(charset.to_ascii_lowercase());
         }
         self.mail.content_types.push(type_name.clone());
+        if matches!(part.body, PartType::Text(_) | PartType::Html(_))
+            && content_type
+                .and_then(|ct| ct.attribute("charset"))
+                .is_some_and(is_unknown_charset)
+        {
+            // mail-parser read the part as UTF-8, replacing what it could not decode.
+            self.mail.flags.insert(Flags::ENCODING_PROBLEM);
+        }
         match &part.body {
             PartType::Text(text) => {
                 self.mail.text_parts += 1;
@@ -262,6 +459,23 @@ impl PartWalker<'_> {
             &mut self.mail.flags,
         );
     }
+}
+
+/// True for a charset label mail-parser has no decoder for. UTF-8 labels have none either
+/// because mail-parser reads UTF-8 directly.
+fn is_unknown_charset(charset: &str) -> bool {
+    const UTF8_LABELS: [&str; 6] = [
+        "utf-8",
+        "utf8",
+        "unicode-1-1-utf-8",
+        "unicode11utf8",
+        "unicode20utf8",
+        "x-unicode20utf8",
+    ];
+    charset_decoder(charset.as_bytes()).is_none()
+        && !UTF8_LABELS
+            .iter()
+            .any(|label| charset.eq_ignore_ascii_case(label))
 }
 
 /// Appends `text` and a separating newline, keeping `out` within `max` bytes.

@@ -29,6 +29,8 @@ pub struct Verdict {
     pub spam: bool,
     /// Calibrated probability that the message is spam.
     pub spam_probability: f32,
+    /// The same as log-odds (unbounded, so it ranks even where the probability rounds to 0 or 1).
+    pub spam_log_odds: f32,
     /// Most likely category (reported for every message; meaningful for spam).
     pub category: Category,
     /// Probability of each category given spam, in [`Category::ALL`] order.
@@ -117,42 +119,72 @@ impl Model {
     /// Scores an already extracted feature vector.
     pub fn score(&self, features: &SparseFeatures, flags: Flags) -> Verdict {
         let values = feature_values(features, |hash| self.rows.get(&hash).copied());
+        let n_categories = Category::ALL.len();
+        let all_category_weights = self.category_weights.as_slice().unwrap_or_default();
         let mut raw = self.spam_bias;
-        let mut category_logits = self.category_bias.clone();
-        let mut contributions: Vec<(u32, f32)> = Vec::with_capacity(values.len());
+        let mut category_logits = [0f32; 7];
+        for (logit, bias) in category_logits.iter_mut().zip(self.category_bias.iter()) {
+            *logit = *bias;
+        }
         for &(row, value) in &values {
             let r = row as usize;
-            let contribution = self.spam_weights[r] * value;
-            raw += contribution;
-            contributions.push((row, contribution));
-            category_logits.scaled_add(value, &self.category_weights.row(r));
+            raw += self.spam_weights[r] * value;
+            if let Some(weights) =
+                all_category_weights.get(r * n_categories..(r + 1) * n_categories)
+            {
+                for (logit, weight) in category_logits.iter_mut().zip(weights) {
+                    *logit += value * weight;
+                }
+            }
         }
-        let spam_probability = sigmoid(self.calibration.0 * raw + self.calibration.1);
+        let spam_log_odds = self.calibration.0 * raw + self.calibration.1;
+        let spam_probability = sigmoid(spam_log_odds);
         let spam = spam_probability >= self.threshold;
         let category_scores = softmax(&category_logits);
         let category = Category::ALL
             .into_iter()
             .max_by(|a, b| category_scores[a.index()].total_cmp(&category_scores[b.index()]))
             .unwrap_or(Category::Other);
-        let direction = if spam { 1.0 } else { -1.0 };
-        contributions.sort_by(|a, b| (b.1 * direction).total_cmp(&(a.1 * direction)));
-        let top_features = contributions
-            .iter()
-            .take(TOP_FEATURES)
-            .filter(|(_, c)| c * direction > 0.0)
-            .map(|&(row, weight)| Contribution {
-                feature: self.names.get(row as usize).cloned().unwrap_or_default(),
-                weight,
-            })
-            .collect();
+        let top_features = self.top_contributions(&values, if spam { 1.0 } else { -1.0 });
         Verdict {
             spam,
             spam_probability,
+            spam_log_odds,
             category,
             category_scores,
             top_features,
             flags,
         }
+    }
+}
+
+impl Model {
+    /// The [`TOP_FEATURES`] features whose contribution points furthest in `direction`
+    /// (+1 towards spam, -1 towards ham), strongest first.
+    fn top_contributions(&self, values: &[(u32, f32)], direction: f32) -> Vec<Contribution> {
+        let mut top: Vec<(u32, f32)> = Vec::with_capacity(TOP_FEATURES + 1);
+        for &(row, value) in values {
+            let contribution = self.spam_weights[row as usize] * value;
+            if contribution * direction <= 0.0 {
+                continue;
+            }
+            if top.len() == TOP_FEATURES
+                && top
+                    .last()
+                    .is_some_and(|&(_, c)| c * direction >= contribution * direction)
+            {
+                continue;
+            }
+            let at = top.partition_point(|&(_, c)| c * direction >= contribution * direction);
+            top.insert(at, (row, contribution));
+            top.truncate(TOP_FEATURES);
+        }
+        top.into_iter()
+            .map(|(row, weight)| Contribution {
+                feature: self.names.get(row as usize).cloned().unwrap_or_default(),
+                weight,
+            })
+            .collect()
     }
 }
 
@@ -180,8 +212,9 @@ pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x.clamp(-40.0, 40.0)).exp())
 }
 
-fn softmax(logits: &Array1<f32>) -> [f32; 7] {
+fn softmax(logits: &[f32; 7]) -> [f32; 7] {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let logits = logits.as_slice();
     let mut out = [0.0f32; 7];
     let mut sum = 0.0;
     for (o, &l) in out.iter_mut().zip(logits.iter()) {

@@ -112,7 +112,9 @@ pub struct TrainOptions {
     pub naive_bayes_alpha: f64,
     /// FTRL passes over the data.
     pub ftrl_epochs: usize,
-    /// Category head L2 strength.
+    /// Category head algorithm: `logistic` (multinomial) or `naive_bayes`.
+    pub category_algorithm: Algorithm,
+    /// Category head L2 strength (logistic).
     pub category_alpha: f64,
     /// Category head L-BFGS iterations.
     pub category_iterations: u64,
@@ -129,11 +131,12 @@ impl Default for TrainOptions {
             category_feature_share: 0.2,
             min_document_frequency: 2,
             folds: 5,
-            target_fpr: 0.0,
+            target_fpr: 0.001,
             logistic_alpha: 0.001,
-            logistic_iterations: 150,
+            logistic_iterations: 60,
             naive_bayes_alpha: 0.1,
             ftrl_epochs: 10,
+            category_algorithm: Algorithm::NaiveBayes,
             category_alpha: 0.001,
             category_iterations: 150,
         }
@@ -280,7 +283,10 @@ pub fn train(
         .iter()
         .map(|m| m.category.filter(|_| m.spam))
         .collect();
-    let vocabulary = select_features(&examples, &labels, &categories, options);
+    let Selection {
+        vocabulary,
+        category_columns,
+    } = select_features(&examples, &labels, &categories, options);
     if vocabulary.is_empty() {
         return Err(TrainError::NoFeatures(options.min_document_frequency));
     }
@@ -327,8 +333,16 @@ pub fn train(
     progress.advance(1);
 
     progress.stage("category head", options.folds as u64 + 1);
-    let (category_weights, category_bias, category_macro_f1) =
-        fit_category_head(x.view(), &categories, &folds, options, progress)?;
+    let category_x = x.select(Axis(1), &category_columns);
+    let (head_weights, category_bias, category_macro_f1) =
+        fit_category_head(category_x.view(), &categories, &folds, options, progress)?;
+    drop(category_x);
+    let mut category_weights = vec![0f32; vocabulary.len() * Category::ALL.len()];
+    for (head_row, &column) in category_columns.iter().enumerate() {
+        let n = Category::ALL.len();
+        category_weights[column * n..(column + 1) * n]
+            .copy_from_slice(&head_weights[head_row * n..(head_row + 1) * n]);
+    }
 
     let feature_names: Vec<String> = vocabulary
         .iter()
@@ -372,14 +386,24 @@ pub fn train(
 /// Document frequencies of one feature: `[spam, ham, category 0..7]`.
 type Frequencies = [u32; 2 + Category::ALL.len()];
 
+/// The kept features.
+struct Selection {
+    /// Feature hashes, in column order.
+    vocabulary: Vec<u64>,
+    /// Columns chosen for telling categories apart (the category head's inputs).
+    category_columns: Vec<usize>,
+}
+
 /// Chooses the kept features: minimum document frequency, then the best by chi-squared against
 /// spam/ham, plus a reserved share of the best by chi-squared against each category within spam.
+/// The category head reads only the category-ranked features: a dense multinomial fit over all
+/// of them costs minutes, over these seconds.
 fn select_features(
     examples: &[Extraction],
     labels: &[bool],
     categories: &[Option<Category>],
     options: &TrainOptions,
-) -> Vec<u64> {
+) -> Selection {
     let mut frequencies: HashMap<u64, Frequencies> = HashMap::new();
     for ((example, &spam), category) in examples.iter().zip(labels).zip(categories) {
         for &(hash, _) in &example.features.entries {
@@ -415,7 +439,9 @@ fn select_features(
             .into_iter()
             .take(spam_quota)
             .collect();
-    let mut seen: std::collections::HashSet<u64> = chosen.iter().copied().collect();
+    let mut column_of: HashMap<u64, usize> =
+        chosen.iter().enumerate().map(|(i, &h)| (h, i)).collect();
+    let mut category_columns = Vec::new();
     let per_category = category_quota / Category::ALL.len();
     for c in Category::ALL {
         let size = category_sizes[c.index()];
@@ -427,18 +453,20 @@ fn select_features(
             let outside: f64 = f[2..].iter().map(|&v| f64::from(v)).sum::<f64>() - inside;
             chi_squared(inside, outside, size, labeled_spam - size)
         });
-        let mut added = 0;
-        for hash in ranking {
-            if added == per_category {
-                break;
-            }
-            if seen.insert(hash) {
+        for hash in ranking.into_iter().take(per_category) {
+            let column = *column_of.entry(hash).or_insert_with(|| {
                 chosen.push(hash);
-                added += 1;
-            }
+                chosen.len() - 1
+            });
+            category_columns.push(column);
         }
     }
-    chosen
+    category_columns.sort_unstable();
+    category_columns.dedup();
+    Selection {
+        vocabulary: chosen,
+        category_columns,
+    }
 }
 
 /// Chi-squared statistic of a feature present in `a` of `n1` positives and `b` of `n0` negatives,
@@ -545,18 +573,12 @@ fn fit_linear(
             ))
         }
         Algorithm::NaiveBayes => {
-            let targets = targets.mapv(usize::from);
-            let mut fitted = None;
-            progress.quietly(&mut || {
-                fitted = Some(
-                    MultinomialNb::params()
-                        .alpha(options.naive_bayes_alpha)
-                        .fit(&Dataset::new(records.clone(), targets.clone())),
-                );
-            });
-            let fitted = fitted
-                .ok_or_else(|| estimator_error("naive Bayes")("not run".into()))?
-                .map_err(|e| estimator_error("naive Bayes")(e.to_string()))?;
+            let fitted = fit_naive_bayes(
+                records,
+                targets.mapv(usize::from),
+                options.naive_bayes_alpha,
+                progress,
+            )?;
             naive_bayes_linear_form(&fitted)
         }
         Algorithm::Ftrl => {
@@ -588,11 +610,24 @@ fn fit_linear(
     }
 }
 
-/// The log-odds form of a fitted multinomial naive Bayes model. linfa-bayes keeps the fitted
-/// parameters private, so they are read from its serde form.
+/// The log-odds form of a fitted binary multinomial naive Bayes model (classes 0 = ham, 1 = spam).
 fn naive_bayes_linear_form(
     fitted: &MultinomialNb<f64, usize>,
 ) -> Result<(Array1<f64>, f64), TrainError> {
+    let classes = naive_bayes_parameters(fitted)?;
+    let (Some(spam), Some(ham)) = (classes.get(&1), classes.get(&0)) else {
+        return Err(estimator_error("naive Bayes")(
+            "both classes are needed".into(),
+        ));
+    };
+    Ok((&spam.1 - &ham.1, spam.0.ln() - ham.0.ln()))
+}
+
+/// `class -> (prior, feature log-probabilities)` of a fitted multinomial naive Bayes model.
+/// linfa-bayes keeps the fitted parameters private, so they are read from its serde form.
+fn naive_bayes_parameters(
+    fitted: &MultinomialNb<f64, usize>,
+) -> Result<HashMap<usize, (f64, Array1<f64>)>, TrainError> {
     #[derive(Deserialize)]
     struct Fitted {
         class_info: HashMap<String, Histogram>,
@@ -605,13 +640,33 @@ fn naive_bayes_linear_form(
     let failed = estimator_error("naive Bayes");
     let value = serde_json::to_value(fitted).map_err(|e| failed(e.to_string()))?;
     let parsed: Fitted = serde_json::from_value(value).map_err(|e| failed(e.to_string()))?;
-    let (Some(spam), Some(ham)) = (parsed.class_info.get("1"), parsed.class_info.get("0")) else {
-        return Err(failed("both classes are needed".into()));
-    };
-    Ok((
-        &spam.feature_log_prob - &ham.feature_log_prob,
-        spam.prior.ln() - ham.prior.ln(),
-    ))
+    parsed
+        .class_info
+        .into_iter()
+        .map(|(class, h)| {
+            let class = class.parse::<usize>().map_err(|e| failed(e.to_string()))?;
+            Ok((class, (h.prior, h.feature_log_prob)))
+        })
+        .collect()
+}
+
+/// Fits multinomial naive Bayes with stderr hidden (see [`TrainProgress::quietly`]).
+fn fit_naive_bayes(
+    records: Array2<f64>,
+    targets: Array1<usize>,
+    alpha: f64,
+    progress: &dyn TrainProgress,
+) -> Result<MultinomialNb<f64, usize>, TrainError> {
+    let mut data = Some(Dataset::new(records, targets));
+    let mut fitted = None;
+    progress.quietly(&mut || {
+        if let Some(dataset) = data.take() {
+            fitted = Some(MultinomialNb::params().alpha(alpha).fit(&dataset));
+        }
+    });
+    fitted
+        .ok_or_else(|| estimator_error("naive Bayes")("not run".into()))?
+        .map_err(|e| estimator_error("naive Bayes")(e.to_string()))
 }
 
 /// Platt scaling `(a, b)`: P(spam) = sigmoid(a * score + b), fitted on out-of-fold scores.
@@ -672,7 +727,7 @@ fn fit_category_head(
                 .copied()
                 .filter(|&i| folds[i] == fold)
                 .collect();
-            let (weights, bias) = fit_categories(x, categories, &train, options)?;
+            let (weights, bias) = fit_categories(x, categories, &train, options, progress)?;
             progress.advance(1);
             let logits = x.select(Axis(0), &test).dot(&weights) + &bias;
             Ok(test
@@ -696,7 +751,7 @@ fn fit_category_head(
         }
     }
     let macro_f1 = category_report(&truth, &predicted).macro_f1;
-    let (weights, bias) = fit_categories(x, categories, &labeled, options)?;
+    let (weights, bias) = fit_categories(x, categories, &labeled, options, progress)?;
     progress.advance(1);
     Ok((
         weights.iter().map(|&w| w as f32).collect(),
@@ -714,6 +769,7 @@ fn fit_categories(
     categories: &[Option<Category>],
     rows: &[usize],
     options: &TrainOptions,
+    progress: &dyn TrainProgress,
 ) -> Result<(Array2<f64>, Array1<f64>), TrainError> {
     let mut counts = [0usize; 7];
     for &i in rows {
@@ -743,16 +799,27 @@ fn fit_categories(
         bias[present[0]] = 0.0;
         return Ok((weights, bias));
     }
-    let fitted = MultiLogisticRegression::default()
-        .alpha(options.category_alpha)
-        .max_iterations(options.category_iterations)
-        .fit(&Dataset::new(records, targets))
-        .map_err(|e| estimator_error("category head")(e.to_string()))?;
-    for (column, &class) in fitted.classes().iter().enumerate() {
-        weights
-            .column_mut(class)
-            .assign(&fitted.params().column(column));
-        bias[class] = fitted.intercept()[column];
+    match options.category_algorithm {
+        Algorithm::NaiveBayes => {
+            let fitted = fit_naive_bayes(records, targets, options.naive_bayes_alpha, progress)?;
+            for (class, (prior, log_prob)) in naive_bayes_parameters(&fitted)? {
+                weights.column_mut(class).assign(&log_prob);
+                bias[class] = prior.ln();
+            }
+        }
+        Algorithm::Logistic | Algorithm::Ftrl => {
+            let fitted = MultiLogisticRegression::default()
+                .alpha(options.category_alpha)
+                .max_iterations(options.category_iterations)
+                .fit(&Dataset::new(records, targets))
+                .map_err(|e| estimator_error("category head")(e.to_string()))?;
+            for (column, &class) in fitted.classes().iter().enumerate() {
+                weights
+                    .column_mut(class)
+                    .assign(&fitted.params().column(column));
+                bias[class] = fitted.intercept()[column];
+            }
+        }
     }
     Ok((weights, bias))
 }

@@ -1,0 +1,220 @@
+//! `spamflow eval`: quality and speed of a model on a labeled manifest.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use rayon::prelude::*;
+use serde_json::json;
+use spamflow_model::{
+    BinaryMetrics, Category, Verdict, binary_metrics, category_report, recall_at_fpr, roc_auc,
+};
+
+use crate::{load_model, manifest, thread_pool};
+
+/// Categories the quality bar names.
+pub const FOCUS_CATEGORIES: [Category; 3] =
+    [Category::Pharma, Category::Mortgage, Category::Software];
+
+/// Arguments of `spamflow eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Model file to evaluate.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Manifest CSV listing the messages.
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// Split of the manifest to evaluate on.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Also write the metrics as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Also write a Markdown report with ROC, precision-recall and confusion plots to this folder.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Spam-vs-ham figures.
+#[derive(Debug)]
+pub struct SpamSummary {
+    /// ROC AUC.
+    pub roc_auc: f64,
+    /// (1 - AUC) in percent.
+    pub one_minus_auc_pct: f64,
+    /// Best recall with FPR <= 0.1 %.
+    pub recall_at_fpr_0_1pct: f64,
+    /// Rates at the model's threshold.
+    pub metrics: BinaryMetrics,
+}
+
+/// The headline figures of one evaluation.
+#[derive(Debug)]
+pub struct EvalSummary {
+    /// Model evaluated.
+    pub model_id: String,
+    /// Messages scored.
+    pub messages: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// Classification throughput (parse through score; files already in memory).
+    pub msgs_per_sec: f64,
+    /// Spam-vs-ham figures.
+    pub spam: SpamSummary,
+}
+
+/// Runs `spamflow eval`.
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let model = load_model(args.model.as_deref())?;
+    let manifest = manifest::read(&args.manifest, Some(&args.split))?;
+    anyhow::ensure!(
+        !manifest.rows.is_empty(),
+        "no rows of split {:?} in {}",
+        args.split,
+        args.manifest.display()
+    );
+    let messages = manifest::read_messages(&manifest.rows)?;
+    let pool = thread_pool(args.threads)?;
+    let threads = pool.current_num_threads();
+    let started = Instant::now();
+    let verdicts: Vec<Verdict> =
+        pool.install(|| messages.par_iter().map(|m| model.classify(m)).collect());
+    let seconds = started.elapsed().as_secs_f64();
+
+    let scores: Vec<f64> = verdicts
+        .iter()
+        .map(|v| f64::from(v.spam_log_odds))
+        .collect();
+    let labels: Vec<bool> = manifest.rows.iter().map(|r| r.spam).collect();
+    let probabilities: Vec<f64> = verdicts
+        .iter()
+        .map(|v| f64::from(v.spam_probability))
+        .collect();
+    let metrics = binary_metrics(&probabilities, &labels, f64::from(model.threshold()));
+    let auc = roc_auc(&scores, &labels);
+    let (truth, predicted): (Vec<Category>, Vec<Category>) = manifest
+        .rows
+        .iter()
+        .zip(&verdicts)
+        .filter_map(|(row, verdict)| row.category.map(|c| (c, verdict.category)))
+        .unzip();
+    let categories = category_report(&truth, &predicted);
+    let summary = EvalSummary {
+        model_id: model.metadata().model_id.clone(),
+        messages: messages.len(),
+        threads,
+        msgs_per_sec: messages.len() as f64 / seconds.max(1e-9),
+        spam: SpamSummary {
+            roc_auc: auc,
+            one_minus_auc_pct: (1.0 - auc) * 100.0,
+            recall_at_fpr_0_1pct: recall_at_fpr(&scores, &labels, 0.001),
+            metrics,
+        },
+    };
+    print_table(&summary, &categories);
+    if let Some(path) = &args.json {
+        let document = to_json(&summary, &categories);
+        let text = serde_json::to_string_pretty(&document)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(dir) = &args.report {
+        crate::report::write(dir, &summary, &scores, &labels, &categories)?;
+        println!("report written to {}", dir.join("report.md").display());
+    }
+    Ok(())
+}
+
+fn to_json(
+    summary: &EvalSummary,
+    categories: &spamflow_model::CategoryReport,
+) -> serde_json::Value {
+    let m = &summary.spam.metrics;
+    let per_class: serde_json::Map<String, serde_json::Value> = categories
+        .per_class
+        .iter()
+        .map(|(c, cm)| (c.as_str().to_owned(), json!({"precision": cm.precision, "recall": cm.recall, "f1": cm.f1, "support": cm.support})))
+        .collect();
+    json!({
+        "model_id": summary.model_id,
+        "messages": summary.messages,
+        "spam": {
+            "roc_auc": summary.spam.roc_auc,
+            "one_minus_auc_pct": summary.spam.one_minus_auc_pct,
+            "threshold": m.threshold,
+            "fpr": m.fpr,
+            "fnr": m.fnr,
+            "precision": m.precision,
+            "recall": m.recall,
+            "f1": m.f1,
+            "accuracy": m.accuracy,
+            "false_positives": m.false_positives,
+            "false_negatives": m.false_negatives,
+            "recall_at_fpr_0_1pct": summary.spam.recall_at_fpr_0_1pct,
+        },
+        "categories": {
+            "support": categories.support,
+            "macro_f1": categories.macro_f1,
+            "macro_f1_pharma_mortgage_software": categories.macro_f1_of(&FOCUS_CATEGORIES),
+            "per_class": per_class,
+            "confusion": {
+                "labels": Category::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+                "matrix": categories.confusion,
+            },
+        },
+        "throughput": {
+            "msgs_per_sec": summary.msgs_per_sec,
+            "threads": summary.threads,
+        },
+    })
+}
+
+fn print_table(summary: &EvalSummary, categories: &spamflow_model::CategoryReport) {
+    let s = &summary.spam;
+    let m = &s.metrics;
+    println!(
+        "model {}  messages {}  threads {}  {:.0} msgs/s",
+        summary.model_id, summary.messages, summary.threads, summary.msgs_per_sec
+    );
+    println!("{:<28}{:>12}", "metric", "value");
+    let rows = [
+        ("roc_auc", format!("{:.6}", s.roc_auc)),
+        ("1-auc (%)", format!("{:.4}", s.one_minus_auc_pct)),
+        ("threshold", format!("{:.4}", m.threshold)),
+        ("false positives", format!("{}", m.false_positives)),
+        ("false negatives", format!("{}", m.false_negatives)),
+        ("fpr", format!("{:.5}", m.fpr)),
+        ("fnr", format!("{:.5}", m.fnr)),
+        ("precision", format!("{:.4}", m.precision)),
+        ("recall", format!("{:.4}", m.recall)),
+        ("f1", format!("{:.4}", m.f1)),
+        ("accuracy", format!("{:.4}", m.accuracy)),
+        ("recall@fpr<=0.1%", format!("{:.4}", s.recall_at_fpr_0_1pct)),
+        ("category macro-f1", format!("{:.4}", categories.macro_f1)),
+        (
+            "pharma/mortgage/software f1",
+            format!("{:.4}", categories.macro_f1_of(&FOCUS_CATEGORIES)),
+        ),
+    ];
+    for (name, value) in rows {
+        println!("{name:<28}{value:>12}");
+    }
+    println!(
+        "{:<12}{:>10}{:>10}{:>10}{:>10}",
+        "category", "precision", "recall", "f1", "support"
+    );
+    for (c, cm) in &categories.per_class {
+        println!(
+            "{:<12}{:>10.3}{:>10.3}{:>10.3}{:>10}",
+            c.as_str(),
+            cm.precision,
+            cm.recall,
+            cm.f1,
+            cm.support
+        );
+    }
+}

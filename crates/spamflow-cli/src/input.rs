@@ -1,0 +1,122 @@
+//! Messages to classify from files, folders, mbox files or standard input.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context;
+
+/// One message and where it came from.
+#[derive(Debug)]
+pub struct Message {
+    /// The path, `path#N` for the N-th message of an mbox file, or `-` for stdin.
+    pub id: String,
+    /// Raw bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Reads the messages named by `sources` (`-` is stdin). Folders are walked recursively in
+/// name order; a file holding several mbox messages yields one message each.
+pub fn read_sources(sources: &[String]) -> anyhow::Result<Vec<Message>> {
+    let mut messages = Vec::new();
+    for source in sources {
+        if source == "-" {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read standard input")?;
+            push_split(&mut messages, "-", bytes);
+            continue;
+        }
+        let path = Path::new(source);
+        if path.is_dir() {
+            for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+                let entry = entry.with_context(|| format!("cannot walk {source}"))?;
+                if entry.file_type().is_file() {
+                    let bytes = std::fs::read(entry.path())
+                        .with_context(|| format!("cannot read {}", entry.path().display()))?;
+                    push_split(&mut messages, &entry.path().display().to_string(), bytes);
+                }
+            }
+        } else {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read {source}"))?;
+            push_split(&mut messages, source, bytes);
+        }
+    }
+    Ok(messages)
+}
+
+fn push_split(messages: &mut Vec<Message>, id: &str, bytes: Vec<u8>) {
+    let starts = mbox_starts(&bytes);
+    if starts.len() <= 1 {
+        messages.push(Message {
+            id: id.to_owned(),
+            bytes,
+        });
+        return;
+    }
+    for (n, window) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied().unwrap_or(bytes.len());
+        messages.push(Message {
+            id: format!("{id}#{}", n + 1),
+            bytes: bytes[*window..end].to_vec(),
+        });
+    }
+}
+
+/// Offsets where mbox messages start: the beginning of a file that opens with `From `, and
+/// every `From ` line that follows an empty line.
+fn mbox_starts(bytes: &[u8]) -> Vec<usize> {
+    if !bytes.starts_with(b"From ") {
+        return Vec::new();
+    }
+    let mut starts = vec![0];
+    let needle = b"\n\nFrom ";
+    let mut pos = 0;
+    while let Some(offset) = bytes[pos..].windows(needle.len()).position(|w| w == needle) {
+        let start = pos + offset + 2;
+        starts.push(start);
+        pos = start;
+    }
+    starts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mbox_files_split_and_single_messages_do_not() {
+        let mbox =
+            b"From a@x Mon\nSubject: one\n\nbody\n\nFrom b@y Tue\nSubject: two\n\nFrom here on\n"
+                .to_vec();
+        let mut messages = Vec::new();
+        push_split(&mut messages, "box", mbox);
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[1].id, "box#2");
+        assert!(messages[1].bytes.starts_with(b"From b@y"));
+
+        let mut single = Vec::new();
+        push_split(
+            &mut single,
+            "one.eml",
+            b"From a@x Mon\nSubject: s\n\nFrom me, hello\n".to_vec(),
+        );
+        assert_eq!(single.len(), 1);
+        assert_eq!(single[0].id, "one.eml");
+    }
+
+    #[test]
+    fn folders_are_walked_in_name_order() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("sub"))?;
+        std::fs::write(dir.path().join("b.eml"), "Subject: b\n\nb")?;
+        std::fs::write(dir.path().join("sub/a.eml"), "Subject: a\n\na")?;
+        let messages = read_sources(&[dir.path().display().to_string()])?;
+        let ids: Vec<&str> = messages
+            .iter()
+            .map(|m| m.id.rsplit('/').next().unwrap_or_default())
+            .collect();
+        assert_eq!(ids, ["b.eml", "a.eml"]);
+        Ok(())
+    }
+}

@@ -1,0 +1,42 @@
+//! Any bytes through `FeatureExtractor::extract`, with default and with small limits: no panic,
+//! no hang, no unbounded memory, and the limits and feature-vector invariants hold.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use spamflow_features::{FeatureConfig, FeatureExtractor, Limits};
+
+fn check(data: &[u8], limits: Limits) {
+    let config = FeatureConfig {
+        limits: limits.clone(),
+        ..FeatureConfig::default()
+    };
+    let extractor = FeatureExtractor::new(config, None);
+    let mail = extractor.parse(data);
+    assert!(mail.text.len() <= limits.max_text_bytes);
+    assert!(mail.urls.len() <= limits.max_urls);
+    assert!(mail.content_types.len() <= limits.max_parts);
+    let extraction = extractor.features_of(&mail, None);
+    let entries = &extraction.features.entries;
+    assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    assert!(entries.iter().all(|&(_, count)| count >= 1.0));
+}
+
+fuzz_target!(|data: &[u8]| {
+    check(data, Limits::default());
+    // Small limits chosen by the first byte, so truncation paths are reached by small inputs.
+    if let Some(&seed) = data.first() {
+        let seed = usize::from(seed);
+        check(
+            data,
+            Limits {
+                max_message_bytes: 64 + seed * 16,
+                max_parts: seed % 8,
+                max_depth: seed % 4,
+                max_text_bytes: seed % 64,
+                max_tokens: seed % 16,
+                max_urls: seed % 3,
+            },
+        );
+    }
+});
