@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use std::io::Write;
+
 use anyhow::Context;
 use rayon::prelude::*;
 use serde_json::json;
@@ -115,7 +117,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             metrics,
         },
     };
-    print_table(&summary, &categories);
+    print_table(&summary, &categories)?;
     if let Some(path) = &args.json {
         let document = to_json(&summary, &categories);
         let text = serde_json::to_string_pretty(&document)?;
@@ -124,7 +126,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     }
     if let Some(dir) = &args.report {
         crate::report::write(dir, &summary, &scores, &labels, &categories)?;
-        println!("report written to {}", dir.join("report.md").display());
+        writeln!(
+            std::io::stdout(),
+            "report written to {}",
+            dir.join("report.md").display()
+        )?;
     }
     Ok(())
 }
@@ -173,14 +179,19 @@ fn to_json(
     })
 }
 
-fn print_table(summary: &EvalSummary, categories: &spamflow_model::CategoryReport) {
+fn print_table(
+    summary: &EvalSummary,
+    categories: &spamflow_model::CategoryReport,
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
     let s = &summary.spam;
     let m = &s.metrics;
-    println!(
+    writeln!(
+        out,
         "model {}  messages {}  threads {}  {:.0} msgs/s",
         summary.model_id, summary.messages, summary.threads, summary.msgs_per_sec
-    );
-    println!("{:<28}{:>12}", "metric", "value");
+    )?;
+    writeln!(out, "{:<28}{:>12}", "metric", "value")?;
     let rows = [
         ("roc_auc", format!("{:.6}", s.roc_auc)),
         ("1-auc (%)", format!("{:.4}", s.one_minus_auc_pct)),
@@ -201,20 +212,23 @@ fn print_table(summary: &EvalSummary, categories: &spamflow_model::CategoryRepor
         ),
     ];
     for (name, value) in rows {
-        println!("{name:<28}{value:>12}");
+        writeln!(out, "{name:<28}{value:>12}")?;
     }
-    println!(
+    writeln!(
+        out,
         "{:<12}{:>10}{:>10}{:>10}{:>10}",
         "category", "precision", "recall", "f1", "support"
-    );
+    )?;
     for (c, cm) in &categories.per_class {
-        println!(
+        writeln!(
+            out,
             "{:<12}{:>10.3}{:>10.3}{:>10.3}{:>10}",
             c.as_str(),
             cm.precision,
             cm.recall,
             cm.f1,
             cm.support
-        );
+        )?;
     }
+    Ok(())
 }

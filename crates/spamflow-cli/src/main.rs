@@ -55,12 +55,13 @@ struct TrainArgs {
     /// Where to write the model file.
     #[arg(long)]
     out: PathBuf,
-    /// Random seed (fold assignment, shuffling).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Spam-head algorithm; `auto` compares all three by cross-validation and keeps the best.
-    #[arg(long, default_value = "auto")]
-    algorithm: String,
+    /// Random seed (fold assignment, shuffling) [default: 42].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Spam-head algorithm: logistic, naive_bayes, ftrl, or auto (compare all three by
+    /// cross-validation and keep the best) [default: ftrl].
+    #[arg(long)]
+    algorithm: Option<String>,
     /// Reuse the subword tokenizer of this model file (or tokenizer JSON) instead of training one:
     /// makes training bit-for-bit reproducible.
     #[arg(long)]
@@ -74,6 +75,10 @@ struct TrainArgs {
     /// Subword vocabulary size (0 turns subword features off).
     #[arg(long)]
     subword_vocab: Option<usize>,
+    /// TOML file with training options (every field of the training options; see the README).
+    /// Flags given on the command line win over the file.
+    #[arg(long)]
+    options: Option<PathBuf>,
     /// Worker threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
@@ -101,11 +106,22 @@ struct InspectArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Train(args) => train(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Classify(args) => classify(&args),
         Command::Inspect(args) => inspect(&args),
+    };
+    match result {
+        // A closed pipe (`spamflow classify ... | head`) is the reader's choice, not a failure.
+        Err(error)
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
     }
 }
 
@@ -145,6 +161,7 @@ fn thread_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut manifest_sha256 = Vec::new();
@@ -168,12 +185,21 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             category: row.category,
         })
         .collect();
-    let defaults = TrainOptions::default();
+    let defaults = match &args.options {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str::<TrainOptions>(&text)
+                .with_context(|| format!("invalid training options in {}", path.display()))?
+        }
+        None => TrainOptions::default(),
+    };
     let options = TrainOptions {
-        seed: args.seed,
-        algorithm: match args.algorithm.as_str() {
-            "auto" => None,
-            name => Some(name.parse::<Algorithm>().map_err(anyhow::Error::msg)?),
+        seed: args.seed.unwrap_or(defaults.seed),
+        algorithm: match args.algorithm.as_deref() {
+            None => defaults.algorithm,
+            Some("auto") => None,
+            Some(name) => Some(name.parse::<Algorithm>().map_err(anyhow::Error::msg)?),
         },
         max_features: args.max_features.unwrap_or(defaults.max_features),
         folds: args.folds.unwrap_or(defaults.folds),
@@ -210,37 +236,41 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     std::fs::rename(&temporary, &args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let v = &artifact.metadata.validation;
-    println!(
+    writeln!(
+        out,
         "model {} written to {} ({} bytes)",
         artifact.metadata.model_id,
         args.out.display(),
         encoded.len()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "trained on {} messages ({} spam, {} ham) in {:.1} s, peak memory {}",
         messages.len(),
         artifact.metadata.training_data.spam,
         artifact.metadata.training_data.ham,
         started.elapsed().as_secs_f64(),
         peak_memory()
-    );
+    )?;
     for (algorithm, auc) in &v.candidates {
-        println!(
+        writeln!(
+            out,
             "  {}-fold CV {:<12} ROC AUC {:.6} (1-AUC {:.4} %)",
             v.folds,
             algorithm,
             auc,
             (1.0 - auc) * 100.0
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "chosen {}; threshold {:.4} (CV FPR {:.4} %, recall {:.4}); CV category macro-F1 {:.4}",
         artifact.metadata.algorithm,
         artifact.threshold,
         v.fpr * 100.0,
         v.recall,
         v.category_macro_f1
-    );
+    )?;
     Ok(())
 }
 
@@ -323,6 +353,7 @@ fn verdict_json(id: &str, verdict: &Verdict, model_id: &str) -> serde_json::Valu
 }
 
 fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let artifact = load_artifact(args.model.as_deref())?;
     let m = &artifact.metadata;
     if args.json {
@@ -335,53 +366,57 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             "calibration": artifact.calibration,
             "feature_config": artifact.feature_config,
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
         return Ok(());
     }
     let t = &m.training_data;
-    println!("model id          {}", m.model_id);
-    println!("format version    {}", spamflow_model::FORMAT_VERSION);
-    println!("created at        {}", m.created_at);
-    println!("spamflow version  {}", m.spamflow_version);
-    println!("algorithm         {} (seed {})", m.algorithm, m.seed);
-    println!("features          {}", artifact.feature_hashes.len());
+    writeln!(out, "model id          {}", m.model_id)?;
+    writeln!(out, "format version    {}", spamflow_model::FORMAT_VERSION)?;
+    writeln!(out, "created at        {}", m.created_at)?;
+    writeln!(out, "spamflow version  {}", m.spamflow_version)?;
+    writeln!(out, "algorithm         {} (seed {})", m.algorithm, m.seed)?;
+    writeln!(out, "features          {}", artifact.feature_hashes.len())?;
     if let Some(json) = &artifact.tokenizer_json {
-        println!(
+        writeln!(
+            out,
             "subword vocab     {}",
             SubwordTokenizer::from_json(json)
                 .map(|t| t.vocab_size())
                 .unwrap_or(0)
-        );
+        )?;
     }
-    println!("threshold         {:.4}", artifact.threshold);
-    println!(
+    writeln!(out, "threshold         {:.4}", artifact.threshold)?;
+    writeln!(
+        out,
         "training data     {} messages ({} spam, {} ham), split {}",
         t.messages,
         t.spam,
         t.ham,
         t.split.as_deref().unwrap_or("-")
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  categories      {}",
         t.categories
             .iter()
             .map(|(c, n)| format!("{c} {n}"))
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    )?;
     for sha in &t.manifest_sha256 {
-        println!("  manifest sha256 {sha}");
+        writeln!(out, "  manifest sha256 {sha}")?;
     }
-    println!("  rows sha256     {}", t.rows_sha256);
+    writeln!(out, "  rows sha256     {}", t.rows_sha256)?;
     let v = &m.validation;
     for (algorithm, auc) in &v.candidates {
-        println!("CV {:<14} ROC AUC {:.6}", algorithm, auc);
+        writeln!(out, "CV {:<14} ROC AUC {:.6}", algorithm, auc)?;
     }
-    println!(
+    writeln!(
+        out,
         "CV at threshold   FPR {:.4} %, recall {:.4}; category macro-F1 {:.4}",
         v.fpr * 100.0,
         v.recall,
         v.category_macro_f1
-    );
+    )?;
     Ok(())
 }

@@ -79,7 +79,7 @@ pub struct FeatureConfig {
     pub ignored_header_prefixes: Vec<String>,
     /// Add features for pairs of consecutive body words (default true).
     pub word_pairs: bool,
-    /// Bytes of normalised subject + body given to the subword tokenizer (default 256; 0 turns
+    /// Bytes of normalised subject + body given to the subword tokenizer (default 64; 0 turns
     /// subword features off). Bounded because subword encoding runs at a few MB/s.
     pub subword_window_bytes: usize,
 }
@@ -108,7 +108,7 @@ impl Default for FeatureConfig {
             .map(str::to_owned)
             .to_vec(),
             word_pairs: true,
-            subword_window_bytes: 256,
+            subword_window_bytes: 64,
         }
     }
 }
@@ -292,10 +292,21 @@ impl FeatureExtractor {
             normalize_text(mailer, &mut normalized);
             words(&normalized, 4, |w| sink.add_fact("mailer", w));
         }
-        for name in &mail.header_names {
-            if !self.is_ignored_header(name) {
-                sink.add_fact("has", name);
+        let mut normalized = String::new();
+        for (name, value) in &mail.headers {
+            if self.is_ignored_header(name) {
+                continue;
             }
+            sink.add_fact("has", name);
+            normalized.clear();
+            normalize_text(value, &mut normalized);
+            let field = xxh3_64_with_seed(name.as_bytes(), Namespace::Header.seed());
+            words(&normalized, MAX_WORDS_PER_HEADER, |w| {
+                sink.add_keyed(field, name, w)
+            });
+        }
+        for tag in &mail.html_tags {
+            sink.add_fact("html_tag", tag);
         }
         for content_type in mail.content_types.iter().take(16) {
             sink.add_fact("content_type", content_type);
@@ -362,6 +373,9 @@ impl FeatureExtractor {
     }
 }
 
+/// Words of one header value turned into features.
+const MAX_WORDS_PER_HEADER: usize = 40;
+
 /// `floor(log2(n)) + 1`, 0 for 0: a coarse size bucket.
 fn log_bucket(n: usize) -> usize {
     (usize::BITS - n.leading_zeros()) as usize
@@ -396,6 +410,18 @@ impl Sink<'_> {
                 .0
                 .entry(hash)
                 .or_insert_with(|| format!("pair:{first} {second}"));
+        }
+    }
+
+    /// A word of a header field: hashed with the field's hash as seed, named `hdr:field:word`.
+    fn add_keyed(&mut self, field_hash: u64, field: &str, word: &str) {
+        let hash = xxh3_64_with_seed(word.as_bytes(), field_hash);
+        self.hashes.push(hash);
+        if let Some(names) = self.names.as_deref_mut() {
+            names
+                .0
+                .entry(hash)
+                .or_insert_with(|| format!("hdr:{field}:{word}"));
         }
     }
 

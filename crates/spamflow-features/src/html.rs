@@ -15,6 +15,8 @@ pub struct HtmlText {
     pub links: Vec<String>,
     /// Number of `<img>` tags.
     pub images: usize,
+    /// Distinct tag names, lower case, in order of first use (at most 64).
+    pub tags: Vec<String>,
     /// True when `max_text_bytes` cut the text short.
     pub truncated: bool,
 }
@@ -72,7 +74,7 @@ pub fn html_to_text(html: &str, max_text_bytes: usize, max_links: usize) -> Html
             out.truncated = true;
             break;
         }
-        let Some(offset) = memchr(b'<', &bytes[pos..]) else {
+        let Some(offset) = memchr::memchr(b'<', &bytes[pos..]) else {
             push_text(&mut out.text, &html[pos..], max_text_bytes);
             break;
         };
@@ -111,6 +113,9 @@ fn skip_markup(html: &str, start: usize, out: &mut HtmlText, max_links: usize) -
         return start + 1;
     }
     let name = html[name_start..name_start + name_len].to_ascii_lowercase();
+    if !name.is_empty() && out.tags.len() < 64 && !out.tags.contains(&name) {
+        out.tags.push(name.clone());
+    }
     let tag_end = find_tag_end(bytes, name_start + name_len);
     if !closing {
         let attributes = &html[name_start + name_len..tag_end.min(bytes.len())];
@@ -218,10 +223,6 @@ fn push_text(out: &mut String, run: &str, max_text_bytes: usize) {
             return;
         }
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {

@@ -19,19 +19,37 @@ pub struct TextStats {
 }
 
 /// Appends the normalised form of `text` to `out` and returns counts about it.
+///
+/// Works chunk by chunk between ASCII whitespace: ASCII chunks take a fast path, the others go
+/// through NFKC (which never composes across whitespace, so the result is the same).
 pub fn normalize_text(text: &str, out: &mut String) -> TextStats {
     let mut stats = TextStats::default();
     out.reserve(text.len());
-    if text.is_ascii() {
-        for &b in text.as_bytes() {
-            stats.letters += usize::from(b.is_ascii_alphabetic());
-            stats.uppercase += usize::from(b.is_ascii_uppercase());
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(bytes.len(), |len| start + len + 1);
+        let chunk = &text[start..end];
+        if chunk.is_ascii() {
+            for &b in chunk.as_bytes() {
+                stats.letters += usize::from(b.is_ascii_alphabetic());
+                stats.uppercase += usize::from(b.is_ascii_uppercase());
+            }
+            let from = out.len();
+            out.push_str(chunk);
+            out[from..].make_ascii_lowercase();
+        } else {
+            normalize_unicode(chunk, out, &mut stats);
         }
-        let start = out.len();
-        out.push_str(text);
-        out[start..].make_ascii_lowercase();
-        return stats;
+        start = end;
     }
+    stats
+}
+
+fn normalize_unicode(text: &str, out: &mut String, stats: &mut TextStats) {
     for c in text.nfkc() {
         if is_zero_width(c) {
             stats.hidden_chars += 1;
@@ -51,7 +69,6 @@ pub fn normalize_text(text: &str, out: &mut String) -> TextStats {
             }
         }
     }
-    stats
 }
 
 fn is_zero_width(c: char) -> bool {
@@ -175,6 +192,9 @@ fn flush_spelled(
 /// (possibly with punctuation around it), the letters; otherwise `None`. Allocates only on a match.
 fn spelled_out(chunk: &str) -> Option<String> {
     let trimmed = chunk.trim_matches(|c: char| !c.is_alphanumeric());
+    if trimmed.len() >= 2 && trimmed.as_bytes()[1].is_ascii_alphanumeric() {
+        return None; // the common case: an ordinary word
+    }
     let mut letters = 0;
     for (i, c) in trimmed.chars().enumerate() {
         let is_letter_slot = i % 2 == 0;

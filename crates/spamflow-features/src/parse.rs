@@ -44,8 +44,11 @@ pub struct ParsedMail {
     pub received_hosts: Vec<String>,
     /// X-Mailer or User-Agent value.
     pub mailer: Option<String>,
-    /// Lower-case names of the top-level header fields, in order.
-    pub header_names: Vec<String>,
+    /// Top-level header fields in order: lower-case name and raw value (at most
+    /// [`MAX_HEADERS`] fields, values cut to [`MAX_HEADER_VALUE_BYTES`]).
+    pub headers: Vec<(String, String)>,
+    /// Distinct HTML tag names used, lower case, in order of first use.
+    pub html_tags: Vec<String>,
     /// Lower-case `type/subtype` of every part visited, in document order.
     pub content_types: Vec<String>,
     /// Lower-case charsets declared by text parts.
@@ -83,7 +86,7 @@ pub fn parse_mail(bytes: &[u8], limits: &Limits) -> ParsedMail {
         }
         None => bytes,
     };
-    let parsed = MessageParser::default().parse(source);
+    let parsed = DEFAULT_PARSER.parse(source);
     match &parsed {
         Some(message) if has_known_header(message) => {
             read_headers(message, &mut mail);
@@ -131,6 +134,9 @@ fn drop_flat(message: Message<'_>) {
         }
     }
 }
+
+/// mail-parser's default parser, built once: building one allocates a table of header parsers.
+static DEFAULT_PARSER: LazyLock<MessageParser> = LazyLock::new(MessageParser::default);
 
 /// A parser that reads headers exactly like `MessageParser::default()` (same parser per field,
 /// so the same MIME structure) except that Content-Transfer-Encoding is skipped: no part is
@@ -306,6 +312,13 @@ fn skip_mbox_from_line(bytes: &[u8]) -> &[u8] {
     }
 }
 
+/// Distinct HTML tag names kept per message.
+const MAX_HTML_TAGS: usize = 64;
+/// Header fields kept per message.
+pub const MAX_HEADERS: usize = 64;
+/// Bytes of each header value kept.
+pub const MAX_HEADER_VALUE_BYTES: usize = 1024;
+
 fn read_headers(message: &Message<'_>, mail: &mut ParsedMail) {
     mail.subject = message.subject().unwrap_or_default().to_owned();
     if let Some(from) = message.from().and_then(|a| a.first()) {
@@ -341,8 +354,14 @@ fn read_headers(message: &Message<'_>, mail: &mut ParsedMail) {
         {
             mail.mailer = header.value().as_text().map(str::to_owned);
         }
-        if mail.header_names.len() < 64 {
-            mail.header_names.push(name.to_ascii_lowercase());
+        if mail.headers.len() < MAX_HEADERS {
+            let raw = message.raw_message();
+            let start = (header.offset_start as usize).min(raw.len());
+            let end = (header.offset_end as usize)
+                .clamp(start, raw.len())
+                .min(start + MAX_HEADER_VALUE_BYTES);
+            let value = String::from_utf8_lossy(&raw[start..end]).trim().to_owned();
+            mail.headers.push((name.to_ascii_lowercase(), value));
         }
     }
 }
@@ -424,6 +443,13 @@ impl PartWalker<'_> {
                     self.mail.flags.insert(Flags::TEXT_TRUNCATED);
                 }
                 self.mail.images += rendered.images;
+                for tag in rendered.tags {
+                    if self.mail.html_tags.len() < MAX_HTML_TAGS
+                        && !self.mail.html_tags.contains(&tag)
+                    {
+                        self.mail.html_tags.push(tag);
+                    }
+                }
                 self.mail.urls.extend(rendered.links);
                 self.push_text(&rendered.text);
             }
@@ -497,13 +523,22 @@ fn find_urls(text: &str, max: usize, urls: &mut Vec<String>) {
     let bytes = text.as_bytes();
     let mut pos = 0;
     while urls.len() < max && pos + 4 <= bytes.len() {
-        let Some(offset) = bytes[pos..]
-            .windows(4)
-            .position(|w| w.eq_ignore_ascii_case(b"http") || w.eq_ignore_ascii_case(b"www."))
-        else {
+        // Candidates start with h or w; memchr finds them without looking at every window.
+        let is_url_start = |at: &usize| {
+            bytes
+                .get(*at..*at + 4)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"http") || w.eq_ignore_ascii_case(b"www."))
+        };
+        let rest = &bytes[pos..];
+        let lower = memchr::memchr2_iter(b'h', b'w', rest)
+            .map(|o| pos + o)
+            .find(is_url_start);
+        let upper = memchr::memchr2_iter(b'H', b'W', rest)
+            .map(|o| pos + o)
+            .find(is_url_start);
+        let Some(start) = lower.into_iter().chain(upper).min() else {
             break;
         };
-        let start = pos + offset;
         let end = bytes[start..]
             .iter()
             .position(|&b| b.is_ascii_whitespace() || b"\"'<>()[]{}|\\^`".contains(&b) || b >= 0x80)
@@ -593,7 +628,10 @@ PGEgaHJlZj0iaHR0cDovL2xpbmsuZXhhbXBsZS5jb20vIj5DbGljazwvYT4=\n\
         assert_eq!(mail.received_hops, 1);
         assert_eq!(mail.received_hosts, ["mx.example.org"]);
         assert_eq!(mail.mailer.as_deref(), Some("BulkMailer 1.0"));
-        assert!(mail.header_names.contains(&"x-spam-status".to_owned()));
+        assert!(
+            mail.headers
+                .contains(&("x-spam-status".to_owned(), "Yes, score=99".to_owned()))
+        );
         assert_eq!(
             mail.content_types,
             ["multipart/alternative", "text/plain", "text/html"]

@@ -163,7 +163,7 @@ fn crlf_message_with_mbox_from_line() {
     let crlf = fixture("crlf_mbox.eml");
     assert!(crlf.starts_with(b"From list@lists.example "));
     let (mail, crlf_features) = checked_default(&crlf);
-    assert_eq!(mail.header_names[0], "return-path", "mbox line skipped");
+    assert_eq!(mail.headers[0].0, "return-path", "mbox line skipped");
     assert_eq!(mail.subject, "Weekly digest number 12");
     assert_eq!(mail.return_path_domain.as_deref(), Some("lists.example"));
     assert_eq!(mail.received_hops, 1);

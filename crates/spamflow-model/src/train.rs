@@ -88,7 +88,8 @@ pub struct LabeledMessage<'a> {
 pub struct TrainOptions {
     /// Seed for fold assignment and shuffling.
     pub seed: u64,
-    /// The spam-head algorithm; `None` compares all by cross-validation and keeps the best.
+    /// The spam-head algorithm; `None` compares all by cross-validation and keeps the best
+    /// (default FTRL: it won that comparison, see the README).
     pub algorithm: Option<Algorithm>,
     /// How messages become features.
     pub feature_config: FeatureConfig,
@@ -112,6 +113,12 @@ pub struct TrainOptions {
     pub naive_bayes_alpha: f64,
     /// FTRL passes over the data.
     pub ftrl_epochs: usize,
+    /// FTRL learning rate (alpha).
+    pub ftrl_alpha: f64,
+    /// FTRL L1 regularisation.
+    pub ftrl_l1: f64,
+    /// FTRL L2 regularisation.
+    pub ftrl_l2: f64,
     /// Category head algorithm: `logistic` (multinomial) or `naive_bayes`.
     pub category_algorithm: Algorithm,
     /// Category head L2 strength (logistic).
@@ -124,7 +131,7 @@ impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
             seed: 42,
-            algorithm: None,
+            algorithm: Some(Algorithm::Ftrl),
             feature_config: FeatureConfig::default(),
             subword_vocab_size: 8000,
             max_features: 20_000,
@@ -135,7 +142,10 @@ impl Default for TrainOptions {
             logistic_alpha: 0.001,
             logistic_iterations: 60,
             naive_bayes_alpha: 0.1,
-            ftrl_epochs: 10,
+            ftrl_epochs: 50,
+            ftrl_alpha: 0.5,
+            ftrl_l1: 0.0001,
+            ftrl_l2: 0.001,
             category_algorithm: Algorithm::NaiveBayes,
             category_alpha: 0.001,
             category_iterations: 150,
@@ -583,10 +593,10 @@ fn fit_linear(
         }
         Algorithm::Ftrl => {
             let params = Ftrl::params()
-                .alpha(0.1)
+                .alpha(options.ftrl_alpha)
                 .beta(1.0)
-                .l1_ratio(0.01)
-                .l2_ratio(0.01)
+                .l1_ratio(options.ftrl_l1)
+                .l2_ratio(options.ftrl_l2)
                 .check()
                 .map_err(|e| estimator_error("FTRL")(e.to_string()))?;
             let mut model = Ftrl::new(params.clone(), records.ncols());
@@ -802,9 +812,11 @@ fn fit_categories(
     match options.category_algorithm {
         Algorithm::NaiveBayes => {
             let fitted = fit_naive_bayes(records, targets, options.naive_bayes_alpha, progress)?;
-            for (class, (prior, log_prob)) in naive_bayes_parameters(&fitted)? {
+            // Uniform priors: the class sizes of a training set say little about tomorrow's
+            // mix, and the prior of `other` (two thirds of spam) would swallow the rest.
+            for (class, (_, log_prob)) in naive_bayes_parameters(&fitted)? {
                 weights.column_mut(class).assign(&log_prob);
-                bias[class] = prior.ln();
+                bias[class] = 0.0;
             }
         }
         Algorithm::Logistic | Algorithm::Ftrl => {

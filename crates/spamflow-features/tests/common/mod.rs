@@ -65,7 +65,7 @@ pub fn try_checked(bytes: &[u8], limits: &Limits) -> Option<(ParsedMail, Extract
         mail.text_parts + mail.html_parts + mail.attachments.len() <= limits.max_parts.max(1),
         "parts over limit"
     );
-    assert!(mail.header_names.len() <= 64 && mail.charsets.len() <= 8);
+    assert!(mail.headers.len() <= 64 && mail.charsets.len() <= 8);
     assert!(mail.received_hosts.len() <= 3);
     if bytes.len() <= limits.max_message_bytes {
         assert!(!mail.flags.contains(Flags::MESSAGE_TRUNCATED));

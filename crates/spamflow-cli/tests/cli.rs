@@ -1,0 +1,219 @@
+//! End-to-end tests of the `spamflow` binary on a slice of the shared SpamAssassin corpus
+//! (`../shared/corpora/spamassassin`, beside the repository, as on CI).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn corpus() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/spamassassin");
+    assert!(
+        dir.join("manifest.csv").is_file(),
+        "the shared corpus is missing at {}",
+        dir.display()
+    );
+    dir
+}
+
+fn spamflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spamflow"))
+        .args(args)
+        .output()
+        .expect("run spamflow")
+}
+
+fn ok(args: &[&str]) -> String {
+    let output = spamflow(args);
+    assert!(
+        output.status.success(),
+        "spamflow {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 stdout")
+}
+
+/// A manifest with every `step`-th row of the shared manifest (all columns kept), written next
+/// to absolute paths so it can live in a temporary folder.
+fn slice_manifest(dir: &Path, step: usize) -> PathBuf {
+    let corpus = corpus();
+    let text = std::fs::read_to_string(corpus.join("manifest.csv")).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for line in lines.step_by(step) {
+        let (path, rest) = line.split_once(',').unwrap();
+        out.push_str(&format!("{},{rest}\n", corpus.join(path).display()));
+    }
+    let manifest = dir.join("slice.csv");
+    std::fs::write(&manifest, out).unwrap();
+    manifest
+}
+
+#[test]
+fn train_eval_classify_inspect_on_a_corpus_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = slice_manifest(dir.path(), 6);
+    let model = dir.path().join("slice.spamflow");
+    let options = dir.path().join("options.toml");
+    std::fs::write(
+        &options,
+        "folds = 3\nmax_features = 3000\nsubword_vocab_size = 2000\n",
+    )
+    .unwrap();
+    let m = manifest.to_str().unwrap();
+    let trained = ok(&[
+        "train",
+        "--manifest",
+        m,
+        "--out",
+        model.to_str().unwrap(),
+        "--options",
+        options.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
+    assert!(trained.contains("written to"), "{trained}");
+
+    let json_path = dir.path().join("eval.json");
+    let report = dir.path().join("report");
+    let table = ok(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--manifest",
+        m,
+        "--json",
+        json_path.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
+    assert!(table.contains("roc_auc"), "{table}");
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let number = |pointer: &str| {
+        eval.pointer(pointer)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or_else(|| panic!("missing {pointer} in {eval}"))
+    };
+    let test_rows = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(",test,"))
+        .count();
+    assert_eq!(number("/messages") as usize, test_rows);
+    for key in [
+        "roc_auc",
+        "threshold",
+        "fpr",
+        "fnr",
+        "precision",
+        "recall",
+        "f1",
+        "accuracy",
+        "recall_at_fpr_0_1pct",
+    ] {
+        let value = number(&format!("/spam/{key}"));
+        assert!((0.0..=1.0).contains(&value), "spam.{key} = {value}");
+    }
+    assert!(
+        number("/spam/roc_auc") > 0.97,
+        "a 800-message model still separates spam: {eval}"
+    );
+    assert!(
+        (number("/spam/one_minus_auc_pct") - 100.0 * (1.0 - number("/spam/roc_auc"))).abs() < 1e-9
+    );
+    assert!(number("/categories/support") > 0.0);
+    assert!((0.0..=1.0).contains(&number("/categories/macro_f1")));
+    for category in [
+        "pharma", "mortgage", "software", "stock", "adult", "fraud", "other",
+    ] {
+        for key in ["precision", "recall", "f1", "support"] {
+            number(&format!("/categories/per_class/{category}/{key}"));
+        }
+    }
+    assert!(number("/throughput/msgs_per_sec") > 0.0);
+    assert_eq!(number("/throughput/threads"), 2.0);
+    for file in [
+        "report.md",
+        "roc.png",
+        "precision_recall.png",
+        "category_confusion.png",
+    ] {
+        let bytes = std::fs::read(report.join(file)).unwrap();
+        assert!(bytes.len() > 1000, "{file} is too small");
+    }
+
+    let spam_file = corpus().join("spam/00001.7848dde101aa985090474a91ec93fcf0.eml");
+    let lines = ok(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        spam_file.to_str().unwrap(),
+    ]);
+    let verdict: serde_json::Value = serde_json::from_str(lines.trim()).unwrap();
+    assert_eq!(verdict["id"], spam_file.to_str().unwrap());
+    assert!(verdict["spam_probability"].as_f64().is_some());
+    assert_eq!(
+        verdict["category_scores"].as_object().map(|o| o.len()),
+        Some(7)
+    );
+    assert!(
+        verdict["top_features"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+
+    let inspected = ok(&["inspect", "--json", model.to_str().unwrap()]);
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(inspected["metadata"]["training_data"]["split"], "train");
+    assert_eq!(inspected["metadata"]["model_id"], eval["model_id"]);
+}
+
+#[test]
+fn damaged_models_are_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.spamflow");
+    std::fs::write(&bad, b"SPAMFLOW\x01\x00\x00\x00\xff\xff").unwrap();
+    let output = spamflow(&["inspect", bad.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("truncated"), "{stderr}");
+    std::fs::write(&bad, b"not a model at all").unwrap();
+    let stderr = String::from_utf8_lossy(
+        &spamflow(&["classify", "--model", bad.to_str().unwrap(), "-"]).stderr,
+    )
+    .into_owned();
+    assert!(stderr.contains("not a spamflow model"), "{stderr}");
+}
+
+#[test]
+fn classify_reads_stdin_and_mbox_files_without_a_model_flag_when_one_is_built_in() {
+    let output = spamflow(&["inspect"]);
+    if !output.status.success() {
+        // Built before models/default.spamflow existed: the error must say what to do.
+        assert!(String::from_utf8_lossy(&output.stderr).contains("--model"));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("box.mbox");
+    std::fs::write(&mbox, "From a@x Mon Jan 1 2002\nSubject: hello\n\nlunch?\n\nFrom b@y Mon Jan 1 2002\nSubject: CHEAP V1AGRA\n\nbuy now\n").unwrap();
+    let lines = ok(&["classify", mbox.to_str().unwrap()]);
+    let ids: Vec<String> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            format!("{}#1", mbox.display()),
+            format!("{}#2", mbox.display())
+        ]
+    );
+}

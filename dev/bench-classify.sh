@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Classify benchmark, one thread each: spamflow against bogofilter on the same files in the same
+# run. bogofilter is trained on the train split (`-s -b` / `-n -b`), then both classify every
+# message of the test split from file paths (bogofilter in bulk mode `-b`, spamflow with
+# `classify --threads 1`); whole-command wall time, best of RUNS. Also prints both filters'
+# (1 - ROC AUC) on the test split. Usage: dev/bench-classify.sh [MODEL]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+corpus=${CORPUS:-$root/../shared/corpora/spamassassin}
+model=${1:-$root/models/default.spamflow}
+runs=${RUNS:-3}
+
+if ! command -v bogofilter >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bogofilter >/dev/null
+fi
+cargo build --release --quiet -p spamflow-cli
+spamflow=$root/target/release/spamflow
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 - "$corpus" "$work" <<'PY'
+import csv, os, sys
+corpus, work = sys.argv[1], sys.argv[2]
+rows = list(csv.DictReader(open(os.path.join(corpus, "manifest.csv"))))
+def write(name, keep):
+    with open(os.path.join(work, name), "w") as f:
+        for r in rows:
+            if keep(r):
+                f.write(os.path.join(corpus, r["path"]) + "\n")
+write("train_spam", lambda r: r["split"] == "train" and r["label"] == "spam")
+write("train_ham", lambda r: r["split"] == "train" and r["label"] == "ham")
+write("test", lambda r: r["split"] == "test")
+write("test_spam", lambda r: r["split"] == "test" and r["label"] == "spam")
+PY
+bogofilter -d "$work/bogo" -s -b < "$work/train_spam"
+bogofilter -d "$work/bogo" -n -b < "$work/train_ham"
+messages=$(wc -l < "$work/test")
+mapfile -t files < "$work/test"
+
+seconds() { local start end; start=$(date +%s%N); "$@"; end=$(date +%s%N); echo $(( (end - start) / 1000 )); }
+best_bogo=0; best_spamflow=0
+for _ in $(seq "$runs"); do
+  t=$(seconds sh -c "bogofilter -d '$work/bogo' -v -b < '$work/test' > '$work/bogo.out'")
+  if (( best_bogo == 0 || t < best_bogo )); then best_bogo=$t; fi
+  t=$(seconds sh -c "'$spamflow' classify --threads 1 --model '$model' \"\$@\" > '$work/spamflow.out'" sh "${files[@]}")
+  if (( best_spamflow == 0 || t < best_spamflow )); then best_spamflow=$t; fi
+done
+
+python3 - "$work" "$messages" "$best_bogo" "$best_spamflow" <<'PY'
+import json, re, sys
+work, messages, bogo_us, spamflow_us = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+spam = set(open(f"{work}/test_spam").read().split())
+def auc(scored):
+    pos = [s for s, l in scored if l]; neg = [s for s, l in scored if not l]
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+bogo = []
+for line in open(f"{work}/bogo.out"):
+    path, rest = line.split(" ", 1)
+    bogo.append((float(re.search(r"spamicity=([0-9.]+)", rest).group(1)), path in spam))
+sf = []
+for line in open(f"{work}/spamflow.out"):
+    v = json.loads(line)
+    sf.append((v["spam_probability"], v["id"] in spam))
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown cpu")
+b = messages / (bogo_us / 1e6); s = messages / (spamflow_us / 1e6)
+print(f"machine: {cpu}, one thread each, {messages} test-split messages, best of runs")
+print(f"bogofilter -b        {b:8.0f} msgs/s   1-AUC {100 * (1 - auc(bogo)):.4f} %")
+print(f"spamflow classify    {s:8.0f} msgs/s   1-AUC {100 * (1 - auc(sf)):.4f} %")
+print(f"throughput ratio spamflow/bogofilter: {s / b:.2f}x")
+PY
