@@ -74,10 +74,23 @@ fn mbox_starts(bytes: &[u8]) -> Vec<usize> {
     let mut pos = 0;
     while let Some(offset) = bytes[pos..].windows(needle.len()).position(|w| w == needle) {
         let start = pos + offset + 2;
-        starts.push(start);
+        if is_envelope_line(&bytes[start..]) {
+            starts.push(start);
+        }
         pos = start;
     }
     starts
+}
+
+/// True when the line at the start of `bytes` looks like an mbox envelope line, `From sender
+/// date`, whose date ends with a four-digit year; body text such as "From here on" does not.
+fn is_envelope_line(bytes: &[u8]) -> bool {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let year = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    year.len() == 4
+        && year.iter().all(u8::is_ascii_digit)
+        && line.split(|&b| b == b' ').filter(|t| !t.is_empty()).count() >= 4
 }
 
 #[cfg(test)]
@@ -87,7 +100,7 @@ mod tests {
     #[test]
     fn mbox_files_split_and_single_messages_do_not() {
         let mbox =
-            b"From a@x Mon\nSubject: one\n\nbody\n\nFrom b@y Tue\nSubject: two\n\nFrom here on\n"
+            b"From a@x Mon Jan  1 00:00:00 2002\nSubject: one\n\nbody\n\nFrom b@y Tue Jan  2 00:00:00 2002\nSubject: two\n\nFrom here on\n"
                 .to_vec();
         let mut messages = Vec::new();
         push_split(&mut messages, "box", mbox);

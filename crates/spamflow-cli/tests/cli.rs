@@ -135,14 +135,17 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
     }
     assert!(number("/throughput/msgs_per_sec") > 0.0);
     assert_eq!(number("/throughput/threads"), 2.0);
-    for file in [
-        "report.md",
-        "roc.png",
-        "precision_recall.png",
-        "category_confusion.png",
-    ] {
+    let markdown = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(
+        markdown.contains("ROC AUC") && markdown.contains("(roc.png)"),
+        "{markdown}"
+    );
+    for file in ["roc.png", "precision_recall.png", "category_confusion.png"] {
         let bytes = std::fs::read(report.join(file)).unwrap();
-        assert!(bytes.len() > 1000, "{file} is too small");
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 5000,
+            "{file} is not a plot"
+        );
     }
 
     let spam_file = corpus().join("spam/00001.7848dde101aa985090474a91ec93fcf0.eml");

@@ -199,6 +199,7 @@ impl FeatureExtractor {
         let mut sink = Sink {
             hashes: Vec::with_capacity(512),
             names,
+            scratch: String::new(),
         };
         let mut flags = mail.flags;
 
@@ -383,10 +384,28 @@ fn log_bucket(n: usize) -> usize {
 
 const PAIR_SEED: u64 = 0x2002;
 
+/// Appends `n` in decimal, as `format!("{n}")` writes it.
+fn push_decimal(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
 /// Collects feature hashes (and names, when asked) for one message.
 struct Sink<'a> {
     hashes: Vec<u64>,
     names: Option<&'a mut FeatureNames>,
+    /// Reused buffer for `label=value` features, so they cost no allocation.
+    scratch: String,
 }
 
 impl Sink<'_> {
@@ -426,11 +445,23 @@ impl Sink<'_> {
     }
 
     fn add_fact(&mut self, label: &str, value: &str) {
-        self.add(Namespace::Header, &format!("{label}={value}"));
+        let mut feature = std::mem::take(&mut self.scratch);
+        feature.clear();
+        feature.push_str(label);
+        feature.push('=');
+        feature.push_str(value);
+        self.add(Namespace::Header, &feature);
+        self.scratch = feature;
     }
 
     fn add_bucket(&mut self, label: &str, bucket: usize) {
-        self.add(Namespace::Meta, &format!("{label}={bucket}"));
+        let mut feature = std::mem::take(&mut self.scratch);
+        feature.clear();
+        feature.push_str(label);
+        feature.push('=');
+        push_decimal(&mut feature, bucket);
+        self.add(Namespace::Meta, &feature);
+        self.scratch = feature;
     }
 
     fn finish(mut self) -> SparseFeatures {

@@ -27,26 +27,56 @@ pub fn normalize_text(text: &str, out: &mut String) -> TextStats {
     out.reserve(text.len());
     let bytes = text.as_bytes();
     let mut start = 0;
+    // Consecutive ASCII chunks are handled as one run (lower-casing and counting are per byte);
+    // only the chunk around each non-ASCII byte goes through NFKC, with the same boundaries.
     while start < bytes.len() {
-        let end = bytes[start..]
+        let Some(non_ascii) = first_non_ascii(&bytes[start..]).map(|at| start + at) else {
+            push_ascii(&text[start..], out, &mut stats);
+            break;
+        };
+        let chunk_start = bytes[start..non_ascii]
+            .iter()
+            .rposition(u8::is_ascii_whitespace)
+            .map_or(start, |at| start + at + 1);
+        push_ascii(&text[start..chunk_start], out, &mut stats);
+        let chunk_end = bytes[non_ascii..]
             .iter()
             .position(u8::is_ascii_whitespace)
-            .map_or(bytes.len(), |len| start + len + 1);
-        let chunk = &text[start..end];
-        if chunk.is_ascii() {
-            for &b in chunk.as_bytes() {
-                stats.letters += usize::from(b.is_ascii_alphabetic());
-                stats.uppercase += usize::from(b.is_ascii_uppercase());
-            }
-            let from = out.len();
-            out.push_str(chunk);
-            out[from..].make_ascii_lowercase();
-        } else {
-            normalize_unicode(chunk, out, &mut stats);
-        }
-        start = end;
+            .map_or(bytes.len(), |len| non_ascii + len + 1);
+        normalize_unicode(&text[chunk_start..chunk_end], out, &mut stats);
+        start = chunk_end;
     }
     stats
+}
+
+/// Position of the first non-ASCII byte, checking 16 bytes at a time.
+fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
+    let mut offset = 0;
+    for block in bytes.chunks(16) {
+        if !block.is_ascii() {
+            return block
+                .iter()
+                .position(|b| !b.is_ascii())
+                .map(|at| offset + at);
+        }
+        offset += block.len();
+    }
+    None
+}
+
+/// Appends an ASCII run lower-cased and counts its letters and capitals.
+fn push_ascii(run: &str, out: &mut String, stats: &mut TextStats) {
+    let (letters, uppercase) = run.bytes().fold((0usize, 0usize), |(letters, upper), b| {
+        (
+            letters + usize::from(b.is_ascii_alphabetic()),
+            upper + usize::from(b.is_ascii_uppercase()),
+        )
+    });
+    stats.letters += letters;
+    stats.uppercase += uppercase;
+    let from = out.len();
+    out.push_str(run);
+    out[from..].make_ascii_lowercase();
 }
 
 fn normalize_unicode(text: &str, out: &mut String, stats: &mut TextStats) {
@@ -137,7 +167,7 @@ pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordSt
         stats.words += 1;
         emit(word);
     };
-    for chunk in text.split_whitespace() {
+    for chunk in (WhitespaceChunks { rest: text }) {
         if stats.truncated {
             break;
         }
@@ -152,10 +182,22 @@ pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordSt
             continue;
         }
         flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
-        for word in chunk.split(|c: char| !c.is_alphanumeric()) {
-            if word.is_empty() {
-                continue;
-            }
+        let ascii = chunk.is_ascii();
+        let mut split_ascii;
+        let mut split_unicode;
+        let words: &mut dyn Iterator<Item = &str> = if ascii {
+            // Same split as below: for ASCII, char and byte classes agree.
+            split_ascii = chunk
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty());
+            &mut split_ascii
+        } else {
+            split_unicode = chunk
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty());
+            &mut split_unicode
+        };
+        for word in words {
             if word.len() > MAX_WORD_BYTES {
                 emit_counted(LONG_WORD, &mut stats);
             } else if word.bytes().all(|b| b.is_ascii_digit()) {
@@ -166,13 +208,53 @@ pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordSt
             } else if fold_leetspeak(word, &mut folded) {
                 stats.deobfuscated += 1;
                 emit_counted(&folded, &mut stats);
-            } else if word.chars().nth(1).is_some() {
+            } else if (ascii && word.len() >= 2) || (!ascii && word.chars().nth(1).is_some()) {
                 emit_counted(word, &mut stats);
             }
         }
     }
     flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
     stats
+}
+
+/// The pieces of `text` between whitespace (`char::is_whitespace`), like `str::split_whitespace`,
+/// deciding ASCII bytes without decoding characters.
+struct WhitespaceChunks<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for WhitespaceChunks<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let start = whitespace_end(self.rest, 0, true);
+        let end = whitespace_end(self.rest, start, false);
+        let chunk = &self.rest[start..end];
+        self.rest = &self.rest[end..];
+        (!chunk.is_empty()).then_some(chunk)
+    }
+}
+
+/// The first position at or after `from` where `text` stops being whitespace (`space` true) or
+/// non-whitespace (`space` false), or the end of `text`. `from` must be a char boundary.
+fn whitespace_end(text: &str, from: usize, space: bool) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = from;
+    while let Some(&b) = bytes.get(at) {
+        let (is_space, len) = if b.is_ascii() {
+            (matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' '), 1)
+        } else {
+            match text[at..].chars().next() {
+                Some(c) => (c.is_whitespace(), c.len_utf8()),
+                None => return at,
+            }
+        };
+        if is_space != space {
+            return at;
+        }
+        at += len;
+    }
+    at
 }
 
 /// Emits a run of single letters collected from separate chunks if it is long enough.
@@ -191,6 +273,10 @@ fn flush_spelled(
 /// For a chunk of single letters joined by one separator (`v-i-a-g-r-a`), or a lone letter
 /// (possibly with punctuation around it), the letters; otherwise `None`. Allocates only on a match.
 fn spelled_out(chunk: &str) -> Option<String> {
+    let bytes = chunk.as_bytes();
+    if bytes.len() >= 2 && bytes[0].is_ascii_alphanumeric() && bytes[1].is_ascii_alphanumeric() {
+        return None; // the common case, decided before trimming: an ordinary word
+    }
     let trimmed = chunk.trim_matches(|c: char| !c.is_alphanumeric());
     if trimmed.len() >= 2 && trimmed.as_bytes()[1].is_ascii_alphanumeric() {
         return None; // the common case: an ordinary word
@@ -215,6 +301,9 @@ fn spelled_out(chunk: &str) -> Option<String> {
 /// `0` leads letters (`0em`). Writes the folded word to `out` and returns true if it folded.
 fn fold_leetspeak(word: &str, out: &mut String) -> bool {
     let bytes = word.as_bytes();
+    if !bytes.iter().any(u8::is_ascii_digit) {
+        return false; // nothing to fold
+    }
     let letters = bytes.iter().filter(|b| b.is_ascii_alphabetic()).count();
     if letters < 2 || letters == bytes.len() || !word.is_ascii() {
         return false;
@@ -296,6 +385,22 @@ mod tests {
             (stats.letters, stats.uppercase, stats.hidden_chars),
             (4, 2, 1)
         );
+    }
+
+    #[test]
+    fn chunks_split_like_split_whitespace() {
+        for text in [
+            "",
+            "   ",
+            "a b\tc\u{b}d\u{c}e\r\nf",
+            " lead trail ",
+            "x\u{a0}y\u{85}z\u{2003}w \u{1f}q\u{1c}r",
+            "caf\u{e9} na\u{ef}ve\u{3000}end",
+        ] {
+            let ours: Vec<&str> = WhitespaceChunks { rest: text }.collect();
+            let std: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(ours, std, "{text:?}");
+        }
     }
 
     #[test]

@@ -206,13 +206,7 @@ static ENCODING_BLIND_PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
 /// Content-Transfer-Encoding, run only when one of the subtypes that make a nested message
 /// (`rfc822`, `global`, `digest`; mail-parser matches them as contiguous bytes) occurs at all.
 fn neutralize_encoded_messages(bytes: &[u8]) -> Option<Vec<u8>> {
-    let may_nest = bytes.windows(6).any(|w| {
-        matches!(w[0] | 0x20, b'r' | b'g' | b'd')
-            && (w.eq_ignore_ascii_case(b"rfc822")
-                || w.eq_ignore_ascii_case(b"global")
-                || w.eq_ignore_ascii_case(b"digest"))
-    });
-    if !may_nest {
+    if !may_nest(bytes) {
         return None;
     }
     let message = ENCODING_BLIND_PARSER.parse(bytes)?;
@@ -273,6 +267,20 @@ fn neutralize_encoded_messages(bytes: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(patched)
+}
+
+/// True when `rfc822`, `global` or `digest` occurs anywhere in `bytes`, in any case. Looks only
+/// at the candidates memchr finds: the fourth byte of `rfc822` / `global` (`8`, `b`) and the third
+/// of `digest` (`g`), instead of comparing every window.
+fn may_nest(bytes: &[u8]) -> bool {
+    let word_at = |start: usize, word: &[u8]| {
+        bytes
+            .get(start..start + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    };
+    memchr::memchr3_iter(b'8', b'b', b'B', bytes)
+        .any(|at| at >= 3 && (word_at(at - 3, b"rfc822") || word_at(at - 3, b"global")))
+        || memchr::memchr2_iter(b'g', b'G', bytes).any(|at| at >= 2 && word_at(at - 2, b"digest"))
 }
 
 /// False when a Content-Transfer-Encoding field surely leaves the body as it is (empty, `7bit`,
