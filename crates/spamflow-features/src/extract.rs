@@ -409,39 +409,29 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
-    fn add(&mut self, namespace: Namespace, token: &str) {
-        let hash = xxh3_64_with_seed(token.as_bytes(), namespace.seed());
+    /// Records the feature `xxh3(token, seed)`; `name` is called only when names are collected.
+    fn add_seeded(&mut self, seed: u64, token: &str, name: impl FnOnce() -> String) {
+        let hash = xxh3_64_with_seed(token.as_bytes(), seed);
         self.hashes.push(hash);
         if let Some(names) = self.names.as_deref_mut() {
-            names
-                .0
-                .entry(hash)
-                .or_insert_with(|| format!("{}:{}", namespace.prefix(), token));
+            names.0.entry(hash).or_insert_with(name);
         }
+    }
+
+    fn add(&mut self, namespace: Namespace, token: &str) {
+        self.add_seeded(namespace.seed(), token, || {
+            format!("{}:{}", namespace.prefix(), token)
+        });
     }
 
     fn add_pair(&mut self, first: &str, second: &str) {
         let seed = xxh3_64_with_seed(first.as_bytes(), PAIR_SEED);
-        let hash = xxh3_64_with_seed(second.as_bytes(), seed);
-        self.hashes.push(hash);
-        if let Some(names) = self.names.as_deref_mut() {
-            names
-                .0
-                .entry(hash)
-                .or_insert_with(|| format!("pair:{first} {second}"));
-        }
+        self.add_seeded(seed, second, || format!("pair:{first} {second}"));
     }
 
     /// A word of a header field: hashed with the field's hash as seed, named `hdr:field:word`.
     fn add_keyed(&mut self, field_hash: u64, field: &str, word: &str) {
-        let hash = xxh3_64_with_seed(word.as_bytes(), field_hash);
-        self.hashes.push(hash);
-        if let Some(names) = self.names.as_deref_mut() {
-            names
-                .0
-                .entry(hash)
-                .or_insert_with(|| format!("hdr:{field}:{word}"));
-        }
+        self.add_seeded(field_hash, word, || format!("hdr:{field}:{word}"));
     }
 
     fn add_fact(&mut self, label: &str, value: &str) {
