@@ -161,14 +161,11 @@ mod tests {
 
         std::fs::write(&manifest, "path,label\na.eml,maybe\n")?;
         assert!(
-            format!(
-                "{:#}",
-                read(&manifest, None)
-                    .err()
-                    .map(|e| format!("{e:#}"))
-                    .unwrap_or_default()
-            )
-            .contains("label must be")
+            read(&manifest, None)
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default()
+                .contains("label must be")
         );
         std::fs::write(&manifest, "file,label\na.eml,spam\n")?;
         assert!(read(&manifest, None).is_err());

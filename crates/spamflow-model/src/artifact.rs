@@ -195,7 +195,7 @@ impl ModelArtifact {
     /// Checks that the weight arrays agree with each other.
     pub fn check_shapes(&self) -> Result<(), ArtifactError> {
         let rows = self.feature_hashes.len();
-        let categories = spamflow_categories();
+        let categories = crate::category::Category::ALL.len();
         let problems = [
             (self.feature_names.len() != rows, "feature names"),
             (self.spam_weights.len() != rows, "spam weights"),
@@ -212,10 +212,6 @@ impl ModelArtifact {
             None => Ok(()),
         }
     }
-}
-
-fn spamflow_categories() -> usize {
-    crate::category::Category::ALL.len()
 }
 
 #[cfg(test)]
