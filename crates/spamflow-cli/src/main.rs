@@ -1,10 +1,12 @@
-//! The `spamflow` command: train, evaluate, classify and inspect spam models.
+//! The `spamflow` command: train, evaluate, classify and inspect spam models; run the Kafka
+//! service; replay messages into a topic and tail labeled events.
 
 mod eval;
 mod input;
 mod manifest;
 mod progress;
 mod report;
+mod stream;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,12 @@ enum Command {
     Classify(ClassifyArgs),
     /// Print a model file's metadata.
     Inspect(InspectArgs),
+    /// Run the Kafka service: consume inbound mail, publish labeled events exactly once.
+    Run(stream::RunArgs),
+    /// Load messages (a manifest or files) into a Kafka topic.
+    Replay(stream::ReplayArgs),
+    /// Print committed labeled events of a topic as JSON lines.
+    Tail(stream::TailArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +119,9 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(&args),
         Command::Classify(args) => classify(&args),
         Command::Inspect(args) => inspect(&args),
+        Command::Run(args) => stream::run(&args),
+        Command::Replay(args) => stream::replay(&args),
+        Command::Tail(args) => stream::tail(&args),
     };
     match result {
         // A closed pipe (`spamflow classify ... | head`) is the reader's choice, not a failure.
@@ -322,34 +333,12 @@ fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let model_id = &model.metadata().model_id;
     for (message, verdict) in messages.iter().zip(&verdicts) {
-        serde_json::to_writer(&mut out, &verdict_json(&message.id, verdict, model_id))?;
+        let event = spamflow_stream::labeled_mail(message.id.clone(), verdict, model_id);
+        serde_json::to_writer(&mut out, &spamflow_stream::event_json(&message.id, &event))?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
     Ok(())
-}
-
-/// The JSON line `classify` prints for one message.
-fn verdict_json(id: &str, verdict: &Verdict, model_id: &str) -> serde_json::Value {
-    let scores: serde_json::Map<String, serde_json::Value> = Category::ALL
-        .iter()
-        .map(|c| {
-            (
-                c.as_str().to_owned(),
-                json!(verdict.category_scores[c.index()]),
-            )
-        })
-        .collect();
-    json!({
-        "id": id,
-        "verdict": if verdict.spam { "spam" } else { "ham" },
-        "spam_probability": verdict.spam_probability,
-        "category": verdict.spam.then(|| verdict.category.as_str()),
-        "category_scores": scores,
-        "top_features": verdict.top_features,
-        "flags": verdict.flags.names().collect::<Vec<_>>(),
-        "model_id": model_id,
-    })
 }
 
 fn inspect(args: &InspectArgs) -> anyhow::Result<()> {

@@ -308,6 +308,21 @@ fn has_known_header(message: &Message<'_>) -> bool {
             .any(|header| !matches!(header.name, HeaderName::Other(_)))
 }
 
+/// The Message-ID of a message (without angle brackets), read from its header section only;
+/// `None` when missing or empty. The header section read is bounded by `limits`.
+pub fn message_id(bytes: &[u8], limits: &Limits) -> Option<String> {
+    let bytes = skip_mbox_from_line(bytes);
+    let bytes = &bytes[..bytes.len().min(limits.max_message_bytes)];
+    let headers = MessageParser::new()
+        .header_id(HeaderName::MessageId)
+        .parse_headers(bytes)?;
+    headers
+        .message_id()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
 /// Skips an mbox envelope line (`From sender date`) if the input starts with one.
 fn skip_mbox_from_line(bytes: &[u8]) -> &[u8] {
     if bytes.starts_with(b"From ") {

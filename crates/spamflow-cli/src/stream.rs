@@ -1,0 +1,218 @@
+//! The Kafka commands: `run` (the service), `replay` (load messages into a topic) and `tail`
+//! (print labeled events).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+use spamflow_stream::{
+    ClientSettings, Control, ModelSlot, Pipeline, ReplayFormat, RunConfig, RunOverrides,
+    telemetry::{self, Health},
+};
+
+use crate::{input, load_model, manifest};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// TOML configuration file (every option and its default: README, "Configuration").
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Kafka bootstrap servers (overrides `brokers`).
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Consumer group (overrides `group`).
+    #[arg(long)]
+    group: Option<String>,
+    /// Input topic; repeat for several (overrides `input_topics`).
+    #[arg(long = "input-topic")]
+    input_topics: Vec<String>,
+    /// Topic for labeled events (overrides `output_topic`).
+    #[arg(long)]
+    output_topic: Option<String>,
+    /// Model file (overrides `model`; default: the model built into this binary).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Exit 0 once no input arrived for this many seconds and everything is committed.
+    #[arg(long, value_name = "SECS")]
+    until_idle: Option<f64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Topic to write to.
+    #[arg(long)]
+    topic: String,
+    /// Manifest CSV: every listed message, keyed by its `path` column.
+    #[arg(long, conflicts_with = "paths")]
+    manifest: Option<PathBuf>,
+    /// With `--manifest`: only rows of this split.
+    #[arg(long, requires = "manifest")]
+    split: Option<String>,
+    /// Most records per second (default: as fast as the broker takes them).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Record value format.
+    #[arg(long, value_enum, default_value = "raw")]
+    format: FormatArg,
+    /// Files, folders or mbox files, keyed by file name (with `#N` for mbox messages).
+    #[arg(required_unless_present = "manifest")]
+    paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Raw,
+    Protobuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TailArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Topic of labeled events.
+    #[arg(long, default_value = "mail.labeled")]
+    topic: String,
+    /// Exit once no event arrived for this many seconds (default: run until interrupted).
+    #[arg(long, value_name = "SECS")]
+    until_idle: Option<f64>,
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default `info`). Message contents and addresses are
+/// never logged.
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests calling in) keeps the first subscriber.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Sets `stop` on SIGTERM or SIGINT and `reload` on SIGHUP.
+fn register_signals(control: &Control) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    for signal in [SIGTERM, SIGINT] {
+        signal_hook::flag::register(signal, control.stop.clone())
+            .context("cannot install signal handlers")?;
+    }
+    signal_hook::flag::register(SIGHUP, control.reload.clone())
+        .context("cannot install signal handlers")?;
+    Ok(())
+}
+
+fn seconds(value: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    value
+        .map(|s| Duration::try_from_secs_f64(s).context("--until-idle must be a positive number"))
+        .transpose()
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let overrides = RunOverrides {
+        brokers: args.brokers.clone(),
+        group: args.group.clone(),
+        input_topics: (!args.input_topics.is_empty()).then(|| args.input_topics.clone()),
+        output_topic: args.output_topic.clone(),
+        model: args.model.clone(),
+    };
+    let config = RunConfig::load(args.config.as_deref(), &overrides)?;
+    init_logging(config.log_json);
+    let until_idle = seconds(args.until_idle)?;
+    let health = Arc::new(Health::default());
+    let metrics = telemetry::install_recorder()?;
+    if !config.http_listen.is_empty() {
+        let bound = telemetry::serve_http(&config.http_listen, metrics, health.clone())?;
+        tracing::info!(%bound, "serving /metrics, /healthz and /readyz");
+    }
+    let model = load_model(config.model.as_deref())?;
+    tracing::info!(model_id = %model.metadata().model_id, "model loaded");
+    let check = (config.model_check_secs > 0).then(|| Duration::from_secs(config.model_check_secs));
+    let slot = ModelSlot::new(model, config.model.clone(), check);
+    let control = Control::default();
+    register_signals(&control)?;
+    let pipeline = Pipeline::start(config, slot, health)?;
+    let summary = pipeline.run(&control, until_idle)?;
+    tracing::info!(?summary, "stopped after committing every batch");
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "consumed {} records: {} labeled ({} spam), {} dead letters; {} batches committed, {} aborted and read again",
+        summary.consumed,
+        summary.labeled,
+        summary.spam,
+        summary.dead_letters,
+        summary.batches,
+        summary.aborted
+    )?;
+    Ok(())
+}
+
+pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
+    init_logging(false);
+    let messages: Vec<(String, Vec<u8>)> = match &args.manifest {
+        Some(path) => {
+            let rows = manifest::read(path, args.split.as_deref())?.rows;
+            let bytes = manifest::read_messages(&rows)?;
+            rows.into_iter().map(|r| r.path).zip(bytes).collect()
+        }
+        None => input::read_sources(&args.paths)?
+            .into_iter()
+            .map(|m| (file_name(&m.id), m.bytes))
+            .collect(),
+    };
+    let settings = ClientSettings {
+        brokers: args.brokers.clone(),
+        ..ClientSettings::default()
+    };
+    let format = match args.format {
+        FormatArg::Raw => ReplayFormat::Raw,
+        FormatArg::Protobuf => ReplayFormat::Protobuf,
+    };
+    let started = std::time::Instant::now();
+    let sent = spamflow_stream::replay(&settings, &args.topic, messages, format, args.rate)?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "replayed {sent} messages to {} in {seconds:.1} s ({:.0} msgs/s)",
+        args.topic,
+        sent as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+/// The key of a replayed file: its file name (`name#N` for the N-th message of an mbox).
+fn file_name(id: &str) -> String {
+    Path::new(id)
+        .file_name()
+        .map_or_else(|| id.to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+pub fn tail(args: &TailArgs) -> anyhow::Result<()> {
+    init_logging(false);
+    let control = Control::default();
+    register_signals(&control)?;
+    let settings = ClientSettings {
+        brokers: args.brokers.clone(),
+        ..ClientSettings::default()
+    };
+    let stop: &AtomicBool = &control.stop;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    spamflow_stream::tail(
+        &settings,
+        &args.topic,
+        seconds(args.until_idle)?,
+        stop,
+        &mut out,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! From a consumed record to what is published for it: a `LabeledMail` or a `DeadLetter`. No
+//! I/O here; the pipeline hands records in and sends the results.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prost::Message;
+use serde_json::json;
+use spamflow_model::{Category, Model, Verdict};
+use spamflow_proto::v1;
+
+use crate::config::InputFormat;
+
+/// A record taken from an input topic (owned: it outlives the consumer's poll).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputRecord {
+    /// Topic it came from.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Record key.
+    pub key: Option<Vec<u8>>,
+    /// Record value (empty when the record had none).
+    pub value: Vec<u8>,
+    /// Record timestamp in milliseconds since the Unix epoch, when known.
+    pub timestamp_ms: Option<i64>,
+    /// When spamflow took it from Kafka, in microseconds since the Unix epoch.
+    pub consumed_at_us: i64,
+}
+
+/// What gets published for one input record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A classified message.
+    Labeled(v1::LabeledMail),
+    /// A record that could not be classified.
+    DeadLetter(v1::DeadLetter),
+}
+
+/// Classifies one record. Raw input is always classified (any bytes make a verdict, flagged when
+/// odd); an empty value or an undecodable `InboundMail` becomes a dead letter that keeps up to
+/// `dead_letter_max_bytes` of the original value.
+pub fn classify_record(
+    model: &Model,
+    format: InputFormat,
+    record: &InputRecord,
+    dead_letter_max_bytes: usize,
+) -> Outcome {
+    let dead = |kind: v1::DeadLetterKind, error: String| {
+        let kept = record.value.len().min(dead_letter_max_bytes);
+        Outcome::DeadLetter(v1::DeadLetter {
+            kind: kind as i32,
+            error,
+            source: Some(source(record)),
+            original: record.value[..kept].to_vec(),
+            original_size: record.value.len() as u64,
+            key: record.key.clone().unwrap_or_default(),
+        })
+    };
+    let inbound;
+    let (message_id, raw, tenant) = match format {
+        InputFormat::Raw => (String::new(), record.value.as_slice(), String::new()),
+        InputFormat::Protobuf => match v1::InboundMail::decode(record.value.as_slice()) {
+            Ok(mail) => {
+                inbound = mail;
+                (
+                    inbound.message_id.clone(),
+                    inbound.raw.as_slice(),
+                    inbound.tenant.clone(),
+                )
+            }
+            Err(error) => {
+                return dead(
+                    v1::DeadLetterKind::Undecodable,
+                    format!("not an InboundMail protobuf: {error}"),
+                );
+            }
+        },
+    };
+    if raw.is_empty() {
+        return dead(v1::DeadLetterKind::Empty, "the record has no message".into());
+    }
+    let started = std::time::Instant::now();
+    let verdict = model.classify(raw);
+    let classify_us = micros(started.elapsed());
+    let message_id = if !message_id.is_empty() {
+        message_id
+    } else if let Some(key) = record.key.as_deref().filter(|k| !k.is_empty()) {
+        String::from_utf8_lossy(key).into_owned()
+    } else if let Some(id) = spamflow_features::message_id(raw, &model.extractor().config().limits) {
+        id
+    } else {
+        format!("{}/{}/{}", record.topic, record.partition, record.offset)
+    };
+    let mut event = labeled_mail(message_id, &verdict, &model.metadata().model_id);
+    event.source = Some(source(record));
+    event.timings = Some(v1::Timings {
+        record_timestamp_us: record.timestamp_ms.map_or(0, |ms| ms.saturating_mul(1000)),
+        consumed_at_us: record.consumed_at_us,
+        classify_us,
+    });
+    event.tenant = tenant;
+    Outcome::Labeled(event)
+}
+
+fn source(record: &InputRecord) -> v1::SourceRecord {
+    v1::SourceRecord {
+        topic: record.topic.clone(),
+        partition: record.partition,
+        offset: record.offset,
+    }
+}
+
+/// The wire category of a model category.
+pub fn wire_category(category: Category) -> v1::Category {
+    match category {
+        Category::Pharma => v1::Category::Pharma,
+        Category::Mortgage => v1::Category::Mortgage,
+        Category::Software => v1::Category::Software,
+        Category::Stock => v1::Category::Stock,
+        Category::Adult => v1::Category::Adult,
+        Category::Fraud => v1::Category::Fraud,
+        Category::Other => v1::Category::Other,
+    }
+}
+
+/// The category name used in JSON, headers and topic names (`None` when unset).
+pub fn category_name(category: v1::Category) -> Option<&'static str> {
+    Category::ALL
+        .into_iter()
+        .find(|&c| wire_category(c) == category)
+        .map(Category::as_str)
+}
+
+/// A `LabeledMail` for a verdict (no source coordinates or timings yet).
+pub fn labeled_mail(message_id: String, verdict: &Verdict, model_id: &str) -> v1::LabeledMail {
+    v1::LabeledMail {
+        message_id,
+        verdict: if verdict.spam {
+            v1::Verdict::Spam
+        } else {
+            v1::Verdict::Ham
+        } as i32,
+        spam_probability: verdict.spam_probability,
+        category: if verdict.spam {
+            wire_category(verdict.category)
+        } else {
+            v1::Category::Unspecified
+        } as i32,
+        category_scores: Category::ALL
+            .into_iter()
+            .map(|c| v1::CategoryScore {
+                category: wire_category(c) as i32,
+                score: verdict.category_scores[c.index()],
+            })
+            .collect(),
+        top_features: verdict
+            .top_features
+            .iter()
+            .map(|c| v1::FeatureContribution {
+                feature: c.feature.clone(),
+                weight: c.weight,
+            })
+            .collect(),
+        model_id: model_id.to_owned(),
+        source: None,
+        timings: None,
+        flags: verdict.flags.names().map(str::to_owned).collect(),
+        tenant: String::new(),
+    }
+}
+
+/// The JSON line of a labeled event, as `spamflow classify` and `spamflow tail` print it:
+/// `id`, `verdict`, `spam_probability`, `category`, `category_scores`, `top_features`, `flags`,
+/// `model_id`.
+pub fn event_json(id: &str, event: &v1::LabeledMail) -> serde_json::Value {
+    let scores: serde_json::Map<String, serde_json::Value> = event
+        .category_scores
+        .iter()
+        .filter_map(|s| Some((category_name(s.category())?.to_owned(), json!(s.score))))
+        .collect();
+    let spam = event.verdict() == v1::Verdict::Spam;
+    json!({
+        "id": id,
+        "verdict": if spam { "spam" } else { "ham" },
+        "spam_probability": event.spam_probability,
+        "category": category_name(event.category()),
+        "category_scores": scores,
+        "top_features": event.top_features.iter().map(|f| json!({"feature": f.feature, "weight": f.weight})).collect::<Vec<_>>(),
+        "flags": event.flags,
+        "model_id": event.model_id,
+    })
+}
+
+/// Now, in microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| micros(d))
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped default model.
+    fn model() -> Model {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/default.spamflow");
+        let bytes = std::fs::read(path).unwrap_or_default();
+        Model::from_bytes(&bytes).unwrap_or_else(|e| panic!("cannot load {path}: {e}"))
+    }
+
+    fn record(value: &[u8], key: Option<&[u8]>) -> InputRecord {
+        InputRecord {
+            topic: "in".into(),
+            partition: 2,
+            offset: 7,
+            key: key.map(<[u8]>::to_vec),
+            value: value.to_vec(),
+            timestamp_ms: Some(1_000),
+            consumed_at_us: 5,
+        }
+    }
+
+    #[test]
+    fn raw_records_are_labeled_with_key_source_and_model() {
+        let model = model();
+        let outcome = classify_record(
+            &model,
+            InputFormat::Raw,
+            &record(b"Subject: cheap pills\r\n\r\nbuy now", Some(b"k1")),
+            1024,
+        );
+        let Outcome::Labeled(event) = outcome else {
+            panic!("expected a labeled event, got {outcome:?}");
+        };
+        assert_eq!(event.message_id, "k1");
+        assert_eq!(event.model_id, model.metadata().model_id);
+        assert_eq!(event.source.map(|s| (s.partition, s.offset)), Some((2, 7)));
+        assert_eq!(event.timings.map(|t| t.record_timestamp_us), Some(1_000_000));
+        assert_eq!(event.category_scores.len(), Category::ALL.len());
+    }
+
+    #[test]
+    fn message_id_falls_back_to_header_then_coordinates() {
+        let model = model();
+        let with_header = record(b"Message-ID: <abc@example.org>\r\n\r\nhello", None);
+        let Outcome::Labeled(event) = classify_record(&model, InputFormat::Raw, &with_header, 64)
+        else {
+            panic!("expected a labeled event");
+        };
+        assert_eq!(event.message_id, "abc@example.org");
+        let Outcome::Labeled(event) =
+            classify_record(&model, InputFormat::Raw, &record(b"hello", None), 64)
+        else {
+            panic!("expected a labeled event");
+        };
+        assert_eq!(event.message_id, "in/2/7");
+    }
+
+    #[test]
+    fn empty_and_undecodable_records_become_dead_letters() {
+        let model = model();
+        let Outcome::DeadLetter(dead) =
+            classify_record(&model, InputFormat::Raw, &record(b"", Some(b"k")), 64)
+        else {
+            panic!("expected a dead letter");
+        };
+        assert_eq!(dead.kind(), v1::DeadLetterKind::Empty);
+        assert_eq!(dead.key, b"k");
+        let garbage = [0xffu8; 300];
+        let Outcome::DeadLetter(dead) =
+            classify_record(&model, InputFormat::Protobuf, &record(&garbage, None), 100)
+        else {
+            panic!("expected a dead letter");
+        };
+        assert_eq!(dead.kind(), v1::DeadLetterKind::Undecodable);
+        assert_eq!((dead.original.len(), dead.original_size), (100, 300));
+        assert_eq!(dead.source.map(|s| s.offset), Some(7));
+    }
+
+    #[test]
+    fn protobuf_input_is_unwrapped() {
+        let model = model();
+        let inbound = v1::InboundMail {
+            message_id: "m-9".into(),
+            raw: b"Subject: hello\r\n\r\nlunch tomorrow?".to_vec(),
+            envelope: None,
+            tenant: "acme".into(),
+        };
+        let value = inbound.encode_to_vec();
+        let Outcome::Labeled(event) =
+            classify_record(&model, InputFormat::Protobuf, &record(&value, Some(b"k")), 64)
+        else {
+            panic!("expected a labeled event");
+        };
+        assert_eq!((event.message_id.as_str(), event.tenant.as_str()), ("m-9", "acme"));
+        let direct = model.classify(&inbound.raw);
+        assert_eq!(event.spam_probability, direct.spam_probability);
+    }
+
+    #[test]
+    fn json_lines_name_category_for_spam_only() {
+        let model = model();
+        let verdict = model.classify(b"Subject: x\r\n\r\ny");
+        let event = labeled_mail("m".into(), &verdict, "sf-x");
+        let line = event_json("m", &event);
+        assert_eq!(line["id"], "m");
+        assert_eq!(line["model_id"], "sf-x");
+        assert_eq!(line["category_scores"].as_object().map(|o| o.len()), Some(7));
+        if !verdict.spam {
+            assert!(line["category"].is_null());
+        }
+    }
+}

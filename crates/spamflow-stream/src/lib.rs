@@ -1,0 +1,23 @@
+//! spamflow-stream: the Kafka runtime of spamflow.
+//!
+//! `spamflow run` consumes inbound mail (raw RFC 5322 bytes or `InboundMail` protobuf) in a
+//! consumer group, scores batches on a worker pool with the model crate, and publishes one
+//! `LabeledMail` per message (exactly once by default) plus dead letters for records that hold
+//! no message. Metrics, health endpoints and model hot reload live here too; `replay` and `tail`
+//! are the client tools for demos, backfills and tests. The model is reached only through
+//! `Model::classify`.
+
+mod config;
+mod event;
+mod pipeline;
+mod reload;
+pub mod telemetry;
+mod tools;
+
+pub use config::{ConfigError, Delivery, InputFormat, RunConfig, RunOverrides};
+pub use event::{InputRecord, Outcome, classify_record, event_json, labeled_mail};
+pub use pipeline::{
+    CATEGORY_HEADER, Control, MODEL_HEADER, Pipeline, RunError, RunSummary, VERDICT_HEADER,
+};
+pub use reload::ModelSlot;
+pub use tools::{ClientSettings, ReplayFormat, ToolError, replay, tail};

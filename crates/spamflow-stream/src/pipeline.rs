@@ -1,0 +1,665 @@
+//! The `spamflow run` loop: poll a batch, score it on the worker pool, publish its events and
+//! commit its offsets, then poll again.
+//!
+//! Exactly-once: each batch is one transaction holding its events and its consumed offsets
+//! (`send_offsets_to_transaction` with the consumer's group metadata, so a zombie of an old
+//! generation is fenced). At-least-once: the batch's offsets are committed only after the
+//! producer acknowledged every event of the batch.
+//!
+//! Rebalances are served inside `poll`, which is only called while collecting a batch, never
+//! while one is being published. A batch therefore never straddles a rebalance: records of
+//! revoked partitions that were collected but not yet published are dropped (their offsets were
+//! not committed, so the new owner reads them again), and a batch whose transaction fails is
+//! aborted and its partitions are rewound to the batch's first offsets.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use rayon::prelude::*;
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::statistics::Statistics;
+use rdkafka::{Offset, TopicPartitionList};
+use spamflow_proto::v1;
+
+use crate::config::{Delivery, RunConfig};
+use crate::event::{InputRecord, Outcome, category_name, classify_record, now_us};
+use crate::reload::ModelSlot;
+use crate::telemetry::{
+    ASSIGNED_PARTITIONS, BATCH_SIZE, CATEGORIES, CONSUMED, CONSUMER_LAG, DEAD_LETTERS,
+    END_TO_END_SECONDS, Health, PRODUCED, STAGE_SECONDS, TRANSACTIONS, VERDICTS,
+};
+
+/// Record header with the verdict (`spam` or `ham`), for routing without decoding.
+pub const VERDICT_HEADER: &str = "spamflow-verdict";
+/// Record header with the spam category (spam only).
+pub const CATEGORY_HEADER: &str = "spamflow-category";
+/// Record header with the id of the model that scored the message.
+pub const MODEL_HEADER: &str = "spamflow-model";
+
+/// Timeout of one Kafka control operation (transaction begin/commit/abort, offsets, metadata).
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the service stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A Kafka client could not be created or failed fatally.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: &'static str,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// A topic spamflow writes to does not exist.
+    #[error("output topic {0:?} does not exist: create it first (see dev/kafka.sh create-topic)")]
+    MissingTopic(String),
+    /// The scoring thread pool could not start.
+    #[error("cannot start the scoring threads: {0}")]
+    Workers(String),
+}
+
+fn kafka(context: &'static str) -> impl FnOnce(KafkaError) -> RunError {
+    move |source| RunError::Kafka { context, source }
+}
+
+/// What a finished run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Input records consumed and committed.
+    pub consumed: u64,
+    /// Labeled events published.
+    pub labeled: u64,
+    /// Dead letters published.
+    pub dead_letters: u64,
+    /// Spam verdicts among the labeled events.
+    pub spam: u64,
+    /// Batches committed.
+    pub batches: u64,
+    /// Batches aborted (and read again).
+    pub aborted: u64,
+}
+
+/// Asks a running loop to stop (SIGTERM/SIGINT) or to reload its model (SIGHUP).
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    /// Set to finish the current batch, commit and return.
+    pub stop: Arc<AtomicBool>,
+    /// Set to reload the model file before the next batch.
+    pub reload: Arc<AtomicBool>,
+}
+
+/// Consumer callbacks: remembers revoked partitions and publishes lag from statistics.
+struct ConsumerHooks {
+    revoked: Mutex<Vec<(String, i32)>>,
+    rebalanced: AtomicBool,
+}
+
+impl ClientContext for ConsumerHooks {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if p.partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::gauge!(CONSUMER_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
+                        .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for ConsumerHooks {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+            for p in partitions.elements() {
+                revoked.push((p.topic().to_owned(), p.partition()));
+            }
+            tracing::info!(partitions = partitions.count(), "partitions revoked");
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            tracing::info!(partitions = partitions.count(), "partitions assigned");
+        }
+        self.rebalanced.store(true, Ordering::Relaxed);
+        let assigned = consumer.assignment().map_or(0, |a| a.count());
+        metrics::gauge!(ASSIGNED_PARTITIONS).set(assigned as f64);
+    }
+}
+
+/// Producer callbacks: counts failed deliveries (at-least-once checks them per batch).
+#[derive(Default)]
+struct DeliveryHooks {
+    failed: AtomicU64,
+}
+
+impl ClientContext for DeliveryHooks {}
+
+impl ProducerContext for DeliveryHooks {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
+        if let Err((error, _)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, "event delivery failed");
+        }
+    }
+}
+
+type ServiceConsumer = BaseConsumer<ConsumerHooks>;
+type ServiceProducer = BaseProducer<DeliveryHooks>;
+
+/// The running service: clients, model, worker pool.
+pub struct Pipeline {
+    config: RunConfig,
+    consumer: ServiceConsumer,
+    producer: ServiceProducer,
+    output_partitions: i32,
+    slot: ModelSlot,
+    workers: rayon::ThreadPool,
+    health: Arc<Health>,
+    summary: RunSummary,
+}
+
+impl Pipeline {
+    /// Connects to Kafka, subscribes and (exactly-once) initialises transactions.
+    pub fn start(config: RunConfig, slot: ModelSlot, health: Arc<Health>) -> Result<Self, RunError> {
+        let mut common = ClientConfig::new();
+        common
+            .set("bootstrap.servers", &config.brokers)
+            .set("statistics.interval.ms", "5000");
+        for (key, value) in &config.kafka {
+            common.set(key, value);
+        }
+        let mut consumer_config = common.clone();
+        consumer_config
+            .set("group.id", &config.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "false");
+        for (key, value) in &config.consumer {
+            consumer_config.set(key, value);
+        }
+        let mut producer_config = common;
+        producer_config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5");
+        if config.delivery == Delivery::ExactlyOnce {
+            let id = config.transactional_id.clone().unwrap_or_else(|| {
+                format!("spamflow-{}-{}", config.group, uuid::Uuid::new_v4().simple())
+            });
+            producer_config.set("transactional.id", id);
+        }
+        for (key, value) in &config.producer {
+            producer_config.set(key, value);
+        }
+        let consumer: ServiceConsumer = consumer_config
+            .create_with_context(ConsumerHooks {
+                revoked: Mutex::new(Vec::new()),
+                rebalanced: AtomicBool::new(false),
+            })
+            .map_err(kafka("cannot create the consumer"))?;
+        let producer: ServiceProducer = producer_config
+            .create_with_context(DeliveryHooks::default())
+            .map_err(kafka("cannot create the producer"))?;
+        let output_partitions = topic_partitions(&producer, &config.output_topic)?;
+        topic_partitions(&producer, &config.dead_letter_topic)?;
+        if let Some(template) = &config.category_topic {
+            for category in spamflow_model::Category::ALL {
+                topic_partitions(&producer, &template.replace("{category}", category.as_str()))?;
+            }
+        }
+        if config.delivery == Delivery::ExactlyOnce {
+            producer
+                .init_transactions(KAFKA_TIMEOUT)
+                .map_err(kafka("cannot initialise transactions"))?;
+        }
+        let topics: Vec<&str> = config.input_topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(kafka("cannot subscribe"))?;
+        let workers = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.workers)
+            .thread_name(|i| format!("spamflow-score-{i}"))
+            .build()
+            .map_err(|e| RunError::Workers(e.to_string()))?;
+        health.beat();
+        health.set_ready(true);
+        Ok(Pipeline {
+            config,
+            consumer,
+            producer,
+            output_partitions,
+            slot,
+            workers,
+            health,
+            summary: RunSummary::default(),
+        })
+    }
+
+    /// Runs until `control.stop` is set or, with `until_idle`, until no record arrived for that
+    /// long while partitions were assigned. Every published batch is committed before return.
+    pub fn run(
+        mut self,
+        control: &Control,
+        until_idle: Option<Duration>,
+    ) -> Result<RunSummary, RunError> {
+        let mut last_activity = Instant::now();
+        while !control.stop.load(Ordering::Relaxed) {
+            self.health.beat();
+            if control.reload.swap(false, Ordering::Relaxed) {
+                self.slot.reload();
+            } else {
+                self.slot.reload_if_changed();
+            }
+            let batch = self.collect_batch(control);
+            if self
+                .consumer
+                .context()
+                .rebalanced
+                .swap(false, Ordering::Relaxed)
+            {
+                last_activity = Instant::now();
+            }
+            if batch.is_empty() {
+                if until_idle.is_some_and(|idle| last_activity.elapsed() >= idle) {
+                    let assigned = self.consumer.assignment().map_or(0, |a| a.count());
+                    tracing::info!(assigned, "input idle; stopping");
+                    break;
+                }
+                continue;
+            }
+            last_activity = Instant::now();
+            self.process(batch)?;
+        }
+        self.health.set_ready(false);
+        Ok(self.summary.clone())
+    }
+
+    /// Polls until the batch is full or its wait is over; drops records of partitions revoked
+    /// meanwhile.
+    fn collect_batch(&self, control: &Control) -> Vec<InputRecord> {
+        let started = Instant::now();
+        let max_wait = Duration::from_millis(self.config.batch_max_wait_ms);
+        let mut batch: Vec<InputRecord> = Vec::new();
+        let mut bytes = 0usize;
+        while batch.len() < self.config.batch_max_messages
+            && bytes < self.config.batch_max_bytes
+            && !control.stop.load(Ordering::Relaxed)
+        {
+            let left = max_wait.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            let polled = self.consumer.poll(left);
+            self.drop_revoked(&mut batch);
+            match polled {
+                None => {}
+                Some(Ok(message)) => {
+                    let record = InputRecord {
+                        topic: message.topic().to_owned(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                        timestamp_ms: message.timestamp().to_millis(),
+                        consumed_at_us: now_us(),
+                    };
+                    bytes += record.value.len();
+                    batch.push(record);
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "consumer error");
+                }
+            }
+        }
+        metrics::histogram!(STAGE_SECONDS, "stage" => "poll").record(started.elapsed());
+        batch
+    }
+
+    fn drop_revoked(&self, batch: &mut Vec<InputRecord>) {
+        let revoked = std::mem::take(
+            &mut *self
+                .consumer
+                .context()
+                .revoked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        if !revoked.is_empty() && !batch.is_empty() {
+            let before = batch.len();
+            batch.retain(|r| !revoked.iter().any(|(t, p)| *t == r.topic && *p == r.partition));
+            tracing::info!(
+                dropped = before - batch.len(),
+                "unpublished records of revoked partitions dropped; their new owner reads them"
+            );
+        }
+    }
+
+    /// Scores, publishes and commits one batch.
+    fn process(&mut self, batch: Vec<InputRecord>) -> Result<(), RunError> {
+        let model = self.slot.current();
+        let started = Instant::now();
+        let format = self.config.input_format;
+        let dead_letter_max = self.config.dead_letter_max_bytes;
+        let outcomes: Vec<Outcome> = self.workers.install(|| {
+            batch
+                .par_iter()
+                .map(|record| classify_record(&model, format, record, dead_letter_max))
+                .collect()
+        });
+        metrics::histogram!(STAGE_SECONDS, "stage" => "score").record(started.elapsed());
+        metrics::histogram!(BATCH_SIZE).record(batch.len() as f64);
+        for record in &batch {
+            metrics::counter!(CONSUMED, "topic" => record.topic.clone()).increment(1);
+        }
+        let offsets = batch_offsets(&batch);
+        let committed = match self.config.delivery {
+            Delivery::ExactlyOnce => self.publish_transaction(&batch, &outcomes, &offsets.next),
+            Delivery::AtLeastOnce => self.publish_then_commit(&batch, &outcomes, &offsets.next),
+        };
+        match committed {
+            Ok(()) => {
+                metrics::counter!(TRANSACTIONS, "outcome" => "commit").increment(1);
+                self.count_committed(&batch, &outcomes);
+                Ok(())
+            }
+            Err(error) if is_fatal(&error) => Err(RunError::Kafka {
+                context: "publishing a batch failed fatally",
+                source: error,
+            }),
+            Err(error) => {
+                metrics::counter!(TRANSACTIONS, "outcome" => "abort").increment(1);
+                self.summary.aborted += 1;
+                tracing::warn!(%error, records = batch.len(), "batch not committed; rewinding to read it again");
+                self.rewind(&offsets.first);
+                Ok(())
+            }
+        }
+    }
+
+    /// Exactly-once: events and offsets in one transaction. On failure the transaction is
+    /// aborted; an error that cannot be aborted is fatal.
+    fn publish_transaction(
+        &self,
+        batch: &[InputRecord],
+        outcomes: &[Outcome],
+        next: &TopicPartitionList,
+    ) -> Result<(), KafkaError> {
+        let attempt = || -> KafkaResult<()> {
+            self.producer.begin_transaction()?;
+            let started = Instant::now();
+            self.send_all(batch, outcomes)?;
+            metrics::histogram!(STAGE_SECONDS, "stage" => "produce").record(started.elapsed());
+            let started = Instant::now();
+            let group = self
+                .consumer
+                .group_metadata()
+                .ok_or(KafkaError::MessageProduction(RDKafkaErrorCode::State))?;
+            self.producer
+                .send_offsets_to_transaction(next, &group, KAFKA_TIMEOUT)?;
+            self.producer.commit_transaction(KAFKA_TIMEOUT)?;
+            metrics::histogram!(STAGE_SECONDS, "stage" => "commit").record(started.elapsed());
+            Ok(())
+        };
+        attempt().or_else(|error| {
+            // A transaction that cannot be aborted leaves the producer unusable: that is fatal.
+            self.producer.abort_transaction(KAFKA_TIMEOUT)?;
+            Err(error)
+        })
+    }
+
+    /// At-least-once: publish, wait for every acknowledgement, then commit the offsets.
+    fn publish_then_commit(
+        &self,
+        batch: &[InputRecord],
+        outcomes: &[Outcome],
+        next: &TopicPartitionList,
+    ) -> Result<(), KafkaError> {
+        let hooks = self.producer.context();
+        hooks.failed.store(0, Ordering::Relaxed);
+        let started = Instant::now();
+        self.send_all(batch, outcomes)?;
+        self.producer.flush(KAFKA_TIMEOUT)?;
+        metrics::histogram!(STAGE_SECONDS, "stage" => "produce").record(started.elapsed());
+        if hooks.failed.load(Ordering::Relaxed) > 0 {
+            return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
+        }
+        let started = Instant::now();
+        self.consumer.commit(next, CommitMode::Sync)?;
+        metrics::histogram!(STAGE_SECONDS, "stage" => "commit").record(started.elapsed());
+        Ok(())
+    }
+
+    /// Sends every outcome in input order, waiting while the producer queue is full.
+    fn send_all(&self, batch: &[InputRecord], outcomes: &[Outcome]) -> KafkaResult<()> {
+        for (record, outcome) in batch.iter().zip(outcomes) {
+            let key = record.key.as_deref();
+            match outcome {
+                Outcome::Labeled(event) => {
+                    let payload = event.encode_to_vec();
+                    let category = category_name(event.category());
+                    let verdict = if event.verdict() == v1::Verdict::Spam {
+                        "spam"
+                    } else {
+                        "ham"
+                    };
+                    let headers = || {
+                        let headers = OwnedHeaders::new()
+                            .insert(Header {
+                                key: VERDICT_HEADER,
+                                value: Some(verdict),
+                            })
+                            .insert(Header {
+                                key: MODEL_HEADER,
+                                value: Some(event.model_id.as_str()),
+                            });
+                        match category {
+                            Some(category) => headers.insert(Header {
+                                key: CATEGORY_HEADER,
+                                value: Some(category),
+                            }),
+                            None => headers,
+                        }
+                    };
+                    // Events of one input partition go to one output partition, in input order.
+                    let partition = record.partition.rem_euclid(self.output_partitions);
+                    self.send(
+                        BaseRecord::to(&self.config.output_topic)
+                            .partition(partition)
+                            .payload(&payload)
+                            .headers(headers()),
+                        key,
+                    )?;
+                    if let (Some(template), Some(category)) = (&self.config.category_topic, category)
+                    {
+                        let topic = template.replace("{category}", category);
+                        self.send(
+                            BaseRecord::to(&topic).payload(&payload).headers(headers()),
+                            key,
+                        )?;
+                    }
+                }
+                Outcome::DeadLetter(dead) => {
+                    let payload = dead.encode_to_vec();
+                    self.send(
+                        BaseRecord::to(&self.config.dead_letter_topic).payload(&payload),
+                        key,
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send<'a>(
+        &self,
+        record: BaseRecord<'a, [u8], Vec<u8>>,
+        key: Option<&'a [u8]>,
+    ) -> KafkaResult<()> {
+        let mut record = match key {
+            Some(key) => record.key(key),
+            None => record,
+        };
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((error, _)) => return Err(error),
+            }
+        }
+    }
+
+    /// Seeks every still-assigned partition of an uncommitted batch back to its first record.
+    fn rewind(&self, first: &TopicPartitionList) {
+        for element in first.elements() {
+            if let Err(error) = self.consumer.seek(
+                element.topic(),
+                element.partition(),
+                element.offset(),
+                KAFKA_TIMEOUT,
+            ) {
+                // The partition was revoked meanwhile: its new owner starts from the committed
+                // offset, which this batch never moved.
+                tracing::info!(%error, partition = element.partition(), "rewind skipped");
+            }
+        }
+    }
+
+    fn count_committed(&mut self, batch: &[InputRecord], outcomes: &[Outcome]) {
+        let now = now_us();
+        self.summary.batches += 1;
+        self.summary.consumed += batch.len() as u64;
+        for (record, outcome) in batch.iter().zip(outcomes) {
+            if let Some(ms) = record.timestamp_ms.filter(|&ms| ms > 0) {
+                let seconds = (now - ms.saturating_mul(1000)).max(0) as f64 / 1e6;
+                metrics::histogram!(END_TO_END_SECONDS).record(seconds);
+            }
+            match outcome {
+                Outcome::Labeled(event) => {
+                    self.summary.labeled += 1;
+                    metrics::counter!(PRODUCED, "topic" => self.config.output_topic.clone())
+                        .increment(1);
+                    let spam = event.verdict() == v1::Verdict::Spam;
+                    metrics::counter!(VERDICTS, "verdict" => if spam { "spam" } else { "ham" })
+                        .increment(1);
+                    if spam {
+                        self.summary.spam += 1;
+                        if let Some(category) = category_name(event.category()) {
+                            metrics::counter!(CATEGORIES, "category" => category).increment(1);
+                        }
+                    }
+                }
+                Outcome::DeadLetter(dead) => {
+                    self.summary.dead_letters += 1;
+                    let kind = dead.kind().as_str_name();
+                    metrics::counter!(DEAD_LETTERS, "kind" => kind).increment(1);
+                }
+            }
+        }
+    }
+}
+
+/// Errors after which this producer cannot go on (fenced by a newer instance, or a fatal
+/// librdkafka state); the process exits and its supervisor restarts it.
+fn is_fatal(error: &KafkaError) -> bool {
+    match error {
+        KafkaError::Transaction(e) => e.is_fatal(),
+        other => matches!(
+            other.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced)
+        ),
+    }
+}
+
+/// First offsets (to rewind to) and next offsets (to commit) of each partition in a batch.
+struct BatchOffsets {
+    first: TopicPartitionList,
+    next: TopicPartitionList,
+}
+
+fn batch_offsets(batch: &[InputRecord]) -> BatchOffsets {
+    let mut ranges: BTreeMap<(&str, i32), (i64, i64)> = BTreeMap::new();
+    for r in batch {
+        let range = ranges
+            .entry((r.topic.as_str(), r.partition))
+            .or_insert((r.offset, r.offset));
+        range.0 = range.0.min(r.offset);
+        range.1 = range.1.max(r.offset);
+    }
+    let mut first = TopicPartitionList::new();
+    let mut next = TopicPartitionList::new();
+    for ((topic, partition), (low, high)) in ranges {
+        // Adding an offset to a fresh list cannot fail.
+        let _ = first.add_partition_offset(topic, partition, Offset::Offset(low));
+        let _ = next.add_partition_offset(topic, partition, Offset::Offset(high + 1));
+    }
+    BatchOffsets { first, next }
+}
+
+/// Number of partitions of a topic; an error when it does not exist.
+fn topic_partitions(producer: &ServiceProducer, topic: &str) -> Result<i32, RunError> {
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(topic), KAFKA_TIMEOUT)
+        .map_err(kafka("cannot read topic metadata"))?;
+    metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len() as i32)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| RunError::MissingTopic(topic.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(partition: i32, offset: i64) -> InputRecord {
+        InputRecord {
+            topic: "in".into(),
+            partition,
+            offset,
+            key: None,
+            value: Vec::new(),
+            timestamp_ms: None,
+            consumed_at_us: 0,
+        }
+    }
+
+    #[test]
+    fn batch_offsets_rewind_to_first_and_commit_after_last() {
+        let batch = [record(1, 10), record(0, 3), record(1, 11), record(1, 12)];
+        let offsets = batch_offsets(&batch);
+        let pairs = |list: &TopicPartitionList| {
+            list.elements()
+                .iter()
+                .map(|e| (e.partition(), e.offset()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            pairs(&offsets.first),
+            [(0, Offset::Offset(3)), (1, Offset::Offset(10))]
+        );
+        assert_eq!(
+            pairs(&offsets.next),
+            [(0, Offset::Offset(4)), (1, Offset::Offset(13))]
+        );
+    }
+}
