@@ -29,8 +29,21 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project="$here/kafka"
 lib="$project/target/lib"
 
+die() {
+  echo "kafka.sh: $*" >&2
+  exit 1
+}
+
+check_port() {
+  if ! [[ $1 =~ ^[1-9][0-9]{0,4}$ ]] || (($1 > 65535)); then
+    die "not a port: $1"
+  fi
+}
+
 port=${KAFKA_PORT:-9092}
+check_port "$port"
 cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
+check_port "$cport"
 data=$(realpath -m "${KAFKA_DATA_DIR:-$project/data/$port}")
 start_timeout=${KAFKA_START_TIMEOUT:-90}
 stop_timeout=${KAFKA_STOP_TIMEOUT:-30}
@@ -40,14 +53,6 @@ pidfile="$data/kafka.pid"
 logdir="$data/logs"
 config="$data/server.properties"
 
-die() {
-  echo "kafka.sh: $*" >&2
-  exit 1
-}
-
-for p in "$port" "$cport"; do
-  [[ $p =~ ^[0-9]+$ ]] && ((p > 0 && p < 65536)) || die "not a port: $p"
-done
 [ "$port" != "$cport" ] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
 
 # --- jars -------------------------------------------------------------------------------------
@@ -78,7 +83,7 @@ ensure_jars() {
   local tmp="$project/target/lib.tmp.$$"
   rm -rf "$tmp"
   echo "kafka.sh: resolving the Kafka jars with Maven (first run only)" >&2
-  local args=(-B -q -f "$project/pom.xml" dependency:copy-dependencies
+  local args=(-B -q -Dstyle.color=never -f "$project/pom.xml" dependency:copy-dependencies
     -DincludeScope=runtime "-DoutputDirectory=$tmp")
   if ! mvn -o "${args[@]}" >/dev/null 2>&1; then
     rm -rf "$tmp"
@@ -155,6 +160,7 @@ running_pid() {
 # correlation id 42, empty client id) and expects correlation id 42 with error code 0 back. The
 # broker opens its listener for requests only once it is registered and unfenced.
 answers() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
   timeout 5 bash -c '
     exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
     printf "\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x00\x2a\x00\x00" >&3
@@ -165,6 +171,7 @@ answers() {
 
 # True if anything accepts TCP connections on the port.
 port_taken() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
   timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
