@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde_json::json;
 use spamflow_features::SubwordTokenizer;
 use spamflow_model::{
-    Algorithm, Category, LabeledMessage, Model, ModelArtifact, TrainOptions, TrainingData, Verdict,
+    Algorithm, LabeledMessage, Model, ModelArtifact, TrainOptions, TrainingData, Verdict,
 };
 
 include!(concat!(env!("OUT_DIR"), "/default_model.rs"));

@@ -1,7 +1,7 @@
 //! From a consumed record to what is published for it: a `LabeledMail` or a `DeadLetter`. No
 //! I/O here; the pipeline hands records in and sends the results.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 use serde_json::json;
@@ -47,48 +47,64 @@ pub fn classify_record(
     record: &InputRecord,
     dead_letter_max_bytes: usize,
 ) -> Outcome {
-    let dead = |kind: v1::DeadLetterKind, error: String| {
+    let dead = |kind: v1::ErrorKind, error: String| {
         let kept = record.value.len().min(dead_letter_max_bytes);
         Outcome::DeadLetter(v1::DeadLetter {
-            kind: kind as i32,
+            error_kind: kind as i32,
             error,
             source: Some(source(record)),
+            original_key: record.key.clone().unwrap_or_default(),
             original: record.value[..kept].to_vec(),
+            original_truncated: kept < record.value.len(),
             original_size: record.value.len() as u64,
-            key: record.key.clone().unwrap_or_default(),
+            message_id: String::new(),
+            failed_unix_micros: now_us(),
+            model_id: model.metadata().model_id.clone(),
         })
     };
+    if record.value.is_empty() {
+        // Checked first: an empty buffer is also a valid (empty) protobuf message.
+        return dead(v1::ErrorKind::Empty, "the record has no value".into());
+    }
     let inbound;
-    let (message_id, raw, tenant) = match format {
-        InputFormat::Raw => (String::new(), record.value.as_slice(), String::new()),
+    let (message_id, raw, envelope) = match format {
+        InputFormat::Raw => (String::new(), record.value.as_slice(), None),
         InputFormat::Protobuf => match v1::InboundMail::decode(record.value.as_slice()) {
             Ok(mail) => {
                 inbound = mail;
                 (
                     inbound.message_id.clone(),
                     inbound.raw.as_slice(),
-                    inbound.tenant.clone(),
+                    inbound.envelope.as_ref(),
                 )
             }
             Err(error) => {
                 return dead(
-                    v1::DeadLetterKind::Undecodable,
+                    v1::ErrorKind::UndecodableProtobuf,
                     format!("not an InboundMail protobuf: {error}"),
                 );
             }
         },
     };
     if raw.is_empty() {
-        return dead(v1::DeadLetterKind::Empty, "the record has no message".into());
+        return dead(
+            v1::ErrorKind::Empty,
+            "the InboundMail has no raw message".into(),
+        );
     }
-    let started = std::time::Instant::now();
-    let verdict = model.classify(raw);
-    let classify_us = micros(started.elapsed());
+    let extractor = model.extractor();
+    let started = Instant::now();
+    let parsed = extractor.parse(raw);
+    let parsed_at = Instant::now();
+    let extraction = extractor.features_of(&parsed, None);
+    let extracted_at = Instant::now();
+    let verdict = model.score(&extraction.features, extraction.flags);
+    let scored_at = Instant::now();
     let message_id = if !message_id.is_empty() {
         message_id
     } else if let Some(key) = record.key.as_deref().filter(|k| !k.is_empty()) {
         String::from_utf8_lossy(key).into_owned()
-    } else if let Some(id) = spamflow_features::message_id(raw, &model.extractor().config().limits) {
+    } else if let Some(id) = spamflow_features::message_id(raw, &extractor.config().limits) {
         id
     } else {
         format!("{}/{}/{}", record.topic, record.partition, record.offset)
@@ -96,11 +112,14 @@ pub fn classify_record(
     let mut event = labeled_mail(message_id, &verdict, &model.metadata().model_id);
     event.source = Some(source(record));
     event.timings = Some(v1::Timings {
-        record_timestamp_us: record.timestamp_ms.map_or(0, |ms| ms.saturating_mul(1000)),
-        consumed_at_us: record.consumed_at_us,
-        classify_us,
+        received_unix_micros: envelope.map_or(0, |e| e.received_unix_micros),
+        consumed_unix_micros: record.consumed_at_us,
+        produced_unix_micros: now_us(),
+        parse_micros: micros(parsed_at - started),
+        features_micros: micros(extracted_at - parsed_at),
+        score_micros: micros(scored_at - extracted_at),
     });
-    event.tenant = tenant;
+    event.tenant = envelope.map(|e| e.tenant.clone()).unwrap_or_default();
     Outcome::Labeled(event)
 }
 
@@ -109,6 +128,7 @@ fn source(record: &InputRecord) -> v1::SourceRecord {
         topic: record.topic.clone(),
         partition: record.partition,
         offset: record.offset,
+        timestamp_unix_micros: record.timestamp_ms.map_or(0, |ms| ms.saturating_mul(1000)),
     }
 }
 
@@ -143,6 +163,7 @@ pub fn labeled_mail(message_id: String, verdict: &Verdict, model_id: &str) -> v1
             v1::Verdict::Ham
         } as i32,
         spam_probability: verdict.spam_probability,
+        spam_log_odds: verdict.spam_log_odds,
         category: if verdict.spam {
             wire_category(verdict.category)
         } else {
@@ -158,7 +179,7 @@ pub fn labeled_mail(message_id: String, verdict: &Verdict, model_id: &str) -> v1
         top_features: verdict
             .top_features
             .iter()
-            .map(|c| v1::FeatureContribution {
+            .map(|c| v1::FeatureWeight {
                 feature: c.feature.clone(),
                 weight: c.weight,
             })
@@ -197,11 +218,11 @@ pub fn event_json(id: &str, event: &v1::LabeledMail) -> serde_json::Value {
 pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| micros(d))
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
-fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -241,8 +262,14 @@ mod tests {
         };
         assert_eq!(event.message_id, "k1");
         assert_eq!(event.model_id, model.metadata().model_id);
-        assert_eq!(event.source.map(|s| (s.partition, s.offset)), Some((2, 7)));
-        assert_eq!(event.timings.map(|t| t.record_timestamp_us), Some(1_000_000));
+        assert_eq!(
+            event.source.as_ref().map(|s| (s.partition, s.offset)),
+            Some((2, 7))
+        );
+        assert_eq!(
+            event.source.as_ref().map(|s| s.timestamp_unix_micros),
+            Some(1_000_000)
+        );
         assert_eq!(event.category_scores.len(), Category::ALL.len());
     }
 
@@ -271,16 +298,17 @@ mod tests {
         else {
             panic!("expected a dead letter");
         };
-        assert_eq!(dead.kind(), v1::DeadLetterKind::Empty);
-        assert_eq!(dead.key, b"k");
+        assert_eq!(dead.error_kind(), v1::ErrorKind::Empty);
+        assert_eq!(dead.original_key, b"k");
         let garbage = [0xffu8; 300];
         let Outcome::DeadLetter(dead) =
             classify_record(&model, InputFormat::Protobuf, &record(&garbage, None), 100)
         else {
             panic!("expected a dead letter");
         };
-        assert_eq!(dead.kind(), v1::DeadLetterKind::Undecodable);
+        assert_eq!(dead.error_kind(), v1::ErrorKind::UndecodableProtobuf);
         assert_eq!((dead.original.len(), dead.original_size), (100, 300));
+        assert!(dead.original_truncated);
         assert_eq!(dead.source.map(|s| s.offset), Some(7));
     }
 
@@ -290,16 +318,24 @@ mod tests {
         let inbound = v1::InboundMail {
             message_id: "m-9".into(),
             raw: b"Subject: hello\r\n\r\nlunch tomorrow?".to_vec(),
-            envelope: None,
-            tenant: "acme".into(),
+            envelope: Some(v1::SmtpEnvelope {
+                tenant: "acme".into(),
+                ..v1::SmtpEnvelope::default()
+            }),
         };
         let value = inbound.encode_to_vec();
-        let Outcome::Labeled(event) =
-            classify_record(&model, InputFormat::Protobuf, &record(&value, Some(b"k")), 64)
-        else {
+        let Outcome::Labeled(event) = classify_record(
+            &model,
+            InputFormat::Protobuf,
+            &record(&value, Some(b"k")),
+            64,
+        ) else {
             panic!("expected a labeled event");
         };
-        assert_eq!((event.message_id.as_str(), event.tenant.as_str()), ("m-9", "acme"));
+        assert_eq!(
+            (event.message_id.as_str(), event.tenant.as_str()),
+            ("m-9", "acme")
+        );
         let direct = model.classify(&inbound.raw);
         assert_eq!(event.spam_probability, direct.spam_probability);
     }
@@ -312,7 +348,10 @@ mod tests {
         let line = event_json("m", &event);
         assert_eq!(line["id"], "m");
         assert_eq!(line["model_id"], "sf-x");
-        assert_eq!(line["category_scores"].as_object().map(|o| o.len()), Some(7));
+        assert_eq!(
+            line["category_scores"].as_object().map(|o| o.len()),
+            Some(7)
+        );
         if !verdict.spam {
             assert!(line["category"].is_null());
         }

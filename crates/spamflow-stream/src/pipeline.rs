@@ -172,7 +172,11 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Connects to Kafka, subscribes and (exactly-once) initialises transactions.
-    pub fn start(config: RunConfig, slot: ModelSlot, health: Arc<Health>) -> Result<Self, RunError> {
+    pub fn start(
+        config: RunConfig,
+        slot: ModelSlot,
+        health: Arc<Health>,
+    ) -> Result<Self, RunError> {
         let mut common = ClientConfig::new();
         common
             .set("bootstrap.servers", &config.brokers)
@@ -198,7 +202,11 @@ impl Pipeline {
             .set("linger.ms", "5");
         if config.delivery == Delivery::ExactlyOnce {
             let id = config.transactional_id.clone().unwrap_or_else(|| {
-                format!("spamflow-{}-{}", config.group, uuid::Uuid::new_v4().simple())
+                format!(
+                    "spamflow-{}-{}",
+                    config.group,
+                    uuid::Uuid::new_v4().simple()
+                )
             });
             producer_config.set("transactional.id", id);
         }
@@ -218,7 +226,10 @@ impl Pipeline {
         topic_partitions(&producer, &config.dead_letter_topic)?;
         if let Some(template) = &config.category_topic {
             for category in spamflow_model::Category::ALL {
-                topic_partitions(&producer, &template.replace("{category}", category.as_str()))?;
+                topic_partitions(
+                    &producer,
+                    &template.replace("{category}", category.as_str()),
+                )?;
             }
         }
         if config.delivery == Delivery::ExactlyOnce {
@@ -340,7 +351,11 @@ impl Pipeline {
         );
         if !revoked.is_empty() && !batch.is_empty() {
             let before = batch.len();
-            batch.retain(|r| !revoked.iter().any(|(t, p)| *t == r.topic && *p == r.partition));
+            batch.retain(|r| {
+                !revoked
+                    .iter()
+                    .any(|(t, p)| *t == r.topic && *p == r.partition)
+            });
             tracing::info!(
                 dropped = before - batch.len(),
                 "unpublished records of revoked partitions dropped; their new owner reads them"
@@ -483,7 +498,8 @@ impl Pipeline {
                             .headers(headers()),
                         key,
                     )?;
-                    if let (Some(template), Some(category)) = (&self.config.category_topic, category)
+                    if let (Some(template), Some(category)) =
+                        (&self.config.category_topic, category)
                     {
                         let topic = template.replace("{category}", category);
                         self.send(
@@ -567,7 +583,7 @@ impl Pipeline {
                 }
                 Outcome::DeadLetter(dead) => {
                     self.summary.dead_letters += 1;
-                    let kind = dead.kind().as_str_name();
+                    let kind = dead.error_kind().as_str_name();
                     metrics::counter!(DEAD_LETTERS, "kind" => kind).increment(1);
                 }
             }
@@ -582,7 +598,11 @@ fn is_fatal(error: &KafkaError) -> bool {
         KafkaError::Transaction(e) => e.is_fatal(),
         other => matches!(
             other.rdkafka_error_code(),
-            Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced)
+            Some(
+                RDKafkaErrorCode::Fatal
+                    | RDKafkaErrorCode::Fenced
+                    | RDKafkaErrorCode::ProducerFenced
+            )
         ),
     }
 }

@@ -51,7 +51,8 @@ const STALE_AFTER: Duration = Duration::from_secs(60);
 impl Health {
     /// Marks the loop alive now.
     pub fn beat(&self) {
-        self.heartbeat_unix_secs.store(unix_secs(), Ordering::Relaxed);
+        self.heartbeat_unix_secs
+            .store(unix_secs(), Ordering::Relaxed);
     }
 
     /// Sets readiness: a model is loaded and the clients are connected.
@@ -139,7 +140,10 @@ pub fn serve_http(
                     .route(
                         "/readyz",
                         get(move || async move {
-                            status(ready.alive() && ready.ready.load(Ordering::Relaxed), "ready")
+                            status(
+                                ready.alive() && ready.ready.load(Ordering::Relaxed),
+                                "ready",
+                            )
                         }),
                     );
                 match tokio::net::TcpListener::from_std(listener) {

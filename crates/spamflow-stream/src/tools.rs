@@ -119,7 +119,6 @@ pub fn replay(
                 message_id: key.clone(),
                 raw: bytes,
                 envelope: None,
-                tenant: String::new(),
             }
             .encode_to_vec(),
         };
@@ -210,8 +209,7 @@ pub fn tail(
                                 "topic": source.topic, "partition": source.partition, "offset": source.offset,
                             });
                         }
-                        serde_json::to_writer(&mut *out, &line)
-                            .map_err(std::io::Error::from)?;
+                        serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::from)?;
                         out.write_all(b"\n")?;
                         printed += 1;
                     }
