@@ -59,6 +59,9 @@ pub struct RunConfig {
     pub batch_max_bytes: usize,
     /// Longest wait for a batch to fill, in milliseconds.
     pub batch_max_wait_ms: u64,
+    /// Largest message classified whole: a longer one is classified on its first
+    /// `max_message_bytes` and flagged `message_truncated`.
+    pub max_message_bytes: usize,
     /// Most bytes of the original value kept in a dead letter (keep it under the broker's
     /// message size limit).
     pub dead_letter_max_bytes: usize,
@@ -96,6 +99,7 @@ impl Default for RunConfig {
             batch_max_messages: 500,
             batch_max_bytes: 16 << 20,
             batch_max_wait_ms: 100,
+            max_message_bytes: 10 << 20,
             dead_letter_max_bytes: 900 << 10,
             workers: 0,
             transactional_id: None,

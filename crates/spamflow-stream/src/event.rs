@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 use serde_json::json;
+use spamflow_features::Flags;
 use spamflow_model::{Category, Model, Verdict};
 use spamflow_proto::v1;
 
@@ -38,15 +39,25 @@ pub enum Outcome {
     DeadLetter(v1::DeadLetter),
 }
 
+/// Size limits applied to each record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLimits {
+    /// Longer messages are classified on their first this many bytes and flagged.
+    pub max_message_bytes: usize,
+    /// Most bytes of the original value kept in a dead letter.
+    pub dead_letter_max_bytes: usize,
+}
+
 /// Classifies one record. Raw input is always classified (any bytes make a verdict, flagged when
-/// odd); an empty value or an undecodable `InboundMail` becomes a dead letter that keeps up to
-/// `dead_letter_max_bytes` of the original value.
+/// odd or cut at `limits.max_message_bytes`); an empty value or an undecodable `InboundMail`
+/// becomes a dead letter keeping up to `limits.dead_letter_max_bytes` of the original value.
 pub fn classify_record(
     model: &Model,
     format: InputFormat,
     record: &InputRecord,
-    dead_letter_max_bytes: usize,
+    limits: RecordLimits,
 ) -> Outcome {
+    let dead_letter_max_bytes = limits.dead_letter_max_bytes;
     let dead = |kind: v1::ErrorKind, error: String| {
         let kept = record.value.len().min(dead_letter_max_bytes);
         Outcome::DeadLetter(v1::DeadLetter {
@@ -92,11 +103,16 @@ pub fn classify_record(
             "the InboundMail has no raw message".into(),
         );
     }
+    let oversized = raw.len() > limits.max_message_bytes;
+    let raw = &raw[..raw.len().min(limits.max_message_bytes)];
     let extractor = model.extractor();
     let started = Instant::now();
     let parsed = extractor.parse(raw);
     let parsed_at = Instant::now();
-    let extraction = extractor.features_of(&parsed, None);
+    let mut extraction = extractor.features_of(&parsed, None);
+    if oversized {
+        extraction.flags.insert(Flags::MESSAGE_TRUNCATED);
+    }
     let extracted_at = Instant::now();
     let verdict = model.score(&extraction.features, extraction.flags);
     let scored_at = Instant::now();
@@ -236,6 +252,13 @@ mod tests {
         Model::from_bytes(&bytes).unwrap_or_else(|e| panic!("cannot load {path}: {e}"))
     }
 
+    fn limits(dead_letter_max_bytes: usize) -> RecordLimits {
+        RecordLimits {
+            max_message_bytes: 1 << 20,
+            dead_letter_max_bytes,
+        }
+    }
+
     fn record(value: &[u8], key: Option<&[u8]>) -> InputRecord {
         InputRecord {
             topic: "in".into(),
@@ -255,7 +278,7 @@ mod tests {
             &model,
             InputFormat::Raw,
             &record(b"Subject: cheap pills\r\n\r\nbuy now", Some(b"k1")),
-            1024,
+            limits(1024),
         );
         let Outcome::Labeled(event) = outcome else {
             panic!("expected a labeled event, got {outcome:?}");
@@ -277,14 +300,18 @@ mod tests {
     fn message_id_falls_back_to_header_then_coordinates() {
         let model = model();
         let with_header = record(b"Message-ID: <abc@example.org>\r\n\r\nhello", None);
-        let Outcome::Labeled(event) = classify_record(&model, InputFormat::Raw, &with_header, 64)
+        let Outcome::Labeled(event) =
+            classify_record(&model, InputFormat::Raw, &with_header, limits(64))
         else {
             panic!("expected a labeled event");
         };
         assert_eq!(event.message_id, "abc@example.org");
-        let Outcome::Labeled(event) =
-            classify_record(&model, InputFormat::Raw, &record(b"hello", None), 64)
-        else {
+        let Outcome::Labeled(event) = classify_record(
+            &model,
+            InputFormat::Raw,
+            &record(b"hello", None),
+            limits(64),
+        ) else {
             panic!("expected a labeled event");
         };
         assert_eq!(event.message_id, "in/2/7");
@@ -293,17 +320,23 @@ mod tests {
     #[test]
     fn empty_and_undecodable_records_become_dead_letters() {
         let model = model();
-        let Outcome::DeadLetter(dead) =
-            classify_record(&model, InputFormat::Raw, &record(b"", Some(b"k")), 64)
-        else {
+        let Outcome::DeadLetter(dead) = classify_record(
+            &model,
+            InputFormat::Raw,
+            &record(b"", Some(b"k")),
+            limits(64),
+        ) else {
             panic!("expected a dead letter");
         };
         assert_eq!(dead.error_kind(), v1::ErrorKind::Empty);
         assert_eq!(dead.original_key, b"k");
         let garbage = [0xffu8; 300];
-        let Outcome::DeadLetter(dead) =
-            classify_record(&model, InputFormat::Protobuf, &record(&garbage, None), 100)
-        else {
+        let Outcome::DeadLetter(dead) = classify_record(
+            &model,
+            InputFormat::Protobuf,
+            &record(&garbage, None),
+            limits(100),
+        ) else {
             panic!("expected a dead letter");
         };
         assert_eq!(dead.error_kind(), v1::ErrorKind::UndecodableProtobuf);
@@ -328,7 +361,7 @@ mod tests {
             &model,
             InputFormat::Protobuf,
             &record(&value, Some(b"k")),
-            64,
+            limits(64),
         ) else {
             panic!("expected a labeled event");
         };
@@ -338,6 +371,27 @@ mod tests {
         );
         let direct = model.classify(&inbound.raw);
         assert_eq!(event.spam_probability, direct.spam_probability);
+    }
+
+    #[test]
+    fn oversized_messages_are_cut_and_flagged() {
+        let model = model();
+        let mut big = b"Subject: long\r\n\r\n".to_vec();
+        big.resize(5_000, b'a');
+        let limits = RecordLimits {
+            max_message_bytes: 1_000,
+            dead_letter_max_bytes: 10,
+        };
+        let Outcome::Labeled(event) =
+            classify_record(&model, InputFormat::Raw, &record(&big, Some(b"k")), limits)
+        else {
+            panic!("expected a labeled event");
+        };
+        assert!(
+            event.flags.iter().any(|f| f == "message_truncated"),
+            "{:?}",
+            event.flags
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use spamflow_proto::v1;
 
 use crate::config::{Delivery, RunConfig};
-use crate::event::{InputRecord, Outcome, category_name, classify_record, now_us};
+use crate::event::{InputRecord, Outcome, RecordLimits, category_name, classify_record, now_us};
 use crate::reload::ModelSlot;
 use crate::telemetry::{
     ASSIGNED_PARTITIONS, BATCH_SIZE, CATEGORIES, CONSUMED, CONSUMER_LAG, DEAD_LETTERS,
@@ -142,7 +142,9 @@ struct DeliveryHooks {
     failed: AtomicU64,
 }
 
-impl ClientContext for DeliveryHooks {}
+impl ClientContext for DeliveryHooks {
+    fn stats(&self, _statistics: Statistics) {}
+}
 
 impl ProducerContext for DeliveryHooks {
     type DeliveryOpaque = ();
@@ -178,9 +180,7 @@ impl Pipeline {
         health: Arc<Health>,
     ) -> Result<Self, RunError> {
         let mut common = ClientConfig::new();
-        common
-            .set("bootstrap.servers", &config.brokers)
-            .set("statistics.interval.ms", "5000");
+        common.set("bootstrap.servers", &config.brokers);
         for (key, value) in &config.kafka {
             common.set(key, value);
         }
@@ -191,7 +191,8 @@ impl Pipeline {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            .set("statistics.interval.ms", "5000");
         for (key, value) in &config.consumer {
             consumer_config.set(key, value);
         }
@@ -199,7 +200,8 @@ impl Pipeline {
         producer_config
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "5");
+            .set("linger.ms", "5")
+            .set("message.max.bytes", "16777216");
         if config.delivery == Delivery::ExactlyOnce {
             let id = config.transactional_id.clone().unwrap_or_else(|| {
                 format!(
@@ -368,11 +370,14 @@ impl Pipeline {
         let model = self.slot.current();
         let started = Instant::now();
         let format = self.config.input_format;
-        let dead_letter_max = self.config.dead_letter_max_bytes;
+        let limits = RecordLimits {
+            max_message_bytes: self.config.max_message_bytes,
+            dead_letter_max_bytes: self.config.dead_letter_max_bytes,
+        };
         let outcomes: Vec<Outcome> = self.workers.install(|| {
             batch
                 .par_iter()
-                .map(|record| classify_record(&model, format, record, dead_letter_max))
+                .map(|record| classify_record(&model, format, record, limits))
                 .collect()
         });
         metrics::histogram!(STAGE_SECONDS, "stage" => "score").record(started.elapsed());
