@@ -131,8 +131,17 @@ impl RunConfig {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
+        // Only variables naming an option count: SPAMFLOW_BIN and the like belong to others.
+        let options: Vec<String> = match serde_json::to_value(RunConfig::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let environment = Env::prefixed("SPAMFLOW_").split("__").filter(move |key| {
+            let top = key.as_str().split('.').next().unwrap_or_default();
+            options.iter().any(|o| o.eq_ignore_ascii_case(top))
+        });
         let config: RunConfig = figment
-            .merge(Env::prefixed("SPAMFLOW_").split("__"))
+            .merge(environment)
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)?;
@@ -202,6 +211,7 @@ mod tests {
             )?;
             jail.set_env("SPAMFLOW_GROUP", "from-env");
             jail.set_env("SPAMFLOW_BATCH_MAX_MESSAGES", "64");
+            jail.set_env("SPAMFLOW_BIN", "/not/an/option");
             let overrides = RunOverrides {
                 output_topic: Some("out.flag".into()),
                 ..RunOverrides::default()
