@@ -1,7 +1,8 @@
-//! Fault test on the real broker: 20,000 messages over 6 partitions while the consumer is killed
-//! with SIGKILL at random moments and restarted, and the group is scaled to two consumers and
-//! back. Exactly-once: every input key exactly once in the committed output. At-least-once:
-//! none missing.
+//! Fault test on the real broker: 20,000 messages over 6 partitions, published steadily over
+//! about 40 s while the consumer is killed with SIGKILL at random moments and restarted, and the
+//! group is scaled to two consumers and back. Every fault lands while input still flows.
+//! Exactly-once: every input key exactly once in the committed output. At-least-once: none
+//! missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -88,7 +89,11 @@ fn run_with_faults(delivery: &str, seed: u64) -> HashMap<String, usize> {
     );
     let group = unique("fault-group");
     create_topics(&[(&input, 6), (&output, 6), (&dead, 1)]);
-    produce(&input, input_records());
+    let records = input_records();
+    let feeder = {
+        let input = input.clone();
+        std::thread::spawn(move || produce_paced(&input, records, Some(MESSAGES as f64 / 40.0)))
+    };
     let dir = tempfile::tempdir().unwrap();
     let a = config(dir.path(), "a", &input, &output, &dead, &group, delivery);
     let b = config(dir.path(), "b", &input, &output, &dead, &group, delivery);
@@ -111,7 +116,12 @@ fn run_with_faults(delivery: &str, seed: u64) -> HashMap<String, usize> {
     second.signal("TERM");
     let (ok, _) = second.wait(Duration::from_secs(60));
     assert!(ok, "the second consumer did not shut down cleanly");
-    // Let the remaining consumer finish, then stop it gracefully.
+    assert!(
+        !feeder.is_finished(),
+        "every fault must land while input still flows"
+    );
+    feeder.join().unwrap();
+    // Stop the remaining consumer gracefully, then drain what is left with a fresh one.
     first.signal("TERM");
     let (ok, _) = first.wait(Duration::from_secs(60));
     assert!(ok, "graceful shutdown failed");

@@ -119,6 +119,16 @@ fn futures_block_on<F: std::future::Future>(future: F) -> F::Output {
 
 /// Produces `(key, value)` records (`None` value: a record without value) and waits for acks.
 pub fn produce(topic: &str, records: impl IntoIterator<Item = (String, Option<Vec<u8>>)>) {
+    produce_paced(topic, records, None);
+}
+
+/// Like [`produce`], at most `per_second` records per second when given.
+pub fn produce_paced(
+    topic: &str,
+    records: impl IntoIterator<Item = (String, Option<Vec<u8>>)>,
+    per_second: Option<f64>,
+) {
+    let started = Instant::now();
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set("enable.idempotence", "true")
@@ -126,7 +136,13 @@ pub fn produce(topic: &str, records: impl IntoIterator<Item = (String, Option<Ve
         .set("linger.ms", "20")
         .create()
         .unwrap();
-    for (key, value) in records {
+    for (sent, (key, value)) in records.into_iter().enumerate() {
+        if let Some(rate) = per_second {
+            let due = started + Duration::from_secs_f64(sent as f64 / rate);
+            while Instant::now() < due {
+                producer.poll(due - Instant::now());
+            }
+        }
         let mut record: BaseRecord<'_, str, Vec<u8>> = BaseRecord::to(topic).key(key.as_str());
         if let Some(value) = &value {
             record = record.payload(value);
