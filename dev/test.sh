@@ -15,6 +15,8 @@ if [ ! -f ../shared/corpora/spamassassin/manifest.csv ]; then
   exit 1
 fi
 
+# docker-compose.yml, deploy/ and the Dockerfile's settings (no Docker engine needed).
+bash dev/check-compose.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace 2>&1 | tee "${TMPDIR:-/tmp}/spamflow-test.log"
