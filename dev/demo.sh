@@ -1,37 +1,48 @@
 #!/usr/bin/env bash
-# spamflow's main job end to end, on a fresh machine: build, evaluate the shipped model on the
-# shared corpus' test split (metrics table, JSON and a report with plots in out/), then classify
-# a few test messages and print their labeled events.
+# spamflow's main job end to end on a fresh machine: build, start a local Apache Kafka broker,
+# create the topics, replay the shared corpus' test split into mail.inbound, run `spamflow run`
+# until the topic is drained, print throughput, verdict and category counts and a few labeled
+# events, then stop everything. Set KAFKA_PORT (default 9092) or CORPUS to change those.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-corpus=${CORPUS:-$root/../shared/corpora/spamassassin}
-if ! command -v cargo >/dev/null; then
-  echo "cargo is missing: install Rust (rustup) first" >&2
-  exit 1
-fi
-[ -f "$corpus/manifest.csv" ] || { echo "corpus not found at $corpus (set CORPUS)" >&2; exit 1; }
+CORPUS=${CORPUS:-$root/../shared/corpora/spamassassin}
+export CORPUS
+source dev/setup.sh
+spamflow_setup
 
+echo "== build"
 cargo build --release --quiet -p spamflow-cli
 spamflow=target/release/spamflow
+"$spamflow" inspect | head -3
+
+echo "== local Kafka"
+KAFKA_PORT=${KAFKA_PORT:-9092}
+spamflow_start_broker
+for topic in mail.inbound:6 mail.labeled:6 mail.deadletter:1; do
+  bash dev/kafka.sh create-topic "${topic%:*}" "${topic#*:}" >/dev/null
+done
+echo "broker $BROKERS; topics mail.inbound (6 partitions), mail.labeled (6), mail.deadletter (1)"
+
+echo "== replay the test split into mail.inbound"
+"$spamflow" replay --brokers "$BROKERS" --topic mail.inbound --manifest "$CORPUS/manifest.csv" --split test
+
+echo "== spamflow run (exactly-once) until mail.inbound is drained"
+RUST_LOG=warn "$spamflow" run --brokers "$BROKERS" --until-idle 5
+
+echo "== labeled events (read_committed)"
 mkdir -p out
-echo "== model"
-"$spamflow" inspect
-echo
-echo "== evaluation on the test split"
-"$spamflow" eval --manifest "$corpus/manifest.csv" --split test --json out/eval.json --report out/report
-echo
-echo "== a few labeled events (spamflow classify)"
-mapfile -t sample < <(python3 - "$corpus" <<'PY'
-import csv, os, sys
-corpus = sys.argv[1]
-rows = [r for r in csv.DictReader(open(os.path.join(corpus, "manifest.csv"))) if r["split"] == "test"]
-picked = [r for r in rows if r["category"] in ("pharma", "mortgage", "software")][:3]
-picked += [r for r in rows if r["label"] == "ham"][:2]
-for r in picked:
-    print(os.path.join(corpus, r["path"]))
+"$spamflow" tail --brokers "$BROKERS" --topic mail.labeled --until-idle 3 > out/labeled.jsonl
+python3 - out/labeled.jsonl <<'PY'
+import collections, json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+verdicts = collections.Counter(e["verdict"] for e in events)
+categories = collections.Counter(e["category"] for e in events if e["verdict"] == "spam")
+print(f"{len(events)} events, {len(set(e['message_id'] for e in events))} distinct message ids")
+print("verdicts:  " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())))
+print("categories: " + ", ".join(f"{k} {v}" for k, v in categories.most_common()))
+shown = [e for e in events if e["verdict"] == "spam"][:3] + [e for e in events if e["verdict"] == "ham"][:1]
+for e in shown:
+    print(json.dumps({k: e[k] for k in ("message_id", "verdict", "spam_probability", "category", "top_features")}))
 PY
-)
-"$spamflow" classify "${sample[@]}"
-echo
-echo "metrics: out/eval.json, report: out/report/report.md"
+echo "all events: out/labeled.jsonl"

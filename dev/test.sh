@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# The test command: sets up what a fresh machine lacks, then runs formatting and lint checks and
-# every test of the workspace. Needs ../shared/corpora/spamassassin beside the repository.
+# The test command: sets up what a fresh machine lacks (build packages, the Kafka jars), starts a
+# local Apache Kafka broker, runs formatting, lint and compose checks and every test of the
+# workspace (unit, property, CLI and end-to-end tests on the real broker), then stops the broker.
+# Needs ../shared/corpora/spamassassin beside the repository, Java 17 and Maven.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-if ! command -v cargo >/dev/null; then
-  echo "cargo is missing: install Rust (rustup) first" >&2
-  exit 1
-fi
+CORPUS=${CORPUS:-$root/../shared/corpora/spamassassin}
+export CORPUS
+source dev/setup.sh
+spamflow_setup
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-if [ ! -f ../shared/corpora/spamassassin/manifest.csv ]; then
-  echo "the shared corpus is missing at $(cd .. && pwd)/shared/corpora/spamassassin" >&2
-  exit 1
-fi
 
 # docker-compose.yml, deploy/ and the Dockerfile's settings (no Docker engine needed).
 bash dev/check-compose.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo build --quiet -p spamflow-cli
+# A broker of its own for the end-to-end tests: its own port and a fresh data folder.
+KAFKA_PORT=${SPAMFLOW_TEST_KAFKA_PORT:-19092}
+spamflow_start_broker
+export SPAMFLOW_TEST_BROKERS=$BROKERS
+export SPAMFLOW_BIN="$root/target/debug/spamflow"
+
 cargo test --workspace 2>&1 | tee "${TMPDIR:-/tmp}/spamflow-test.log"
 # One closing line for the whole run.
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "${TMPDIR:-/tmp}/spamflow-test.log" | awk '{s += $4} END {print s + 0}')

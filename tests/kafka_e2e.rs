@@ -94,7 +94,7 @@ batch_max_messages = 200
         "spamflow run failed; log: {}",
         std::fs::read_to_string(dir.path().join("run.log")).unwrap_or_default()
     );
-    assert!(stdout.contains("consumed 1185 records"), "{stdout}");
+    assert!(stdout.contains("consumed 1185 records in "), "{stdout}");
 
     // Exactly one committed event per input key.
     let records = read_committed(&output);

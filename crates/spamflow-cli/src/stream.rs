@@ -147,8 +147,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "consumed {} records: {} labeled ({} spam), {} dead letters; {} batches committed, {} aborted and read again",
+        "consumed {} records in {:.2} s ({:.0} msgs/s): {} labeled ({} spam), {} dead letters; {} batches committed, {} aborted and read again",
         summary.consumed,
+        summary.busy.as_secs_f64(),
+        summary.throughput(),
         summary.labeled,
         summary.spam,
         summary.dead_letters,

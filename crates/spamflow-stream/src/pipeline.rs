@@ -85,6 +85,15 @@ pub struct RunSummary {
     pub batches: u64,
     /// Batches aborted (and read again).
     pub aborted: u64,
+    /// Time from the first record consumed to the last batch committed.
+    pub busy: Duration,
+}
+
+impl RunSummary {
+    /// Records committed per second of busy time.
+    pub fn throughput(&self) -> f64 {
+        self.consumed as f64 / self.busy.as_secs_f64().max(1e-9)
+    }
 }
 
 /// Asks a running loop to stop (SIGTERM/SIGINT) or to reload its model (SIGHUP).
@@ -170,6 +179,7 @@ pub struct Pipeline {
     workers: rayon::ThreadPool,
     health: Arc<Health>,
     summary: RunSummary,
+    first_record: Option<Instant>,
 }
 
 impl Pipeline {
@@ -259,6 +269,7 @@ impl Pipeline {
             workers,
             health,
             summary: RunSummary::default(),
+            first_record: None,
         })
     }
 
@@ -303,7 +314,7 @@ impl Pipeline {
 
     /// Polls until the batch is full or its wait is over; drops records of partitions revoked
     /// meanwhile.
-    fn collect_batch(&self, control: &Control) -> Vec<InputRecord> {
+    fn collect_batch(&mut self, control: &Control) -> Vec<InputRecord> {
         let started = Instant::now();
         let max_wait = Duration::from_millis(self.config.batch_max_wait_ms);
         let mut batch: Vec<InputRecord> = Vec::new();
@@ -332,6 +343,7 @@ impl Pipeline {
                     };
                     bytes += record.value.len();
                     batch.push(record);
+                    self.first_record.get_or_insert_with(Instant::now);
                 }
                 Some(Err(error)) => {
                     tracing::warn!(%error, "consumer error");
@@ -566,6 +578,9 @@ impl Pipeline {
         let now = now_us();
         self.summary.batches += 1;
         self.summary.consumed += batch.len() as u64;
+        if let Some(first) = self.first_record {
+            self.summary.busy = first.elapsed();
+        }
         for (record, outcome) in batch.iter().zip(outcomes) {
             if let Some(ms) = record.timestamp_ms.filter(|&ms| ms > 0) {
                 let seconds = (now - ms.saturating_mul(1000)).max(0) as f64 / 1e6;
