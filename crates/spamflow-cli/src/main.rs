@@ -303,6 +303,10 @@ fn read_tokenizer(path: &Path) -> anyhow::Result<SubwordTokenizer> {
         .with_context(|| format!("cannot load tokenizer from {}", path.display()))
 }
 
+/// Messages classified together: enough to keep every worker busy, few enough that memory stays
+/// small and reused.
+const CLASSIFY_BATCH: usize = 256;
+
 fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
     let model = load_model(args.model.as_deref())?;
     let sources = if args.paths.is_empty() {
@@ -310,46 +314,94 @@ fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
     } else {
         args.paths.clone()
     };
-    let messages = input::read_sources(&sources)?;
     let pool = thread_pool(args.threads)?;
-    let verdicts: Vec<Verdict> = pool.install(|| {
-        messages
-            .par_iter()
-            .map(|m| model.classify(&m.bytes))
-            .collect()
-    });
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let model_id = &model.metadata().model_id;
-    for (message, verdict) in messages.iter().zip(&verdicts) {
-        serde_json::to_writer(&mut out, &verdict_json(&message.id, verdict, model_id))?;
-        out.write_all(b"\n")?;
-    }
+    let mut batch = Vec::with_capacity(CLASSIFY_BATCH);
+    let mut verdicts: Vec<Verdict> = Vec::with_capacity(CLASSIFY_BATCH);
+    let mut flush = |batch: &mut Vec<input::Message>| -> anyhow::Result<()> {
+        pool.install(|| {
+            batch
+                .par_iter()
+                .map(|m| model.classify(&m.bytes))
+                .collect_into_vec(&mut verdicts)
+        });
+        for (message, verdict) in batch.iter().zip(&verdicts) {
+            serde_json::to_writer(&mut out, &VerdictLine::new(&message.id, verdict, model_id))?;
+            out.write_all(b"\n")?;
+        }
+        batch.clear();
+        Ok(())
+    };
+    input::for_each_message(&sources, |message| {
+        batch.push(message);
+        if batch.len() == CLASSIFY_BATCH {
+            flush(&mut batch)?;
+        }
+        Ok(())
+    })?;
+    flush(&mut batch)?;
     out.flush()?;
     Ok(())
 }
 
-/// The JSON line `classify` prints for one message.
-fn verdict_json(id: &str, verdict: &Verdict, model_id: &str) -> serde_json::Value {
-    let scores: serde_json::Map<String, serde_json::Value> = Category::ALL
-        .iter()
-        .map(|c| {
-            (
-                c.as_str().to_owned(),
-                json!(verdict.category_scores[c.index()]),
-            )
-        })
-        .collect();
-    json!({
-        "id": id,
-        "verdict": if verdict.spam { "spam" } else { "ham" },
-        "spam_probability": verdict.spam_probability,
-        "category": verdict.spam.then(|| verdict.category.as_str()),
-        "category_scores": scores,
-        "top_features": verdict.top_features,
-        "flags": verdict.flags.names().collect::<Vec<_>>(),
-        "model_id": model_id,
-    })
+/// The JSON line `classify` prints for one message. Fields are in name order and numbers are
+/// written at f64 precision, as the `serde_json::Value` this line used to be built as wrote them.
+#[derive(serde::Serialize)]
+struct VerdictLine<'a> {
+    category: Option<&'static str>,
+    category_scores: CategoryScores,
+    flags: Vec<&'static str>,
+    id: &'a str,
+    model_id: &'a str,
+    spam_probability: f64,
+    top_features: Vec<FeatureLine<'a>>,
+    verdict: &'static str,
+}
+
+/// One entry of `top_features`.
+#[derive(serde::Serialize)]
+struct FeatureLine<'a> {
+    feature: &'a str,
+    weight: f64,
+}
+
+/// Category scores as a JSON object with the categories in name order.
+struct CategoryScores([f32; 7]);
+
+impl<'a> VerdictLine<'a> {
+    fn new(id: &'a str, verdict: &'a Verdict, model_id: &'a str) -> Self {
+        VerdictLine {
+            category: verdict.spam.then(|| verdict.category.as_str()),
+            category_scores: CategoryScores(verdict.category_scores),
+            flags: verdict.flags.names().collect(),
+            id,
+            model_id,
+            spam_probability: f64::from(verdict.spam_probability),
+            top_features: verdict
+                .top_features
+                .iter()
+                .map(|c| FeatureLine {
+                    feature: &c.feature,
+                    weight: f64::from(c.weight),
+                })
+                .collect(),
+            verdict: if verdict.spam { "spam" } else { "ham" },
+        }
+    }
+}
+
+impl serde::Serialize for CategoryScores {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut categories = Category::ALL;
+        categories.sort_unstable_by_key(|c| c.as_str());
+        serializer.collect_map(
+            categories
+                .iter()
+                .map(|c| (c.as_str(), f64::from(self.0[c.index()]))),
+        )
+    }
 }
 
 fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
