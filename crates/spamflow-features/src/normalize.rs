@@ -66,14 +66,18 @@ fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
 
 /// Appends an ASCII run lower-cased and counts its letters and capitals.
 fn push_ascii(run: &str, out: &mut String, stats: &mut TextStats) {
-    let (letters, uppercase) = run.bytes().fold((0usize, 0usize), |(letters, upper), b| {
-        (
-            letters + usize::from(b.is_ascii_alphabetic()),
-            upper + usize::from(b.is_ascii_uppercase()),
-        )
-    });
-    stats.letters += letters;
-    stats.uppercase += uppercase;
+    // Byte counters over blocks of at most 255 bytes cannot overflow and let the compiler count
+    // many bytes per instruction.
+    for block in run.as_bytes().chunks(255) {
+        let (letters, uppercase) = block.iter().fold((0u8, 0u8), |(letters, upper), &b| {
+            (
+                letters + u8::from((b | 0x20).wrapping_sub(b'a') < 26),
+                upper + u8::from(b.wrapping_sub(b'A') < 26),
+            )
+        });
+        stats.letters += usize::from(letters);
+        stats.uppercase += usize::from(uppercase);
+    }
     let from = out.len();
     out.push_str(run);
     out[from..].make_ascii_lowercase();
@@ -167,7 +171,7 @@ pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordSt
         stats.words += 1;
         emit(word);
     };
-    for chunk in (WhitespaceChunks { rest: text }) {
+    for (chunk, ascii) in (WhitespaceChunks { rest: text }) {
         if stats.truncated {
             break;
         }
@@ -182,34 +186,19 @@ pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordSt
             continue;
         }
         flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
-        let ascii = chunk.is_ascii();
-        let mut split_ascii;
-        let mut split_unicode;
-        let words: &mut dyn Iterator<Item = &str> = if ascii {
-            // Same split as below: for ASCII, char and byte classes agree.
-            split_ascii = chunk
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|w| !w.is_empty());
-            &mut split_ascii
+        if ascii {
+            ascii_words(chunk, |word, digits| {
+                emit_word(word, digits, &mut folded, &mut stats, &mut emit_counted);
+            });
         } else {
-            split_unicode = chunk
+            let words = chunk
                 .split(|c: char| !c.is_alphanumeric())
                 .filter(|w| !w.is_empty());
-            &mut split_unicode
-        };
-        for word in words {
-            if word.len() > MAX_WORD_BYTES {
-                emit_counted(LONG_WORD, &mut stats);
-            } else if word.bytes().all(|b| b.is_ascii_digit()) {
-                emit_counted(
-                    NUMBER_SHAPES[word.len().min(NUMBER_SHAPES.len()) - 1],
-                    &mut stats,
-                );
-            } else if fold_leetspeak(word, &mut folded) {
-                stats.deobfuscated += 1;
-                emit_counted(&folded, &mut stats);
-            } else if (ascii && word.len() >= 2) || (!ascii && word.chars().nth(1).is_some()) {
-                emit_counted(word, &mut stats);
+            for word in words {
+                let digits = word.bytes().filter(u8::is_ascii_digit).count();
+                if word.chars().nth(1).is_some() || digits > 0 {
+                    emit_word(word, digits, &mut folded, &mut stats, &mut emit_counted);
+                }
             }
         }
     }
@@ -217,44 +206,94 @@ pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordSt
     stats
 }
 
+/// Calls `each` with every maximal run of ASCII letters and digits in an ASCII `chunk`, and the
+/// number of digits in it: the split `chunk.split(|c| !c.is_alphanumeric())` makes, in one pass.
+fn ascii_words(chunk: &str, mut each: impl FnMut(&str, usize)) {
+    let bytes = chunk.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        while bytes.get(at).is_some_and(|b| !b.is_ascii_alphanumeric()) {
+            at += 1;
+        }
+        let start = at;
+        let mut digits = 0;
+        while let Some(&b) = bytes.get(at)
+            && b.is_ascii_alphanumeric()
+        {
+            digits += usize::from(b.is_ascii_digit());
+            at += 1;
+        }
+        if at > start {
+            each(&chunk[start..at], digits);
+        }
+    }
+}
+
+/// Emits the token for one word holding `digits` ASCII digits: `#long` past
+/// [`MAX_WORD_BYTES`], a shape token for a number, the folded form of leetspeak, the word itself
+/// when it has at least two characters (callers pass non-ASCII words only then).
+fn emit_word(
+    word: &str,
+    digits: usize,
+    folded: &mut String,
+    stats: &mut WordStats,
+    emit: &mut impl FnMut(&str, &mut WordStats),
+) {
+    if word.len() > MAX_WORD_BYTES {
+        emit(LONG_WORD, stats);
+    } else if digits == word.len() {
+        emit(
+            NUMBER_SHAPES[word.len().min(NUMBER_SHAPES.len()) - 1],
+            stats,
+        );
+    } else if digits > 0 && fold_leetspeak(word, folded) {
+        stats.deobfuscated += 1;
+        emit(folded, stats);
+    } else if word.len() >= 2 {
+        emit(word, stats);
+    }
+}
+
 /// The pieces of `text` between whitespace (`char::is_whitespace`), like `str::split_whitespace`,
-/// deciding ASCII bytes without decoding characters.
+/// deciding ASCII bytes without decoding characters. Each piece comes with whether it is ASCII.
 struct WhitespaceChunks<'a> {
     rest: &'a str,
 }
 
 impl<'a> Iterator for WhitespaceChunks<'a> {
-    type Item = &'a str;
+    type Item = (&'a str, bool);
 
-    fn next(&mut self) -> Option<&'a str> {
-        let start = whitespace_end(self.rest, 0, true);
-        let end = whitespace_end(self.rest, start, false);
+    fn next(&mut self) -> Option<(&'a str, bool)> {
+        let (start, _) = whitespace_end(self.rest, 0, true);
+        let (end, ascii) = whitespace_end(self.rest, start, false);
         let chunk = &self.rest[start..end];
         self.rest = &self.rest[end..];
-        (!chunk.is_empty()).then_some(chunk)
+        (!chunk.is_empty()).then_some((chunk, ascii))
     }
 }
 
 /// The first position at or after `from` where `text` stops being whitespace (`space` true) or
-/// non-whitespace (`space` false), or the end of `text`. `from` must be a char boundary.
-fn whitespace_end(text: &str, from: usize, space: bool) -> usize {
+/// non-whitespace (`space` false), or the end of `text`, and whether every character before it
+/// was ASCII. `from` must be a char boundary.
+fn whitespace_end(text: &str, from: usize, space: bool) -> (usize, bool) {
+    let is_ascii_space = |b: u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
     let bytes = text.as_bytes();
     let mut at = from;
-    while let Some(&b) = bytes.get(at) {
-        let (is_space, len) = if b.is_ascii() {
-            (matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' '), 1)
-        } else {
-            match text[at..].chars().next() {
-                Some(c) => (c.is_whitespace(), c.len_utf8()),
-                None => return at,
+    let mut ascii = true;
+    loop {
+        let rest = bytes.get(at..).unwrap_or_default();
+        at += rest
+            .iter()
+            .position(|&b| !b.is_ascii() || is_ascii_space(b) != space)
+            .unwrap_or(rest.len());
+        match text.get(at..).and_then(|rest| rest.chars().next()) {
+            Some(c) if !c.is_ascii() && c.is_whitespace() == space => {
+                ascii = false;
+                at += c.len_utf8();
             }
-        };
-        if is_space != space {
-            return at;
+            _ => return (at, ascii),
         }
-        at += len;
     }
-    at
 }
 
 /// Emits a run of single letters collected from separate chunks if it is long enough.
@@ -397,7 +436,12 @@ mod tests {
             "x\u{a0}y\u{85}z\u{2003}w \u{1f}q\u{1c}r",
             "caf\u{e9} na\u{ef}ve\u{3000}end",
         ] {
-            let ours: Vec<&str> = WhitespaceChunks { rest: text }.collect();
+            let ours: Vec<&str> = WhitespaceChunks { rest: text }
+                .map(|(chunk, ascii)| {
+                    assert_eq!(ascii, chunk.is_ascii(), "{chunk:?}");
+                    chunk
+                })
+                .collect();
             let std: Vec<&str> = text.split_whitespace().collect();
             assert_eq!(ours, std, "{text:?}");
         }
