@@ -171,70 +171,130 @@ pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordSt
         stats.words += 1;
         emit(word);
     };
-    for (chunk, ascii) in (WhitespaceChunks { rest: text }) {
-        if stats.truncated {
-            break;
-        }
-        if let Some(letters) = spelled_out(chunk) {
-            if letters.chars().count() == 1 {
-                spelled.push_str(&letters);
+    let bytes = text.as_bytes();
+    // Chunks are the pieces between whitespace (`char::is_whitespace`), as `split_whitespace`
+    // makes them.
+    let mut start = whitespace_end(text, 0, true);
+    while start < bytes.len() && !stats.truncated {
+        // The common case, an ordinary word: two letters or digits cannot be spelled out, so the
+        // chunk is split into words in the same pass that finds its end.
+        let ordinary = bytes
+            .get(start..start + 2)
+            .is_some_and(|two| two.iter().all(u8::is_ascii_alphanumeric));
+        if !ordinary {
+            let end = whitespace_end(text, start, false);
+            if let Some(letters) = spelled_out(&text[start..end]) {
+                if letters.chars().count() == 1 {
+                    spelled.push_str(&letters);
+                } else {
+                    flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
+                    stats.deobfuscated += 1;
+                    emit_counted(&letters, &mut stats);
+                }
+                start = whitespace_end(text, end, true);
                 continue;
             }
-            flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
-            stats.deobfuscated += 1;
-            emit_counted(&letters, &mut stats);
-            continue;
         }
         flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
-        if ascii {
-            ascii_words(chunk, |word, digits| {
-                emit_word(word, digits, &mut folded, &mut stats, &mut emit_counted);
-            });
-        } else {
-            let words = chunk
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty());
-            for word in words {
-                let digits = word.bytes().filter(u8::is_ascii_digit).count();
-                if word.chars().nth(1).is_some() || digits > 0 {
-                    emit_word(word, digits, &mut folded, &mut stats, &mut emit_counted);
-                }
-            }
-        }
+        let end = chunk_words(text, start, |word, digits, ascii| {
+            emit_word(
+                word,
+                digits,
+                ascii,
+                &mut folded,
+                &mut stats,
+                &mut emit_counted,
+            );
+        });
+        start = whitespace_end(text, end, true);
     }
     flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
     stats
 }
 
-/// Calls `each` with every maximal run of ASCII letters and digits in an ASCII `chunk`, and the
-/// number of digits in it: the split `chunk.split(|c| !c.is_alphanumeric())` makes, in one pass.
-fn ascii_words(chunk: &str, mut each: impl FnMut(&str, usize)) {
-    let bytes = chunk.as_bytes();
-    let mut at = 0;
-    while at < bytes.len() {
-        while bytes.get(at).is_some_and(|b| !b.is_ascii_alphanumeric()) {
-            at += 1;
-        }
-        let start = at;
-        let mut digits = 0;
-        while let Some(&b) = bytes.get(at)
-            && b.is_ascii_alphanumeric()
-        {
-            digits += usize::from(b.is_ascii_digit());
-            at += 1;
-        }
-        if at > start {
-            each(&chunk[start..at], digits);
-        }
+/// What a byte is to the word splitter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ByteClass {
+    /// ASCII letter.
+    Letter,
+    /// ASCII digit.
+    Digit,
+    /// ASCII whitespace (`char::is_whitespace`).
+    Space,
+    /// Other ASCII.
+    Other,
+    /// Part of a non-ASCII character.
+    NonAscii,
+}
+
+const BYTE_CLASSES: [ByteClass; 256] = {
+    let mut classes = [ByteClass::NonAscii; 256];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        classes[b] = if byte.is_ascii_alphabetic() {
+            ByteClass::Letter
+        } else if byte.is_ascii_digit() {
+            ByteClass::Digit
+        } else if matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ') {
+            ByteClass::Space
+        } else {
+            ByteClass::Other
+        };
+        b += 1;
     }
+    classes
+};
+
+/// Splits the chunk that starts at `start` (a char boundary) into its maximal runs of
+/// alphanumeric characters, calling `each` with every run, its number of ASCII digits and whether
+/// it is ASCII; returns where the chunk ends (the next whitespace character or the end of text).
+fn chunk_words(text: &str, start: usize, mut each: impl FnMut(&str, usize, bool)) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = start;
+    let mut word: Option<(usize, usize, bool)> = None; // (start, digits, ascii)
+    while let Some(&b) = bytes.get(at) {
+        let (class, len) = match BYTE_CLASSES[usize::from(b)] {
+            ByteClass::NonAscii => match text.get(at..).and_then(|rest| rest.chars().next()) {
+                Some(c) if c.is_whitespace() => (ByteClass::Space, c.len_utf8()),
+                Some(c) if c.is_alphanumeric() => (ByteClass::NonAscii, c.len_utf8()),
+                Some(c) => (ByteClass::Other, c.len_utf8()),
+                None => break,
+            },
+            class => (class, 1),
+        };
+        if matches!(class, ByteClass::Space | ByteClass::Other) {
+            if let Some((from, digits, ascii)) = word.take() {
+                each(&text[from..at], digits, ascii);
+            }
+            if class == ByteClass::Space {
+                return at;
+            }
+        } else if let Some((_, digits, ascii)) = &mut word {
+            *digits += usize::from(class == ByteClass::Digit);
+            *ascii &= class != ByteClass::NonAscii;
+        } else {
+            word = Some((
+                at,
+                usize::from(class == ByteClass::Digit),
+                class != ByteClass::NonAscii,
+            ));
+        }
+        at += len;
+    }
+    if let Some((from, digits, ascii)) = word {
+        each(&text[from..at], digits, ascii);
+    }
+    at
 }
 
 /// Emits the token for one word holding `digits` ASCII digits: `#long` past
 /// [`MAX_WORD_BYTES`], a shape token for a number, the folded form of leetspeak, the word itself
-/// when it has at least two characters (callers pass non-ASCII words only then).
+/// when it has at least two characters.
 fn emit_word(
     word: &str,
     digits: usize,
+    ascii: bool,
     folded: &mut String,
     stats: &mut WordStats,
     emit: &mut impl FnMut(&str, &mut WordStats),
@@ -249,49 +309,32 @@ fn emit_word(
     } else if digits > 0 && fold_leetspeak(word, folded) {
         stats.deobfuscated += 1;
         emit(folded, stats);
-    } else if word.len() >= 2 {
+    } else if if ascii {
+        word.len() >= 2
+    } else {
+        word.chars().nth(1).is_some()
+    } {
         emit(word, stats);
     }
 }
 
-/// The pieces of `text` between whitespace (`char::is_whitespace`), like `str::split_whitespace`,
-/// deciding ASCII bytes without decoding characters. Each piece comes with whether it is ASCII.
-struct WhitespaceChunks<'a> {
-    rest: &'a str,
-}
-
-impl<'a> Iterator for WhitespaceChunks<'a> {
-    type Item = (&'a str, bool);
-
-    fn next(&mut self) -> Option<(&'a str, bool)> {
-        let (start, _) = whitespace_end(self.rest, 0, true);
-        let (end, ascii) = whitespace_end(self.rest, start, false);
-        let chunk = &self.rest[start..end];
-        self.rest = &self.rest[end..];
-        (!chunk.is_empty()).then_some((chunk, ascii))
-    }
-}
-
 /// The first position at or after `from` where `text` stops being whitespace (`space` true) or
-/// non-whitespace (`space` false), or the end of `text`, and whether every character before it
-/// was ASCII. `from` must be a char boundary.
-fn whitespace_end(text: &str, from: usize, space: bool) -> (usize, bool) {
-    let is_ascii_space = |b: u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
+/// non-whitespace (`space` false), or the end of `text`. `from` must be a char boundary.
+fn whitespace_end(text: &str, from: usize, space: bool) -> usize {
     let bytes = text.as_bytes();
     let mut at = from;
-    let mut ascii = true;
     loop {
         let rest = bytes.get(at..).unwrap_or_default();
         at += rest
             .iter()
-            .position(|&b| !b.is_ascii() || is_ascii_space(b) != space)
+            .position(|&b| match BYTE_CLASSES[usize::from(b)] {
+                ByteClass::NonAscii => true,
+                class => (class == ByteClass::Space) != space,
+            })
             .unwrap_or(rest.len());
         match text.get(at..).and_then(|rest| rest.chars().next()) {
-            Some(c) if !c.is_ascii() && c.is_whitespace() == space => {
-                ascii = false;
-                at += c.len_utf8();
-            }
-            _ => return (at, ascii),
+            Some(c) if !c.is_ascii() && c.is_whitespace() == space => at += c.len_utf8(),
+            _ => return at,
         }
     }
 }
@@ -436,14 +479,40 @@ mod tests {
             "x\u{a0}y\u{85}z\u{2003}w \u{1f}q\u{1c}r",
             "caf\u{e9} na\u{ef}ve\u{3000}end",
         ] {
-            let ours: Vec<&str> = WhitespaceChunks { rest: text }
-                .map(|(chunk, ascii)| {
-                    assert_eq!(ascii, chunk.is_ascii(), "{chunk:?}");
-                    chunk
-                })
-                .collect();
+            let mut ours = Vec::new();
+            let mut start = whitespace_end(text, 0, true);
+            while start < text.len() {
+                let end = whitespace_end(text, start, false);
+                assert_eq!(chunk_words(text, start, |_, _, _| {}), end, "{text:?}");
+                ours.push(&text[start..end]);
+                start = whitespace_end(text, end, true);
+            }
             let std: Vec<&str> = text.split_whitespace().collect();
             assert_eq!(ours, std, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn chunk_words_split_like_str_split() {
+        for chunk in [
+            "a",
+            "ab-c1d",
+            "--x--",
+            "caf\u{e9}-\u{e9}t\u{e9}!12",
+            "\u{2014}a\u{2014}bc",
+            "x\u{663}y",
+        ] {
+            let mut ours = Vec::new();
+            chunk_words(chunk, 0, |word, digits, ascii| {
+                assert_eq!(digits, word.bytes().filter(u8::is_ascii_digit).count());
+                assert_eq!(ascii, word.is_ascii());
+                ours.push(word.to_owned());
+            });
+            let std: Vec<&str> = chunk
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect();
+            assert_eq!(ours, std, "{chunk:?}");
         }
     }
 
