@@ -211,17 +211,34 @@ fn push_text(out: &mut String, run: &str, max_text_bytes: usize) {
     } else {
         std::borrow::Cow::Borrowed(run)
     };
-    for c in decoded.chars() {
-        if c.is_whitespace() {
-            if !out.is_empty() && !out.ends_with([' ', '\n']) {
-                out.push(' ');
-            }
+    let mut rest = decoded.as_ref();
+    while !rest.is_empty() {
+        // ASCII without whitespace is copied as it stands, a run at a time.
+        let plain = rest
+            .bytes()
+            .position(|b| !b.is_ascii() || matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' '))
+            .unwrap_or(rest.len());
+        let len = if plain > 0 {
+            let room = max_text_bytes.saturating_sub(out.len());
+            out.push_str(&rest[..plain.min(room)]);
+            plain
         } else {
-            out.push(c);
-        }
+            let Some(c) = rest.chars().next() else {
+                return;
+            };
+            if c.is_whitespace() {
+                if !out.is_empty() && !out.ends_with([' ', '\n']) {
+                    out.push(' ');
+                }
+            } else {
+                out.push(c);
+            }
+            c.len_utf8()
+        };
         if out.len() >= max_text_bytes {
             return;
         }
+        rest = &rest[len..];
     }
 }
 
