@@ -488,7 +488,19 @@ fn sort_hashes(hashes: &[u64]) -> Vec<u64> {
         *at += 1;
     }
     for range in starts.windows(2) {
-        sorted[range[0]..range[1]].sort_unstable();
+        let bucket = &mut sorted[range[0]..range[1]];
+        if bucket.len() <= 8 {
+            // Insertion sort: the usual bucket holds a handful of hashes.
+            for i in 1..bucket.len() {
+                let mut j = i;
+                while j > 0 && bucket[j - 1] > bucket[j] {
+                    bucket.swap(j - 1, j);
+                    j -= 1;
+                }
+            }
+        } else {
+            bucket.sort_unstable();
+        }
     }
     sorted
 }
