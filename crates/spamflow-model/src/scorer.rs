@@ -54,11 +54,11 @@ pub struct Model {
 
 const N_CATEGORIES: usize = Category::ALL.len();
 
-/// The weights of one feature row, side by side so one lookup brings them all.
+/// The weights of one feature row, side by side so one lookup brings them all: 32 bytes, aligned
+/// so that they never straddle two cache lines.
 #[derive(Debug, Clone, Copy)]
+#[repr(align(32))]
 struct RowWeights {
-    /// Row in the artifact (index of the feature name).
-    row: u32,
     spam: f32,
     categories: [f32; N_CATEGORIES],
 }
@@ -71,12 +71,14 @@ struct WeightTable {
     bits: u32,
     starts: Vec<u32>,
     hashes: Vec<u64>,
-    rows: Vec<RowWeights>,
+    weights: Vec<RowWeights>,
+    /// Artifact row (index of the feature name) of each entry.
+    rows: Vec<u32>,
 }
 
 impl WeightTable {
     /// The table of `hashes[row]` to `rows[row]`; of rows sharing a hash, the last one wins.
-    fn new(hashes: &[u64], rows: Vec<RowWeights>) -> Self {
+    fn new(hashes: &[u64], rows: &[RowWeights]) -> Self {
         let mut order: Vec<usize> = (0..hashes.len()).collect();
         order.sort_by_key(|&row| (hashes[row], std::cmp::Reverse(row)));
         order.dedup_by_key(|row| hashes[*row]);
@@ -96,7 +98,8 @@ impl WeightTable {
             bits,
             starts,
             hashes: order.iter().map(|&row| hashes[row]).collect(),
-            rows: order.iter().map(|&row| rows[row]).collect(),
+            weights: order.iter().map(|&row| rows[row]).collect(),
+            rows: order.iter().map(|&row| row as u32).collect(),
         }
     }
 
@@ -110,7 +113,12 @@ impl WeightTable {
     }
 
     fn get(&self, index: u32) -> Option<&RowWeights> {
-        self.rows.get(index as usize)
+        self.weights.get(index as usize)
+    }
+
+    /// The artifact row of an entry.
+    fn row(&self, index: u32) -> Option<u32> {
+        self.rows.get(index as usize).copied()
     }
 }
 
@@ -129,14 +137,14 @@ impl Model {
             .map(SubwordTokenizer::from_json)
             .transpose()
             .map_err(|e| ArtifactError::Invalid(e.to_string()))?;
-        let rows = (0u32..)
-            .zip(&artifact.spam_weights)
+        let rows: Vec<RowWeights> = artifact
+            .spam_weights
+            .iter()
             .zip(artifact.category_weights.chunks_exact(N_CATEGORIES))
-            .map(|((row, &spam), categories)| {
+            .map(|(&spam, categories)| {
                 let mut weights = [0f32; N_CATEGORIES];
                 weights.copy_from_slice(categories);
                 RowWeights {
-                    row,
                     spam,
                     categories: weights,
                 }
@@ -147,7 +155,7 @@ impl Model {
         Ok(Model {
             metadata: artifact.metadata,
             extractor: FeatureExtractor::new(artifact.feature_config, subword),
-            weights: WeightTable::new(&artifact.feature_hashes, rows),
+            weights: WeightTable::new(&artifact.feature_hashes, &rows),
             names: artifact.feature_names,
             spam_bias: artifact.spam_bias,
             category_bias,
@@ -232,12 +240,17 @@ impl Model {
                 continue;
             }
             let at = top.partition_point(|&(_, c)| c * direction >= contribution * direction);
-            top.insert(at, (weights.row, contribution));
+            top.insert(at, (index, contribution));
             top.truncate(TOP_FEATURES);
         }
         top.into_iter()
-            .map(|(row, weight)| Contribution {
-                feature: self.names.get(row as usize).cloned().unwrap_or_default(),
+            .map(|(index, weight)| Contribution {
+                feature: self
+                    .weights
+                    .row(index)
+                    .and_then(|row| self.names.get(row as usize))
+                    .cloned()
+                    .unwrap_or_default(),
                 weight,
             })
             .collect()
@@ -333,19 +346,20 @@ mod tests {
             .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
             .chain([7, 7, u64::MAX])
             .collect();
-        let rows = (0..hashes.len() as u32)
+        let rows: Vec<RowWeights> = (0..hashes.len())
             .map(|row| RowWeights {
-                row,
-                spam: 0.0,
+                spam: row as f32,
                 categories: [0.0; N_CATEGORIES],
             })
             .collect();
-        let table = WeightTable::new(&hashes, rows);
+        let table = WeightTable::new(&hashes, &rows);
         for (row, &hash) in (0u32..).zip(&hashes).take(1000) {
-            let found = table.find(hash).and_then(|i| table.get(i)).map(|w| w.row);
-            assert_eq!(found, Some(row));
+            let found = table.find(hash);
+            assert_eq!(found.and_then(|i| table.row(i)), Some(row));
+            let spam = found.and_then(|i| table.get(i)).map(|w| w.spam);
+            assert_eq!(spam, Some(row as f32));
         }
-        let duplicate = table.find(7).and_then(|i| table.get(i)).map(|w| w.row);
+        let duplicate = table.find(7).and_then(|i| table.row(i));
         assert_eq!(
             duplicate,
             Some(1001),
@@ -353,7 +367,7 @@ mod tests {
         );
         assert!(table.find(u64::MAX).is_some());
         assert_eq!(table.find(12345), None);
-        assert_eq!(WeightTable::new(&[], Vec::new()).find(0), None);
+        assert_eq!(WeightTable::new(&[], &[]).find(0), None);
     }
 
     #[test]
