@@ -467,11 +467,13 @@ impl Sink<'_> {
     }
 }
 
-/// `hashes` in ascending order. Feature hashes are uniform, so one counting pass on the top byte
-/// leaves buckets of a few hashes each to sort: several times faster than sorting them all.
+/// `hashes` in ascending order. Feature hashes are uniform, so one counting pass on the top bits
+/// (about four hashes per bucket, at least 256 buckets) leaves a few hashes per bucket to sort:
+/// several times faster than sorting them all.
 fn sort_hashes(hashes: &[u64]) -> Vec<u64> {
-    let bucket = |hash: u64| (hash >> 56) as usize;
-    let mut starts = [0usize; 257];
+    let bits = (hashes.len() / 4).clamp(256, 1 << 16).ilog2();
+    let bucket = |hash: u64| (hash >> (u64::BITS - bits)) as usize;
+    let mut starts = vec![0usize; (1 << bits) + 1];
     for &hash in hashes {
         starts[bucket(hash) + 1] += 1;
     }
@@ -480,7 +482,7 @@ fn sort_hashes(hashes: &[u64]) -> Vec<u64> {
         total += *start;
         *start = total;
     }
-    let mut next = starts;
+    let mut next = starts.clone();
     let mut sorted = vec![0u64; hashes.len()];
     for &hash in hashes {
         let at = &mut next[bucket(hash)];
@@ -488,18 +490,18 @@ fn sort_hashes(hashes: &[u64]) -> Vec<u64> {
         *at += 1;
     }
     for range in starts.windows(2) {
-        let bucket = &mut sorted[range[0]..range[1]];
-        if bucket.len() <= 8 {
+        let slot = &mut sorted[range[0]..range[1]];
+        if slot.len() <= 8 {
             // Insertion sort: the usual bucket holds a handful of hashes.
-            for i in 1..bucket.len() {
+            for i in 1..slot.len() {
                 let mut j = i;
-                while j > 0 && bucket[j - 1] > bucket[j] {
-                    bucket.swap(j - 1, j);
+                while j > 0 && slot[j - 1] > slot[j] {
+                    slot.swap(j - 1, j);
                     j -= 1;
                 }
             }
         } else {
-            bucket.sort_unstable();
+            slot.sort_unstable();
         }
     }
     sorted
@@ -544,7 +546,7 @@ mod tests {
     #[test]
     fn hashes_sort_like_sort_unstable() {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut hashes: Vec<u64> = (0..2000)
+        let mut hashes: Vec<u64> = (0..20_000)
             .map(|i| {
                 state = state
                     .wrapping_mul(6_364_136_223_846_793_005)
@@ -553,9 +555,11 @@ mod tests {
             })
             .collect();
         hashes.extend([0, u64::MAX, 0, u64::MAX]);
-        let mut expected = hashes.clone();
-        expected.sort_unstable();
-        assert_eq!(sort_hashes(&hashes), expected);
+        for sample in [&hashes[..10], &hashes[..900], &hashes] {
+            let mut expected = sample.to_vec();
+            expected.sort_unstable();
+            assert_eq!(sort_hashes(sample), expected);
+        }
         assert!(sort_hashes(&[]).is_empty());
     }
 
