@@ -112,14 +112,21 @@ fn skip_markup(html: &str, start: usize, out: &mut HtmlText, max_links: usize) -
         push_text(&mut out.text, "<", usize::MAX);
         return start + 1;
     }
-    let name = html[name_start..name_start + name_len].to_ascii_lowercase();
-    if !name.is_empty() && out.tags.len() < 64 && !out.tags.contains(&name) {
-        out.tags.push(name.clone());
+    let raw_name = &html[name_start..name_start + name_len];
+    // Tag names are usually lower case already: allocate only for the others.
+    let name = if raw_name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(raw_name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(raw_name)
+    };
+    let name = name.as_ref();
+    if !name.is_empty() && out.tags.len() < 64 && !out.tags.iter().any(|tag| tag == name) {
+        out.tags.push(name.to_owned());
     }
     let tag_end = find_tag_end(bytes, name_start + name_len);
     if !closing {
         let attributes = &html[name_start + name_len..tag_end.min(bytes.len())];
-        collect_links(&name, attributes, out, max_links);
+        collect_links(name, attributes, out, max_links);
         if name == "script" || name == "style" {
             let close = format!("</{name}");
             return find_ascii_case_insensitive(bytes, tag_end, close.as_bytes())
@@ -127,7 +134,7 @@ fn skip_markup(html: &str, start: usize, out: &mut HtmlText, max_links: usize) -
                 .min(bytes.len());
         }
     }
-    if BLOCK_TAGS.binary_search(&name.as_str()).is_ok()
+    if BLOCK_TAGS.binary_search(&name).is_ok()
         && !out.text.ends_with([' ', '\n'])
         && !out.text.is_empty()
     {
