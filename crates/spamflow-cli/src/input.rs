@@ -1,7 +1,7 @@
 //! Messages to classify from files, folders, mbox files or standard input.
 
+use std::fs::File;
 use std::io::Read;
-use std::path::Path;
 
 use anyhow::Context;
 
@@ -14,35 +14,50 @@ pub struct Message {
     pub bytes: Vec<u8>,
 }
 
-/// Reads the messages named by `sources` (`-` is stdin). Folders are walked recursively in
+/// Calls `each` with every message named by `sources` (`-` is stdin), in order, reading one
+/// file at a time so memory stays bounded by the largest file. Folders are walked recursively in
 /// name order; a file holding several mbox messages yields one message each.
-pub fn read_sources(sources: &[String]) -> anyhow::Result<Vec<Message>> {
-    let mut messages = Vec::new();
+pub fn for_each_message(
+    sources: &[String],
+    mut each: impl FnMut(Message) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut pending = Vec::new();
     for source in sources {
         if source == "-" {
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
                 .context("cannot read standard input")?;
-            push_split(&mut messages, "-", bytes);
-            continue;
-        }
-        let path = Path::new(source);
-        if path.is_dir() {
-            for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
-                let entry = entry.with_context(|| format!("cannot walk {source}"))?;
-                if entry.file_type().is_file() {
-                    let bytes = std::fs::read(entry.path())
-                        .with_context(|| format!("cannot read {}", entry.path().display()))?;
-                    push_split(&mut messages, &entry.path().display().to_string(), bytes);
-                }
-            }
+            push_split(&mut pending, "-", bytes);
         } else {
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read {source}"))?;
-            push_split(&mut messages, source, bytes);
+            // One open and one stat per file: the stat of the open file says whether it is a
+            // folder and how large it is.
+            let mut file = File::open(source).with_context(|| format!("cannot read {source}"))?;
+            let metadata = file
+                .metadata()
+                .with_context(|| format!("cannot read {source}"))?;
+            if metadata.is_dir() {
+                drop(file);
+                for entry in walkdir::WalkDir::new(source).sort_by_file_name() {
+                    let entry = entry.with_context(|| format!("cannot walk {source}"))?;
+                    if entry.file_type().is_file() {
+                        let bytes = std::fs::read(entry.path())
+                            .with_context(|| format!("cannot read {}", entry.path().display()))?;
+                        push_split(&mut pending, &entry.path().display().to_string(), bytes);
+                        pending.drain(..).try_for_each(&mut each)?;
+                    }
+                }
+            } else {
+                let mut bytes =
+                    Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0) + 1);
+                file.read_to_end(&mut bytes)
+                    .with_context(|| format!("cannot read {source}"))?;
+                push_split(&mut pending, source, bytes);
+            }
         }
+        pending.drain(..).try_for_each(&mut each)?;
     }
-    Ok(messages)
+    Ok(())
 }
 
 fn push_split(messages: &mut Vec<Message>, id: &str, bytes: Vec<u8>) {
@@ -124,11 +139,11 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub"))?;
         std::fs::write(dir.path().join("b.eml"), "Subject: b\n\nb")?;
         std::fs::write(dir.path().join("sub/a.eml"), "Subject: a\n\na")?;
-        let messages = read_sources(&[dir.path().display().to_string()])?;
-        let ids: Vec<&str> = messages
-            .iter()
-            .map(|m| m.id.rsplit('/').next().unwrap_or_default())
-            .collect();
+        let mut ids = Vec::new();
+        for_each_message(&[dir.path().display().to_string()], |m| {
+            ids.push(m.id.rsplit('/').next().unwrap_or_default().to_owned());
+            Ok(())
+        })?;
         assert_eq!(ids, ["b.eml", "a.eml"]);
         Ok(())
     }

@@ -20,6 +20,7 @@ use spamflow_features::SubwordTokenizer;
 use spamflow_model::{
     Algorithm, LabeledMessage, Model, ModelArtifact, TrainOptions, TrainingData, Verdict,
 };
+use spamflow_stream::EventLine;
 
 include!(concat!(env!("OUT_DIR"), "/default_model.rs"));
 
@@ -314,6 +315,10 @@ fn read_tokenizer(path: &Path) -> anyhow::Result<SubwordTokenizer> {
         .with_context(|| format!("cannot load tokenizer from {}", path.display()))
 }
 
+/// Messages classified together: enough to keep every worker busy, few enough that memory stays
+/// small and reused.
+const CLASSIFY_BATCH: usize = 256;
+
 fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
     let model = load_model(args.model.as_deref())?;
     let sources = if args.paths.is_empty() {
@@ -321,22 +326,35 @@ fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
     } else {
         args.paths.clone()
     };
-    let messages = input::read_sources(&sources)?;
     let pool = thread_pool(args.threads)?;
-    let verdicts: Vec<Verdict> = pool.install(|| {
-        messages
-            .par_iter()
-            .map(|m| model.classify(&m.bytes))
-            .collect()
-    });
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let model_id = &model.metadata().model_id;
-    for (message, verdict) in messages.iter().zip(&verdicts) {
-        let event = spamflow_stream::labeled_mail(message.id.clone(), verdict, model_id);
-        serde_json::to_writer(&mut out, &spamflow_stream::event_json(&message.id, &event))?;
-        out.write_all(b"\n")?;
-    }
+    let mut batch = Vec::with_capacity(CLASSIFY_BATCH);
+    let mut verdicts: Vec<Verdict> = Vec::with_capacity(CLASSIFY_BATCH);
+    let mut flush = |batch: &mut Vec<input::Message>| -> anyhow::Result<()> {
+        pool.install(|| {
+            batch
+                .par_iter()
+                .map(|m| model.classify(&m.bytes))
+                .collect_into_vec(&mut verdicts)
+        });
+        for (message, verdict) in batch.iter().zip(&verdicts) {
+            let event = spamflow_stream::labeled_mail(message.id.clone(), verdict, model_id);
+            serde_json::to_writer(&mut out, &EventLine::new(&message.id, &event))?;
+            out.write_all(b"\n")?;
+        }
+        batch.clear();
+        Ok(())
+    };
+    input::for_each_message(&sources, |message| {
+        batch.push(message);
+        if batch.len() == CLASSIFY_BATCH {
+            flush(&mut batch)?;
+        }
+        Ok(())
+    })?;
+    flush(&mut batch)?;
     out.flush()?;
     Ok(())
 }

@@ -168,10 +168,14 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
             let bytes = manifest::read_messages(&rows)?;
             rows.into_iter().map(|r| r.path).zip(bytes).collect()
         }
-        None => input::read_sources(&args.paths)?
-            .into_iter()
-            .map(|m| (file_name(&m.id), m.bytes))
-            .collect(),
+        None => {
+            let mut messages = Vec::new();
+            input::for_each_message(&args.paths, |m| {
+                messages.push((file_name(&m.id), m.bytes));
+                Ok(())
+            })?;
+            messages
+        }
     };
     let settings = ClientSettings {
         brokers: args.brokers.clone(),

@@ -454,10 +454,10 @@ impl Sink<'_> {
         self.scratch = feature;
     }
 
-    fn finish(mut self) -> SparseFeatures {
-        self.hashes.sort_unstable();
-        let mut entries: Vec<(u64, f32)> = Vec::with_capacity(self.hashes.len());
-        for hash in self.hashes {
+    fn finish(self) -> SparseFeatures {
+        let hashes = sort_hashes(&self.hashes);
+        let mut entries: Vec<(u64, f32)> = Vec::with_capacity(hashes.len());
+        for hash in hashes {
             match entries.last_mut() {
                 Some((last, count)) if *last == hash => *count += 1.0,
                 _ => entries.push((hash, 1.0)),
@@ -465,6 +465,46 @@ impl Sink<'_> {
         }
         SparseFeatures { entries }
     }
+}
+
+/// `hashes` in ascending order. Feature hashes are uniform, so one counting pass on the top bits
+/// (about four hashes per bucket, at least 256 buckets) leaves a few hashes per bucket to sort:
+/// several times faster than sorting them all.
+fn sort_hashes(hashes: &[u64]) -> Vec<u64> {
+    let bits = (hashes.len() / 4).clamp(256, 1 << 16).ilog2();
+    let bucket = |hash: u64| (hash >> (u64::BITS - bits)) as usize;
+    let mut starts = vec![0usize; (1 << bits) + 1];
+    for &hash in hashes {
+        starts[bucket(hash) + 1] += 1;
+    }
+    let mut total = 0;
+    for start in &mut starts {
+        total += *start;
+        *start = total;
+    }
+    let mut next = starts.clone();
+    let mut sorted = vec![0u64; hashes.len()];
+    for &hash in hashes {
+        let at = &mut next[bucket(hash)];
+        sorted[*at] = hash;
+        *at += 1;
+    }
+    for range in starts.windows(2) {
+        let slot = &mut sorted[range[0]..range[1]];
+        if slot.len() <= 8 {
+            // Insertion sort: the usual bucket holds a handful of hashes.
+            for i in 1..slot.len() {
+                let mut j = i;
+                while j > 0 && slot[j - 1] > slot[j] {
+                    slot.swap(j - 1, j);
+                    j -= 1;
+                }
+            }
+        } else {
+            slot.sort_unstable();
+        }
+    }
+    sorted
 }
 
 #[cfg(test)]
@@ -501,6 +541,26 @@ mod tests {
             extraction,
             "naming does not change features"
         );
+    }
+
+    #[test]
+    fn hashes_sort_like_sort_unstable() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut hashes: Vec<u64> = (0..20_000)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                if i % 3 == 0 { state >> (i % 64) } else { state }
+            })
+            .collect();
+        hashes.extend([0, u64::MAX, 0, u64::MAX]);
+        for sample in [&hashes[..10], &hashes[..900], &hashes] {
+            let mut expected = sample.to_vec();
+            expected.sort_unstable();
+            assert_eq!(sort_hashes(sample), expected);
+        }
+        assert!(sort_hashes(&[]).is_empty());
     }
 
     #[test]

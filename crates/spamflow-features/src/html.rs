@@ -112,14 +112,21 @@ fn skip_markup(html: &str, start: usize, out: &mut HtmlText, max_links: usize) -
         push_text(&mut out.text, "<", usize::MAX);
         return start + 1;
     }
-    let name = html[name_start..name_start + name_len].to_ascii_lowercase();
-    if !name.is_empty() && out.tags.len() < 64 && !out.tags.contains(&name) {
-        out.tags.push(name.clone());
+    let raw_name = &html[name_start..name_start + name_len];
+    // Tag names are usually lower case already: allocate only for the others.
+    let name = if raw_name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(raw_name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(raw_name)
+    };
+    let name = name.as_ref();
+    if !name.is_empty() && out.tags.len() < 64 && !out.tags.iter().any(|tag| tag == name) {
+        out.tags.push(name.to_owned());
     }
     let tag_end = find_tag_end(bytes, name_start + name_len);
     if !closing {
         let attributes = &html[name_start + name_len..tag_end.min(bytes.len())];
-        collect_links(&name, attributes, out, max_links);
+        collect_links(name, attributes, out, max_links);
         if name == "script" || name == "style" {
             let close = format!("</{name}");
             return find_ascii_case_insensitive(bytes, tag_end, close.as_bytes())
@@ -127,7 +134,7 @@ fn skip_markup(html: &str, start: usize, out: &mut HtmlText, max_links: usize) -
                 .min(bytes.len());
         }
     }
-    if BLOCK_TAGS.binary_search(&name.as_str()).is_ok()
+    if BLOCK_TAGS.binary_search(&name).is_ok()
         && !out.text.ends_with([' ', '\n'])
         && !out.text.is_empty()
     {
@@ -211,17 +218,34 @@ fn push_text(out: &mut String, run: &str, max_text_bytes: usize) {
     } else {
         std::borrow::Cow::Borrowed(run)
     };
-    for c in decoded.chars() {
-        if c.is_whitespace() {
-            if !out.is_empty() && !out.ends_with([' ', '\n']) {
-                out.push(' ');
-            }
+    let mut rest = decoded.as_ref();
+    while !rest.is_empty() {
+        // ASCII without whitespace is copied as it stands, a run at a time.
+        let plain = rest
+            .bytes()
+            .position(|b| !b.is_ascii() || matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' '))
+            .unwrap_or(rest.len());
+        let len = if plain > 0 {
+            let room = max_text_bytes.saturating_sub(out.len());
+            out.push_str(&rest[..plain.min(room)]);
+            plain
         } else {
-            out.push(c);
-        }
+            let Some(c) = rest.chars().next() else {
+                return;
+            };
+            if c.is_whitespace() {
+                if !out.is_empty() && !out.ends_with([' ', '\n']) {
+                    out.push(' ');
+                }
+            } else {
+                out.push(c);
+            }
+            c.len_utf8()
+        };
         if out.len() >= max_text_bytes {
             return;
         }
+        rest = &rest[len..];
     }
 }
 

@@ -66,14 +66,18 @@ fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
 
 /// Appends an ASCII run lower-cased and counts its letters and capitals.
 fn push_ascii(run: &str, out: &mut String, stats: &mut TextStats) {
-    let (letters, uppercase) = run.bytes().fold((0usize, 0usize), |(letters, upper), b| {
-        (
-            letters + usize::from(b.is_ascii_alphabetic()),
-            upper + usize::from(b.is_ascii_uppercase()),
-        )
-    });
-    stats.letters += letters;
-    stats.uppercase += uppercase;
+    // Byte counters over blocks of at most 255 bytes cannot overflow and let the compiler count
+    // many bytes per instruction.
+    for block in run.as_bytes().chunks(255) {
+        let (letters, uppercase) = block.iter().fold((0u8, 0u8), |(letters, upper), &b| {
+            (
+                letters + u8::from((b | 0x20).wrapping_sub(b'a') < 26),
+                upper + u8::from(b.wrapping_sub(b'A') < 26),
+            )
+        });
+        stats.letters += usize::from(letters);
+        stats.uppercase += usize::from(uppercase);
+    }
     let from = out.len();
     out.push_str(run);
     out[from..].make_ascii_lowercase();
@@ -167,71 +171,150 @@ pub fn words(text: &str, max_words: usize, mut emit: impl FnMut(&str)) -> WordSt
         stats.words += 1;
         emit(word);
     };
-    for chunk in (WhitespaceChunks { rest: text }) {
-        if stats.truncated {
-            break;
-        }
-        if let Some(letters) = spelled_out(chunk) {
-            if letters.chars().count() == 1 {
-                spelled.push_str(&letters);
+    let bytes = text.as_bytes();
+    // Chunks are the pieces between whitespace (`char::is_whitespace`), as `split_whitespace`
+    // makes them.
+    let mut start = whitespace_end(text, 0, true);
+    while start < bytes.len() && !stats.truncated {
+        // The common case, an ordinary word: two letters or digits cannot be spelled out, so the
+        // chunk is split into words in the same pass that finds its end.
+        let ordinary = bytes
+            .get(start..start + 2)
+            .is_some_and(|two| two.iter().all(u8::is_ascii_alphanumeric));
+        if !ordinary {
+            let end = whitespace_end(text, start, false);
+            if let Some(letters) = spelled_out(&text[start..end]) {
+                if letters.chars().count() == 1 {
+                    spelled.push_str(&letters);
+                } else {
+                    flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
+                    stats.deobfuscated += 1;
+                    emit_counted(&letters, &mut stats);
+                }
+                start = whitespace_end(text, end, true);
                 continue;
             }
-            flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
-            stats.deobfuscated += 1;
-            emit_counted(&letters, &mut stats);
-            continue;
         }
         flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
-        let ascii = chunk.is_ascii();
-        let mut split_ascii;
-        let mut split_unicode;
-        let words: &mut dyn Iterator<Item = &str> = if ascii {
-            // Same split as below: for ASCII, char and byte classes agree.
-            split_ascii = chunk
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|w| !w.is_empty());
-            &mut split_ascii
-        } else {
-            split_unicode = chunk
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty());
-            &mut split_unicode
-        };
-        for word in words {
-            if word.len() > MAX_WORD_BYTES {
-                emit_counted(LONG_WORD, &mut stats);
-            } else if word.bytes().all(|b| b.is_ascii_digit()) {
-                emit_counted(
-                    NUMBER_SHAPES[word.len().min(NUMBER_SHAPES.len()) - 1],
-                    &mut stats,
-                );
-            } else if fold_leetspeak(word, &mut folded) {
-                stats.deobfuscated += 1;
-                emit_counted(&folded, &mut stats);
-            } else if (ascii && word.len() >= 2) || (!ascii && word.chars().nth(1).is_some()) {
-                emit_counted(word, &mut stats);
-            }
-        }
+        let end = chunk_words(text, start, |word, digits, ascii| {
+            emit_word(
+                word,
+                digits,
+                ascii,
+                &mut folded,
+                &mut stats,
+                &mut emit_counted,
+            );
+        });
+        start = whitespace_end(text, end, true);
     }
     flush_spelled(&mut spelled, &mut stats, &mut emit_counted);
     stats
 }
 
-/// The pieces of `text` between whitespace (`char::is_whitespace`), like `str::split_whitespace`,
-/// deciding ASCII bytes without decoding characters.
-struct WhitespaceChunks<'a> {
-    rest: &'a str,
+/// What a byte is to the word splitter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ByteClass {
+    /// ASCII letter.
+    Letter,
+    /// ASCII digit.
+    Digit,
+    /// ASCII whitespace (`char::is_whitespace`).
+    Space,
+    /// Other ASCII.
+    Other,
+    /// Part of a non-ASCII character.
+    NonAscii,
 }
 
-impl<'a> Iterator for WhitespaceChunks<'a> {
-    type Item = &'a str;
+const BYTE_CLASSES: [ByteClass; 256] = {
+    let mut classes = [ByteClass::NonAscii; 256];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        classes[b] = if byte.is_ascii_alphabetic() {
+            ByteClass::Letter
+        } else if byte.is_ascii_digit() {
+            ByteClass::Digit
+        } else if matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ') {
+            ByteClass::Space
+        } else {
+            ByteClass::Other
+        };
+        b += 1;
+    }
+    classes
+};
 
-    fn next(&mut self) -> Option<&'a str> {
-        let start = whitespace_end(self.rest, 0, true);
-        let end = whitespace_end(self.rest, start, false);
-        let chunk = &self.rest[start..end];
-        self.rest = &self.rest[end..];
-        (!chunk.is_empty()).then_some(chunk)
+/// Splits the chunk that starts at `start` (a char boundary) into its maximal runs of
+/// alphanumeric characters, calling `each` with every run, its number of ASCII digits and whether
+/// it is ASCII; returns where the chunk ends (the next whitespace character or the end of text).
+fn chunk_words(text: &str, start: usize, mut each: impl FnMut(&str, usize, bool)) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = start;
+    let mut word: Option<(usize, usize, bool)> = None; // (start, digits, ascii)
+    while let Some(&b) = bytes.get(at) {
+        let (class, len) = match BYTE_CLASSES[usize::from(b)] {
+            ByteClass::NonAscii => match text.get(at..).and_then(|rest| rest.chars().next()) {
+                Some(c) if c.is_whitespace() => (ByteClass::Space, c.len_utf8()),
+                Some(c) if c.is_alphanumeric() => (ByteClass::NonAscii, c.len_utf8()),
+                Some(c) => (ByteClass::Other, c.len_utf8()),
+                None => break,
+            },
+            class => (class, 1),
+        };
+        if matches!(class, ByteClass::Space | ByteClass::Other) {
+            if let Some((from, digits, ascii)) = word.take() {
+                each(&text[from..at], digits, ascii);
+            }
+            if class == ByteClass::Space {
+                return at;
+            }
+        } else if let Some((_, digits, ascii)) = &mut word {
+            *digits += usize::from(class == ByteClass::Digit);
+            *ascii &= class != ByteClass::NonAscii;
+        } else {
+            word = Some((
+                at,
+                usize::from(class == ByteClass::Digit),
+                class != ByteClass::NonAscii,
+            ));
+        }
+        at += len;
+    }
+    if let Some((from, digits, ascii)) = word {
+        each(&text[from..at], digits, ascii);
+    }
+    at
+}
+
+/// Emits the token for one word holding `digits` ASCII digits: `#long` past
+/// [`MAX_WORD_BYTES`], a shape token for a number, the folded form of leetspeak, the word itself
+/// when it has at least two characters.
+fn emit_word(
+    word: &str,
+    digits: usize,
+    ascii: bool,
+    folded: &mut String,
+    stats: &mut WordStats,
+    emit: &mut impl FnMut(&str, &mut WordStats),
+) {
+    if word.len() > MAX_WORD_BYTES {
+        emit(LONG_WORD, stats);
+    } else if digits == word.len() {
+        emit(
+            NUMBER_SHAPES[word.len().min(NUMBER_SHAPES.len()) - 1],
+            stats,
+        );
+    } else if digits > 0 && fold_leetspeak(word, folded) {
+        stats.deobfuscated += 1;
+        emit(folded, stats);
+    } else if if ascii {
+        word.len() >= 2
+    } else {
+        word.chars().nth(1).is_some()
+    } {
+        emit(word, stats);
     }
 }
 
@@ -240,21 +323,20 @@ impl<'a> Iterator for WhitespaceChunks<'a> {
 fn whitespace_end(text: &str, from: usize, space: bool) -> usize {
     let bytes = text.as_bytes();
     let mut at = from;
-    while let Some(&b) = bytes.get(at) {
-        let (is_space, len) = if b.is_ascii() {
-            (matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' '), 1)
-        } else {
-            match text[at..].chars().next() {
-                Some(c) => (c.is_whitespace(), c.len_utf8()),
-                None => return at,
-            }
-        };
-        if is_space != space {
-            return at;
+    loop {
+        let rest = bytes.get(at..).unwrap_or_default();
+        at += rest
+            .iter()
+            .position(|&b| match BYTE_CLASSES[usize::from(b)] {
+                ByteClass::NonAscii => true,
+                class => (class == ByteClass::Space) != space,
+            })
+            .unwrap_or(rest.len());
+        match text.get(at..).and_then(|rest| rest.chars().next()) {
+            Some(c) if !c.is_ascii() && c.is_whitespace() == space => at += c.len_utf8(),
+            _ => return at,
         }
-        at += len;
     }
-    at
 }
 
 /// Emits a run of single letters collected from separate chunks if it is long enough.
@@ -397,9 +479,40 @@ mod tests {
             "x\u{a0}y\u{85}z\u{2003}w \u{1f}q\u{1c}r",
             "caf\u{e9} na\u{ef}ve\u{3000}end",
         ] {
-            let ours: Vec<&str> = WhitespaceChunks { rest: text }.collect();
+            let mut ours = Vec::new();
+            let mut start = whitespace_end(text, 0, true);
+            while start < text.len() {
+                let end = whitespace_end(text, start, false);
+                assert_eq!(chunk_words(text, start, |_, _, _| {}), end, "{text:?}");
+                ours.push(&text[start..end]);
+                start = whitespace_end(text, end, true);
+            }
             let std: Vec<&str> = text.split_whitespace().collect();
             assert_eq!(ours, std, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn chunk_words_split_like_str_split() {
+        for chunk in [
+            "a",
+            "ab-c1d",
+            "--x--",
+            "caf\u{e9}-\u{e9}t\u{e9}!12",
+            "\u{2014}a\u{2014}bc",
+            "x\u{663}y",
+        ] {
+            let mut ours = Vec::new();
+            chunk_words(chunk, 0, |word, digits, ascii| {
+                assert_eq!(digits, word.bytes().filter(u8::is_ascii_digit).count());
+                assert_eq!(ascii, word.is_ascii());
+                ours.push(word.to_owned());
+            });
+            let std: Vec<&str> = chunk
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect();
+            assert_eq!(ours, std, "{chunk:?}");
         }
     }
 

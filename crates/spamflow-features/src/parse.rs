@@ -135,28 +135,42 @@ fn drop_flat(message: Message<'_>) {
     }
 }
 
-/// mail-parser's default parser, built once: building one allocates a table of header parsers.
-static DEFAULT_PARSER: LazyLock<MessageParser> = LazyLock::new(MessageParser::default);
+/// The parser for classification, built once (building one allocates a table of header parsers).
+static DEFAULT_PARSER: LazyLock<MessageParser> = LazyLock::new(header_parser);
 
-/// A parser that reads headers exactly like `MessageParser::default()` (same parser per field,
-/// so the same MIME structure) except that Content-Transfer-Encoding is skipped: no part is
-/// decoded, so no encoded message part is parsed a second time.
-static ENCODING_BLIND_PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
-    let mut parser = MessageParser::new();
+/// The same parser except that Content-Transfer-Encoding is skipped: no part is decoded, so no
+/// encoded message part is parsed a second time. Same parser per field, so the same MIME
+/// structure.
+static ENCODING_BLIND_PARSER: LazyLock<MessageParser> =
+    LazyLock::new(|| header_parser().ignore_header(HeaderName::ContentTransferEncoding));
+
+/// A parser that reads the fields classification uses exactly as `MessageParser::default()`
+/// reads them and skips the values of the others. Skipping changes no offsets and so no MIME
+/// structure: these fields' parsers all stop at the first line break not followed by a space or
+/// tab, as skipping does. The date parser does not (an obsolete zone such as `UT` at the end of
+/// the field makes it read past the line break), so dates are still parsed. `Received` is
+/// skipped: [`read_headers`] parses the few hops it needs from their raw bytes with
+/// mail-parser's own Received parser. Unlisted fields stay raw text, as by default (X-Mailer,
+/// User-Agent).
+fn header_parser() -> MessageParser {
+    let mut parser = MessageParser::new()
+        .header_text(HeaderName::Subject)
+        .header_text(HeaderName::ContentTransferEncoding)
+        .header_address(HeaderName::From)
+        .header_address(HeaderName::ReplyTo)
+        .header_id(HeaderName::MessageId)
+        .header_id(HeaderName::ReturnPath)
+        .header_date(HeaderName::Date)
+        .header_date(HeaderName::ResentDate)
+        .header_content_type(HeaderName::ContentType)
+        .header_content_type(HeaderName::ContentDisposition);
     for name in [
-        HeaderName::Subject,
         HeaderName::Comments,
         HeaderName::ContentDescription,
         HeaderName::ContentLocation,
-    ] {
-        parser = parser.header_text(name);
-    }
-    for name in [
-        HeaderName::From,
         HeaderName::To,
         HeaderName::Cc,
         HeaderName::Bcc,
-        HeaderName::ReplyTo,
         HeaderName::Sender,
         HeaderName::ResentTo,
         HeaderName::ResentFrom,
@@ -170,30 +184,19 @@ static ENCODING_BLIND_PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
         HeaderName::ListPost,
         HeaderName::ListSubscribe,
         HeaderName::ListUnsubscribe,
-    ] {
-        parser = parser.header_address(name);
-    }
-    for name in [
-        HeaderName::MessageId,
         HeaderName::References,
         HeaderName::InReplyTo,
-        HeaderName::ReturnPath,
         HeaderName::ContentId,
         HeaderName::ResentMessageId,
+        HeaderName::Keywords,
+        HeaderName::ContentLanguage,
+        HeaderName::MimeVersion,
+        HeaderName::Received,
     ] {
-        parser = parser.header_id(name);
+        parser = parser.ignore_header(name);
     }
     parser
-        .header_date(HeaderName::Date)
-        .header_date(HeaderName::ResentDate)
-        .header_comma_separated(HeaderName::Keywords)
-        .header_comma_separated(HeaderName::ContentLanguage)
-        .header_received(HeaderName::Received)
-        .header_raw(HeaderName::MimeVersion)
-        .header_content_type(HeaderName::ContentType)
-        .header_content_type(HeaderName::ContentDisposition)
-        .ignore_header(HeaderName::ContentTransferEncoding)
-});
+}
 
 /// `bytes` with the Content-Transfer-Encoding header of every message part (message/rfc822,
 /// message/global, or a member of a multipart/digest) renamed, so that mail-parser reads those
@@ -362,12 +365,18 @@ fn read_headers(message: &Message<'_>, mail: &mut ParsedMail) {
         _ => None,
     };
     mail.message_id_domain = message.message_id().and_then(address_domain);
+    let raw = message.raw_message();
+    let raw_value = |header: &Header<'_>| {
+        let start = (header.offset_start as usize).min(raw.len());
+        &raw[start..(header.offset_end as usize).clamp(start, raw.len())]
+    };
     for header in message.headers() {
         let name = header.name();
         if matches!(header.name, HeaderName::Received) {
             mail.received_hops += 1;
             if mail.received_hosts.len() < 3
-                && let Some(received) = header.value().as_received()
+                && let HeaderValue::Received(received) =
+                    MessageStream::new(raw_value(header)).parse_received()
                 && let Some(Host::Name(host)) = &received.from
             {
                 mail.received_hosts.push(host.to_ascii_lowercase());
@@ -378,12 +387,9 @@ fn read_headers(message: &Message<'_>, mail: &mut ParsedMail) {
             mail.mailer = header.value().as_text().map(str::to_owned);
         }
         if mail.headers.len() < MAX_HEADERS {
-            let raw = message.raw_message();
-            let start = (header.offset_start as usize).min(raw.len());
-            let end = (header.offset_end as usize)
-                .clamp(start, raw.len())
-                .min(start + MAX_HEADER_VALUE_BYTES);
-            let value = String::from_utf8_lossy(&raw[start..end]).trim().to_owned();
+            let value = raw_value(header);
+            let value = &value[..value.len().min(MAX_HEADER_VALUE_BYTES)];
+            let value = String::from_utf8_lossy(value).trim().to_owned();
             mail.headers.push((name.to_ascii_lowercase(), value));
         }
     }

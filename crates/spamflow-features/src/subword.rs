@@ -4,8 +4,6 @@
 //! Training is not bit-reproducible: the trainer breaks ties between equally frequent merges in
 //! hash-map order, which is random per process. Pin a trained tokenizer to reproduce a model.
 
-use std::collections::HashMap;
-
 use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
 use tokenizers::models::{ModelWrapper, TrainerWrapper};
 use tokenizers::normalizers::{Lowercase, NFKC, NormalizerWrapper, Sequence};
@@ -104,10 +102,11 @@ impl SubwordTokenizer {
     /// Subword ids of `text`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, SubwordError> {
         if let Some(direct) = &self.direct
+            && let ModelWrapper::WordPiece(model) = self.inner.get_model()
             && DirectWordPiece::applies_to(text)
         {
             let mut ids = Vec::new();
-            direct.encode(text, &mut ids);
+            direct.encode(model, text, &mut ids);
             return Ok(ids);
         }
         self.encode_with_pipeline(text)
@@ -135,9 +134,9 @@ impl SubwordTokenizer {
 /// (`[0-9A-Za-z_]`) and runs of other non-space bytes, then greedy longest-match-first WordPiece
 /// on each run. Only used when the stored tokenizer has exactly that pipeline and no added token
 /// could occur in such text; the generic machinery costs far more than this on 64-byte windows.
+/// Looks subwords up in the tokenizer's own WordPiece vocabulary.
 #[derive(Clone)]
 struct DirectWordPiece {
-    vocab: HashMap<String, u32>,
     unknown: u32,
     continuing_prefix: String,
     max_input_chars_per_word: usize,
@@ -172,10 +171,8 @@ impl DirectWordPiece {
         let ModelWrapper::WordPiece(model) = tokenizer.get_model() else {
             return None;
         };
-        let vocab = model.get_vocab();
-        let unknown = *vocab.get(&model.unk_token)?;
+        let unknown = model.token_to_id(&model.unk_token)?;
         Some(DirectWordPiece {
-            vocab,
             unknown,
             continuing_prefix: model.continuing_subword_prefix.clone(),
             max_input_chars_per_word: model.max_input_chars_per_word,
@@ -189,7 +186,7 @@ impl DirectWordPiece {
             .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
     }
 
-    fn encode(&self, text: &str, ids: &mut Vec<u32>) {
+    fn encode(&self, model: &WordPiece, text: &str, ids: &mut Vec<u32>) {
         // `\s` of the pre-tokenizer's regex, restricted to ASCII.
         let is_space = |b: u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
         let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
@@ -206,13 +203,13 @@ impl DirectWordPiece {
                 .iter()
                 .position(|&b| is_space(b) || is_word(b) != word_run)
                 .map_or(bytes.len(), |len| start + len);
-            self.encode_word(&text[start..end], &mut key, ids);
+            self.encode_word(model, &text[start..end], &mut key, ids);
             start = end;
         }
     }
 
     /// WordPiece on one pre-token, as `tokenizers` does it (ASCII: one byte per char).
-    fn encode_word(&self, word: &str, key: &mut String, ids: &mut Vec<u32>) {
+    fn encode_word(&self, model: &WordPiece, word: &str, key: &mut String, ids: &mut Vec<u32>) {
         if word.len() > self.max_input_chars_per_word {
             ids.push(self.unknown);
             return;
@@ -220,15 +217,19 @@ impl DirectWordPiece {
         let first = ids.len();
         let mut start = 0;
         while start < word.len() {
+            // The candidate is `key`: the rest of the word (after the continuing prefix unless at
+            // the start), shortened one byte at a time.
+            key.clear();
+            if start > 0 {
+                key.push_str(&self.continuing_prefix);
+            }
+            let prefix = key.len();
+            key.push_str(&word[start..]);
             let mut end = word.len();
             let mut found = None;
             while start < end {
-                key.clear();
-                if start > 0 {
-                    key.push_str(&self.continuing_prefix);
-                }
-                key.push_str(&word[start..end]);
-                if let Some(&id) = self.vocab.get(key.as_str()) {
+                key.truncate(prefix + end - start);
+                if let Some(id) = model.token_to_id(key) {
                     found = Some(id);
                     break;
                 }

@@ -2,8 +2,8 @@
 //!
 //! Training with linfa (logistic regression, multinomial naive Bayes and FTRL, compared by
 //! cross-validation), probability calibration and threshold choice, the spam-category head, the
-//! versioned and checksummed model artifact, fast serving (a sparse dot product over ndarray
-//! weights with per-feature explanations) and evaluation metrics. Pure: no files, no sockets.
+//! versioned and checksummed model artifact, fast serving (a sparse dot product over a compact
+//! weight table, with per-feature explanations) and evaluation metrics. Pure: no files, no sockets.
 
 mod artifact;
 mod category;

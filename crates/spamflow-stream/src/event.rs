@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
-use serde_json::json;
+use serde::Serialize;
 use spamflow_features::Flags;
 use spamflow_model::{Category, Model, Verdict};
 use spamflow_proto::v1;
@@ -209,25 +209,68 @@ pub fn labeled_mail(message_id: String, verdict: &Verdict, model_id: &str) -> v1
 }
 
 /// The JSON line of a labeled event, as `spamflow classify` and `spamflow tail` print it:
-/// `id`, `verdict`, `spam_probability`, `category`, `category_scores`, `top_features`, `flags`,
-/// `model_id`.
-pub fn event_json(id: &str, event: &v1::LabeledMail) -> serde_json::Value {
-    let scores: serde_json::Map<String, serde_json::Value> = event
-        .category_scores
-        .iter()
-        .filter_map(|s| Some((category_name(s.category())?.to_owned(), json!(s.score))))
-        .collect();
-    let spam = event.verdict() == v1::Verdict::Spam;
-    json!({
-        "id": id,
-        "verdict": if spam { "spam" } else { "ham" },
-        "spam_probability": event.spam_probability,
-        "category": category_name(event.category()),
-        "category_scores": scores,
-        "top_features": event.top_features.iter().map(|f| json!({"feature": f.feature, "weight": f.weight})).collect::<Vec<_>>(),
-        "flags": event.flags,
-        "model_id": event.model_id,
-    })
+/// `category`, `category_scores`, `flags`, `id`, `model_id`, `spam_probability`,
+/// `top_features`, `verdict` (name order; numbers at f64 precision).
+#[derive(Debug, Serialize)]
+pub struct EventLine<'a> {
+    category: Option<&'static str>,
+    category_scores: CategoryScores,
+    flags: &'a [String],
+    id: &'a str,
+    model_id: &'a str,
+    spam_probability: f64,
+    top_features: Vec<FeatureLine<'a>>,
+    verdict: &'static str,
+}
+
+/// One entry of `top_features`.
+#[derive(Debug, Serialize)]
+struct FeatureLine<'a> {
+    feature: &'a str,
+    weight: f64,
+}
+
+/// Category scores as a JSON object, categories in name order.
+#[derive(Debug)]
+struct CategoryScores(Vec<(&'static str, f64)>);
+
+impl Serialize for CategoryScores {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, score)| (*name, *score)))
+    }
+}
+
+impl<'a> EventLine<'a> {
+    /// The line for `event`, identified as `id`.
+    pub fn new(id: &'a str, event: &'a v1::LabeledMail) -> Self {
+        let mut scores: Vec<(&'static str, f64)> = event
+            .category_scores
+            .iter()
+            .filter_map(|s| Some((category_name(s.category())?, f64::from(s.score))))
+            .collect();
+        scores.sort_unstable_by_key(|(name, _)| *name);
+        EventLine {
+            category: category_name(event.category()),
+            category_scores: CategoryScores(scores),
+            flags: &event.flags,
+            id,
+            model_id: &event.model_id,
+            spam_probability: f64::from(event.spam_probability),
+            top_features: event
+                .top_features
+                .iter()
+                .map(|f| FeatureLine {
+                    feature: &f.feature,
+                    weight: f64::from(f.weight),
+                })
+                .collect(),
+            verdict: if event.verdict() == v1::Verdict::Spam {
+                "spam"
+            } else {
+                "ham"
+            },
+        }
+    }
 }
 
 /// Now, in microseconds since the Unix epoch.
@@ -399,7 +442,7 @@ mod tests {
         let model = model();
         let verdict = model.classify(b"Subject: x\r\n\r\ny");
         let event = labeled_mail("m".into(), &verdict, "sf-x");
-        let line = event_json("m", &event);
+        let line = serde_json::to_value(EventLine::new("m", &event)).unwrap_or_default();
         assert_eq!(line["id"], "m");
         assert_eq!(line["model_id"], "sf-x");
         assert_eq!(

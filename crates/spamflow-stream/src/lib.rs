@@ -15,7 +15,7 @@ pub mod telemetry;
 mod tools;
 
 pub use config::{ConfigError, Delivery, InputFormat, RunConfig, RunOverrides};
-pub use event::{InputRecord, Outcome, RecordLimits, classify_record, event_json, labeled_mail};
+pub use event::{EventLine, InputRecord, Outcome, RecordLimits, classify_record, labeled_mail};
 pub use pipeline::{
     CATEGORY_HEADER, Control, MODEL_HEADER, Pipeline, RunError, RunSummary, VERDICT_HEADER,
 };

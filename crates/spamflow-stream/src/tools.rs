@@ -16,7 +16,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use serde::{Deserialize, Serialize};
 use spamflow_proto::v1;
 
-use crate::event::event_json;
+use crate::event::EventLine;
 
 /// Record value format written by `replay`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,7 +202,9 @@ pub fn tail(
                 let payload = message.payload().unwrap_or_default();
                 match v1::LabeledMail::decode(payload) {
                     Ok(event) => {
-                        let mut line = event_json(&event.message_id, &event);
+                        let mut line =
+                            serde_json::to_value(EventLine::new(&event.message_id, &event))
+                                .map_err(std::io::Error::from)?;
                         line["message_id"] = event.message_id.clone().into();
                         if let Some(source) = &event.source {
                             line["source"] = serde_json::json!({
