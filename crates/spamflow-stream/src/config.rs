@@ -75,6 +75,9 @@ pub struct RunConfig {
     pub http_listen: String,
     /// Log as JSON lines instead of text.
     pub log_json: bool,
+    /// Benchmark baseline: publish every input record unchanged to `output_topic`, with the same
+    /// batching, transactions and client settings but no parsing or scoring.
+    pub relay_only: bool,
     /// librdkafka properties for both clients (`security.protocol`, `sasl.*`, ...).
     pub kafka: BTreeMap<String, String>,
     /// librdkafka properties for the consumer only.
@@ -105,6 +108,7 @@ impl Default for RunConfig {
             transactional_id: None,
             http_listen: "127.0.0.1:9464".into(),
             log_json: false,
+            relay_only: false,
             kafka: BTreeMap::new(),
             consumer: BTreeMap::new(),
             producer: BTreeMap::new(),

@@ -37,6 +37,8 @@ pub enum Outcome {
     Labeled(v1::LabeledMail),
     /// A record that could not be classified.
     DeadLetter(v1::DeadLetter),
+    /// Relay mode: the input record goes out unchanged.
+    Relayed,
 }
 
 /// Size limits applied to each record.

@@ -130,6 +130,9 @@ impl ConsumerContext for ConsumerHooks {
             let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
             for p in partitions.elements() {
                 revoked.push((p.topic().to_owned(), p.partition()));
+                // Another member reports this partition's lag from now on.
+                metrics::gauge!(CONSUMER_LAG, "topic" => p.topic().to_owned(), "partition" => p.partition().to_string())
+                    .set(0.0);
             }
             tracing::info!(partitions = partitions.count(), "partitions revoked");
         }
@@ -386,12 +389,16 @@ impl Pipeline {
             max_message_bytes: self.config.max_message_bytes,
             dead_letter_max_bytes: self.config.dead_letter_max_bytes,
         };
-        let outcomes: Vec<Outcome> = self.workers.install(|| {
-            batch
-                .par_iter()
-                .map(|record| classify_record(&model, format, record, limits))
-                .collect()
-        });
+        let outcomes: Vec<Outcome> = if self.config.relay_only {
+            vec![Outcome::Relayed; batch.len()]
+        } else {
+            self.workers.install(|| {
+                batch
+                    .par_iter()
+                    .map(|record| classify_record(&model, format, record, limits))
+                    .collect()
+            })
+        };
         metrics::histogram!(STAGE_SECONDS, "stage" => "score").record(started.elapsed());
         metrics::histogram!(BATCH_SIZE).record(batch.len() as f64);
         for record in &batch {
@@ -525,6 +532,15 @@ impl Pipeline {
                         )?;
                     }
                 }
+                Outcome::Relayed => {
+                    let partition = record.partition.rem_euclid(self.output_partitions);
+                    self.send(
+                        BaseRecord::to(&self.config.output_topic)
+                            .partition(partition)
+                            .payload(&record.value),
+                        key,
+                    )?;
+                }
                 Outcome::DeadLetter(dead) => {
                     let payload = dead.encode_to_vec();
                     self.send(
@@ -600,6 +616,10 @@ impl Pipeline {
                             metrics::counter!(CATEGORIES, "category" => category).increment(1);
                         }
                     }
+                }
+                Outcome::Relayed => {
+                    metrics::counter!(PRODUCED, "topic" => self.config.output_topic.clone())
+                        .increment(1);
                 }
                 Outcome::DeadLetter(dead) => {
                     self.summary.dead_letters += 1;

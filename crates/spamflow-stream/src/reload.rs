@@ -104,3 +104,40 @@ fn file_stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_model_bytes() -> Vec<u8> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/default.spamflow");
+        std::fs::read(path).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_bad_file_is_refused_and_a_good_one_swapped_in() {
+        let bytes = default_model_bytes();
+        let Ok(model) = Model::from_bytes(&bytes) else {
+            panic!("the default model must load");
+        };
+        let id = model.metadata().model_id.clone();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("model.spamflow");
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let mut slot = ModelSlot::new(model, Some(path.clone()), Some(Duration::ZERO));
+        let before = slot.current();
+
+        // Truncated and garbage files are refused; the running model stays.
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!slot.reload());
+        std::fs::write(&path, b"not a model").unwrap_or_else(|e| panic!("{e}"));
+        slot.reload_if_changed();
+        assert!(Arc::ptr_eq(&before, &slot.current()));
+
+        // A valid file replaces it (a new instance, here of the same model).
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert!(slot.reload());
+        assert!(!Arc::ptr_eq(&before, &slot.current()));
+        assert_eq!(slot.current().metadata().model_id, id);
+    }
+}
