@@ -6,8 +6,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-CORPUS=${CORPUS:-$root/../shared/corpora/spamassassin}
-export CORPUS
 source dev/setup.sh
 spamflow_setup
 

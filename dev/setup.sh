@@ -1,4 +1,8 @@
-# Sourced by dev/test.sh and dev/demo.sh: checks and installs what a fresh project machine lacks.
+# Sourced by dev/test.sh, dev/demo.sh and dev/bench-stream.sh (from the repository root, with
+# $root set): checks and installs what a fresh project machine lacks.
+
+CORPUS=${CORPUS:-$root/../shared/corpora/spamassassin}
+export CORPUS
 
 # Rust, the shared corpus, and the packages rdkafka's bundled librdkafka build needs.
 spamflow_setup() {

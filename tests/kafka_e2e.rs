@@ -4,19 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use spamflow_e2e::*;
 use spamflow_proto::v1;
-
-fn write_config(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    path
-}
 
 #[test]
 fn test_split_is_labeled_exactly_once_like_classify_with_matching_metrics() {
@@ -42,22 +35,11 @@ fn test_split_is_labeled_exactly_once_like_classify_with_matching_metrics() {
 
     let dir = tempfile::tempdir().unwrap();
     let http = format!("127.0.0.1:{}", free_port());
-    let config = write_config(
+    let config = run_config(
         dir.path(),
-        "run.toml",
-        &format!(
-            r#"
-brokers = "{brokers}"
-group = "{group}"
-input_topics = ["{input}"]
-output_topic = "{output}"
-dead_letter_topic = "{dead}"
-http_listen = "{http}"
-batch_max_messages = 200
-"#,
-            brokers = brokers(),
-            group = unique("group"),
-        ),
+        "run",
+        (&input, &output, &dead),
+        &format!("http_listen = \"{http}\"\nbatch_max_messages = 200"),
     );
     let service = Service::start(&config, &["--until-idle", "8"], &dir.path().join("run.log"));
 
@@ -217,23 +199,12 @@ fn run_over(
     create_topics(&[(&input, 1), (&output, 1), (&dead, 1)]);
     produce(&input, records);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
+    let config = run_config(
         dir.path(),
-        "run.toml",
+        "run",
+        (&input, &output, &dead),
         &format!(
-            r#"
-brokers = "{brokers}"
-group = "{group}"
-input_topics = ["{input}"]
-output_topic = "{output}"
-dead_letter_topic = "{dead}"
-input_format = "{format}"
-http_listen = ""
-max_message_bytes = 65536
-dead_letter_max_bytes = 1000
-"#,
-            brokers = brokers(),
-            group = unique("group"),
+            "input_format = \"{format}\"\nhttp_listen = \"\"\nmax_message_bytes = 65536\ndead_letter_max_bytes = 1000"
         ),
     );
     let service = Service::start(&config, &["--until-idle", "5"], &dir.path().join("run.log"));

@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use spamflow_e2e::*;
@@ -38,25 +37,11 @@ impl Moments {
     }
 }
 
-fn config(
-    dir: &Path,
-    name: &str,
-    input: &str,
-    output: &str,
-    dead: &str,
-    group: &str,
-    delivery: &str,
-) -> std::path::PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-brokers = "{brokers}"
-group = "{group}"
-input_topics = ["{input}"]
-output_topic = "{output}"
-dead_letter_topic = "{dead}"
+/// The settings of one consumer of the fault test: fast failure detection, a stable
+/// transactional id per consumer slot.
+fn fault_settings(group: &str, name: &str, delivery: &str) -> String {
+    format!(
+        r#"group = "{group}"
 delivery = "{delivery}"
 transactional_id = "{group}-{name}"
 http_listen = ""
@@ -65,13 +50,8 @@ batch_max_messages = 250
 "session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "1000"
 [producer]
-"transaction.timeout.ms" = "15000"
-"#,
-            brokers = brokers(),
-        ),
+"transaction.timeout.ms" = "15000""#
     )
-    .unwrap();
-    path
 }
 
 /// The two fault tests run one after the other: each wants the machine's cores to itself.
@@ -95,8 +75,19 @@ fn run_with_faults(delivery: &str, seed: u64) -> HashMap<String, usize> {
         std::thread::spawn(move || produce_paced(&input, records, Some(MESSAGES as f64 / 40.0)))
     };
     let dir = tempfile::tempdir().unwrap();
-    let a = config(dir.path(), "a", &input, &output, &dead, &group, delivery);
-    let b = config(dir.path(), "b", &input, &output, &dead, &group, delivery);
+    let topics = (input.as_str(), output.as_str(), dead.as_str());
+    let a = run_config(
+        dir.path(),
+        "a",
+        topics,
+        &fault_settings(&group, "a", delivery),
+    );
+    let b = run_config(
+        dir.path(),
+        "b",
+        topics,
+        &fault_settings(&group, "b", delivery),
+    );
     let log = |name: &str| dir.path().join(format!("{name}.log"));
     let mut moments = Moments(seed);
 

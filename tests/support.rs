@@ -248,6 +248,28 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Writes `DIR/NAME.toml` for `spamflow run` on this broker: a fresh consumer group unless `extra`
+/// sets one, the given topics, then the `extra` lines (more keys and tables).
+pub fn run_config(
+    dir: &Path,
+    name: &str,
+    (input, output, dead): (&str, &str, &str),
+    extra: &str,
+) -> PathBuf {
+    let group = if extra.contains("group =") {
+        String::new()
+    } else {
+        format!("group = \"{}\"\n", unique("group"))
+    };
+    let path = dir.join(format!("{name}.toml"));
+    let body = format!(
+        "brokers = \"{}\"\n{group}input_topics = [\"{input}\"]\noutput_topic = \"{output}\"\ndead_letter_topic = \"{dead}\"\n{extra}\n",
+        brokers()
+    );
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
 /// A running `spamflow run` process.
 pub struct Service {
     child: Child,
