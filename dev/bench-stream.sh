@@ -58,15 +58,16 @@ RUST_LOG=warn "$spamflow" run --config "$latency_config" --until-idle 6 > "$work
 service=$!
 sleep 3
 total=$(( rate * 10 ))
-python3 - "$CORPUS" "$work/latency" "$total" <<'PY'
+python3 - "$CORPUS" "$work/latency.csv" "$total" <<'PY'
 import csv, os, sys
-corpus, out, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
-os.makedirs(out, exist_ok=True)
+corpus, manifest, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rows = [r for r in csv.DictReader(open(os.path.join(corpus, "manifest.csv"))) if r["split"] == "test"]
-for i in range(total):
-    os.symlink(os.path.join(corpus, rows[i % len(rows)]["path"]), os.path.join(out, f"{i:06d}.eml"))
+with open(manifest, "w") as f:
+    f.write("path,label\n")
+    for i in range(total):
+        f.write(f"{os.path.join(corpus, rows[i % len(rows)]['path'])},{rows[i % len(rows)]['label']}\n")
 PY
-"$spamflow" replay --brokers "$BROKERS" --topic latency.in --rate "$rate" "$work/latency" 2>/dev/null
+"$spamflow" replay --brokers "$BROKERS" --topic latency.in --rate "$rate" --manifest "$work/latency.csv" 2>/dev/null
 for _ in $(seq 100); do
   body=$(curl -s "http://127.0.0.1:$port/metrics" || true)
   produced=$(echo "$body" | awk '/^spamflow_produced_total/ {s += $2} END {print s + 0}')
