@@ -15,6 +15,16 @@ use spamflow_proto::v1;
 fn test_split_is_labeled_exactly_once_like_classify_with_matching_metrics() {
     let (input, output, dead) = (unique("in"), unique("out"), unique("dead"));
     create_topics(&[(&input, 6), (&output, 6), (&dead, 1)]);
+    const CATEGORIES: [&str; 7] = [
+        "pharma", "mortgage", "software", "stock", "adult", "fraud", "other",
+    ];
+    let category_topics: Vec<String> = CATEGORIES.iter().map(|c| format!("{output}.{c}")).collect();
+    create_topics(
+        &category_topics
+            .iter()
+            .map(|t| (t.as_str(), 1))
+            .collect::<Vec<_>>(),
+    );
     let files = split_files("test");
     assert_eq!(files.len(), 1185);
 
@@ -39,7 +49,9 @@ fn test_split_is_labeled_exactly_once_like_classify_with_matching_metrics() {
         dir.path(),
         "run",
         (&input, &output, &dead),
-        &format!("http_listen = \"{http}\"\nbatch_max_messages = 200"),
+        &format!(
+            "http_listen = \"{http}\"\nbatch_max_messages = 200\ncategory_topic = \"{output}.{{category}}\""
+        ),
     );
     let service = Service::start(&config, &["--until-idle", "8"], &dir.path().join("run.log"));
 
@@ -131,6 +143,19 @@ fn test_split_is_labeled_exactly_once_like_classify_with_matching_metrics() {
         spam += usize::from(expected["verdict"] == "spam");
     }
     assert_eq!(spam as f64, spam_counted);
+
+    // With `category_topic`, every spam event is also on its category's topic.
+    let mut routed = 0;
+    for (category, topic) in CATEGORIES.iter().zip(&category_topics) {
+        for record in read_committed(topic) {
+            let key = String::from_utf8(record.key.unwrap()).unwrap();
+            let expected = spamflow_e2e_json(&events[&key].0);
+            assert_eq!(expected["verdict"], "spam", "{key} routed to {topic}");
+            assert_eq!(expected["category"], *category, "{key} routed to {topic}");
+            routed += 1;
+        }
+    }
+    assert_eq!(routed, spam);
 
     // `tail` prints the committed events with the classify field names plus message_id.
     let tail = Command::new(spamflow())
