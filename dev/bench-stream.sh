@@ -54,7 +54,7 @@ messages=$((copies * $(($(wc -l < "$CORPUS/manifest.csv") - 1))))
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 latency_config=$(config latency latency.labeled false "127.0.0.1:$port" latency.in)
-RUST_LOG=warn "$spamflow" run --config "$latency_config" --until-idle 6 > "$work/latency.out" &
+RUST_LOG=warn "$spamflow" run --config "$latency_config" --until-idle 15 > "$work/latency.out" &
 service=$!
 sleep 3
 total=$(( rate * 10 ))

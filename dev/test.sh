@@ -22,8 +22,10 @@ spamflow_start_broker
 export SPAMFLOW_TEST_BROKERS=$BROKERS
 export SPAMFLOW_BIN="$root/target/debug/spamflow"
 
-cargo test --workspace 2>&1 | tee "${TMPDIR:-/tmp}/spamflow-test.log"
+status=0
+cargo test --workspace 2>&1 | tee "${TMPDIR:-/tmp}/spamflow-test.log" || status=$?
 # One closing line for the whole run.
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "${TMPDIR:-/tmp}/spamflow-test.log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/spamflow-test.log" | awk '{s += $1} END {print s + 0}')
 echo "spamflow: $passed passed, $failed failed"
+exit "$status"

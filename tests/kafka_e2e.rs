@@ -347,3 +347,91 @@ fn malformed_protobuf_records_become_dead_letters() {
     );
     assert_eq!(dead[0].original, truncated, "the original bytes are kept");
 }
+
+#[test]
+fn sighup_reloads_the_model_and_a_bad_file_is_refused_while_serving() {
+    let (input, output, dead) = (
+        unique("reload-in"),
+        unique("reload-out"),
+        unique("reload-dead"),
+    );
+    create_topics(&[(&input, 1), (&output, 1), (&dead, 1)]);
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("current.spamflow");
+    let good = std::fs::read(root().join("models/default.spamflow")).unwrap();
+    std::fs::write(&model, &good).unwrap();
+    // The same weights under another id: a valid candidate whose events are recognisable.
+    let mut artifact = spamflow_model::ModelArtifact::from_bytes(&good).unwrap();
+    artifact.metadata.model_id = "sf-reload-test".into();
+    let candidate = artifact.to_bytes().unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = run_config(
+        dir.path(),
+        "run",
+        (&input, &output, &dead),
+        &format!(
+            "http_listen = \"{http}\"\nmodel = \"{}\"\nmodel_check_secs = 0",
+            model.display()
+        ),
+    );
+    let service = Service::start(&config, &[], &dir.path().join("run.log"));
+    let message = |n: usize| (format!("r-{n}"), Some(b"Subject: hi\r\n\r\nhello".to_vec()));
+    let reloads = |outcome: &str| {
+        http_get(&http, "/metrics").map_or(0.0, |(_, body)| {
+            metric_sum(
+                &body,
+                "spamflow_model_reloads_total",
+                &format!("\"{outcome}\""),
+            )
+        })
+    };
+    let wait_for = |what: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !what() {
+            assert!(Instant::now() < deadline, "timed out");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let produced = || {
+        http_get(&http, "/metrics").map_or(0.0, |(_, body)| {
+            metric_sum(&body, "spamflow_produced_total", "")
+        })
+    };
+    produce(&input, [message(0)]);
+    wait_for(&|| produced() >= 1.0);
+
+    // A corrupt file on SIGHUP is refused; the running model keeps serving.
+    std::fs::write(&model, &good[..good.len() / 3]).unwrap();
+    service.signal("HUP");
+    wait_for(&|| reloads("refused") >= 1.0);
+    produce(&input, [message(1)]);
+    wait_for(&|| produced() >= 2.0);
+
+    // A valid file on SIGHUP is loaded and scores from then on.
+    std::fs::write(&model, &candidate).unwrap();
+    service.signal("HUP");
+    wait_for(&|| reloads("loaded") >= 1.0);
+    produce(&input, [message(2)]);
+    wait_for(&|| produced() >= 3.0);
+    let metrics = http_get(&http, "/metrics").map(|r| r.1).unwrap_or_default();
+    assert_eq!(
+        metric_sum(&metrics, "spamflow_model_info", "sf-reload-test"),
+        1.0
+    );
+    service.signal("TERM");
+    let (ok, _) = service.wait(Duration::from_secs(60));
+    assert!(ok, "graceful shutdown failed");
+
+    let events: Vec<v1::LabeledMail> = read_committed(&output)
+        .into_iter()
+        .map(|r| v1::LabeledMail::decode(r.value.as_slice()).unwrap())
+        .collect();
+    let ids: Vec<&str> = events.iter().map(|e| e.model_id.as_str()).collect();
+    assert_eq!(
+        ids[..2],
+        [ids[0], ids[0]],
+        "the refused file changed nothing"
+    );
+    assert_ne!(ids[0], "sf-reload-test");
+    assert_eq!(ids[2], "sf-reload-test");
+}

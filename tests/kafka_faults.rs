@@ -1,5 +1,5 @@
 //! Fault test on the real broker: 20,000 messages over 6 partitions, published steadily over
-//! about 40 s while the consumer is killed with SIGKILL at random moments and restarted, and the
+//! about 70 s while the consumer is killed with SIGKILL at random moments and restarted, and the
 //! group is scaled to two consumers and back. Every fault lands while input still flows.
 //! Exactly-once: every input key exactly once in the committed output. At-least-once: none
 //! missing.
@@ -54,6 +54,19 @@ batch_max_messages = 250
     )
 }
 
+/// Waits until the log file holds `text` (at most a minute).
+fn wait_for_log(path: &std::path::Path, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(path).is_ok_and(|log| log.contains(text)) {
+        assert!(
+            Instant::now() < deadline,
+            "{} never logged {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The two fault tests run one after the other: each wants the machine's cores to itself.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -72,7 +85,7 @@ fn run_with_faults(delivery: &str, seed: u64) -> HashMap<String, usize> {
     let records = input_records();
     let feeder = {
         let input = input.clone();
-        std::thread::spawn(move || produce_paced(&input, records, Some(MESSAGES as f64 / 40.0)))
+        std::thread::spawn(move || produce_paced(&input, records, Some(MESSAGES as f64 / 70.0)))
     };
     let dir = tempfile::tempdir().unwrap();
     let topics = (input.as_str(), output.as_str(), dead.as_str());
@@ -94,7 +107,9 @@ fn run_with_faults(delivery: &str, seed: u64) -> HashMap<String, usize> {
     // Three SIGKILLs of the only consumer at random moments, each followed by a restart.
     let mut first = Service::start(&a, &[], &log("a0"));
     for round in 1..=3 {
-        std::thread::sleep(Duration::from_millis(moments.next_millis(2_000, 7_000)));
+        // Kill a member that owns partitions and is mid-stream, not one still joining.
+        wait_for_log(&log(&format!("a{}", round - 1)), "partitions assigned");
+        std::thread::sleep(Duration::from_millis(moments.next_millis(1_000, 4_000)));
         assert!(first.running(), "consumer died before kill {round}");
         first.signal("KILL");
         drop(first);

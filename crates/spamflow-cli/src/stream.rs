@@ -129,7 +129,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = RunConfig::load(args.config.as_deref(), &overrides)?;
     init_logging(config.log_json);
     let until_idle = seconds(args.until_idle)?;
-    let health = Arc::new(Health::default());
+    let health = Arc::new(Health::new());
     let metrics = telemetry::install_recorder()?;
     if !config.http_listen.is_empty() {
         let bound = telemetry::serve_http(&config.http_listen, metrics, health.clone())?;

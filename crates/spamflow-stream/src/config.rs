@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// How input records carry a message.
@@ -128,24 +128,18 @@ pub enum ConfigError {
 }
 
 impl RunConfig {
-    /// Reads the defaults, then `file` (TOML), then `SPAMFLOW_*` environment variables (nested
-    /// keys with `__`, e.g. `SPAMFLOW_KAFKA__SECURITY.PROTOCOL`), then `overrides` (flags).
+    /// Reads the defaults, then `file` (TOML), then `SPAMFLOW_*` environment variables (see
+    /// `environment_overrides`), then `overrides` (flags).
     pub fn load(file: Option<&Path>, overrides: &RunOverrides) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(RunConfig::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        // Only variables naming an option count: SPAMFLOW_BIN and the like belong to others.
-        let options: Vec<String> = match serde_json::to_value(RunConfig::default()) {
-            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
-            _ => Vec::new(),
-        };
-        let environment = Env::prefixed("SPAMFLOW_").split("__").filter(move |key| {
-            let top = key.as_str().split('.').next().unwrap_or_default();
-            options.iter().any(|o| o.eq_ignore_ascii_case(top))
-        });
         let config: RunConfig = figment
-            .merge(environment)
+            .merge(Serialized::defaults(environment_overrides(
+                std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+            )))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)?;
@@ -158,11 +152,21 @@ impl RunConfig {
         if self.input_topics.is_empty() {
             return bad("input_topics is empty");
         }
-        if self.input_topics.contains(&self.output_topic) {
-            return bad("output_topic is also an input topic");
+        let outputs = [&self.output_topic, &self.dead_letter_topic];
+        if outputs.iter().any(|t| self.input_topics.contains(t))
+            || self.category_topic.as_deref().is_some_and(|template| {
+                self.input_topics
+                    .iter()
+                    .any(|t| template.split("{category}").all(|part| t.contains(part)))
+            })
+        {
+            return bad("an output, dead-letter or category topic is also an input topic");
         }
-        if self.batch_max_messages == 0 || self.batch_max_bytes == 0 {
-            return bad("batch_max_messages and batch_max_bytes must be positive");
+        if self.batch_max_messages == 0 || self.batch_max_bytes == 0 || self.batch_max_wait_ms == 0
+        {
+            return bad(
+                "batch_max_messages, batch_max_bytes and batch_max_wait_ms must be positive",
+            );
         }
         if self
             .category_topic
@@ -173,6 +177,52 @@ impl RunConfig {
         }
         Ok(())
     }
+}
+
+/// The options set by `SPAMFLOW_<KEY>` variables among `variables`. Each value is read as the
+/// option's type (text stays text, so `SPAMFLOW_GROUP=42` is the group "42"); list options take
+/// comma-separated values; `SPAMFLOW_<TABLE>__<PROPERTY>` sets a librdkafka property in the
+/// `kafka`, `consumer` or `producer` table, `_` standing for `.` (`SPAMFLOW_PRODUCER__LINGER_MS`
+/// sets `linger.ms`). Variables that name no option (`SPAMFLOW_BIN`, say) are ignored.
+fn environment_overrides(variables: impl Iterator<Item = (String, String)>) -> serde_json::Value {
+    use serde_json::Value;
+    let defaults = match serde_json::to_value(RunConfig::default()) {
+        Ok(Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    let mut out = serde_json::Map::new();
+    for (name, raw) in variables {
+        let Some(key) = name.strip_prefix("SPAMFLOW_") else {
+            continue;
+        };
+        let key = key.to_ascii_lowercase();
+        if let Some((table, property)) = key.split_once("__") {
+            if matches!(defaults.get(table), Some(Value::Object(_))) {
+                let entry = out
+                    .entry(table.to_owned())
+                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
+                if let Value::Object(map) = entry {
+                    map.insert(property.replace('_', "."), Value::String(raw));
+                }
+            }
+            continue;
+        }
+        let value = match defaults.get(&key) {
+            None | Some(Value::Object(_)) => continue,
+            Some(Value::Array(_)) => Value::Array(
+                raw.split(',')
+                    .map(|v| Value::String(v.trim().to_owned()))
+                    .collect(),
+            ),
+            Some(Value::Bool(_)) => raw.parse::<bool>().map_or(Value::String(raw), Value::Bool),
+            Some(Value::Number(_)) => raw
+                .parse::<u64>()
+                .map_or(Value::String(raw), |n| Value::Number(n.into())),
+            Some(Value::String(_) | Value::Null) => Value::String(raw),
+        };
+        out.insert(key, value);
+    }
+    Value::Object(out)
 }
 
 /// Command-line overrides; `None` leaves the value of the file or environment.
@@ -217,6 +267,9 @@ mod tests {
             jail.set_env("SPAMFLOW_GROUP", "from-env");
             jail.set_env("SPAMFLOW_BATCH_MAX_MESSAGES", "64");
             jail.set_env("SPAMFLOW_BIN", "/not/an/option");
+            jail.set_env("SPAMFLOW_TRANSACTIONAL_ID", "42");
+            jail.set_env("SPAMFLOW_PRODUCER__LINGER_MS", "20");
+            jail.set_env("SPAMFLOW_INPUT_TOPICS", "a, b");
             let overrides = RunOverrides {
                 output_topic: Some("out.flag".into()),
                 ..RunOverrides::default()
@@ -229,7 +282,9 @@ mod tests {
             assert_eq!(config.batch_max_messages, 64);
             assert_eq!(config.delivery, Delivery::AtLeastOnce);
             assert_eq!(config.consumer["fetch.min.bytes"], "1000");
-            assert_eq!(config.input_topics, ["mail.inbound"]);
+            assert_eq!(config.input_topics, ["a", "b"]);
+            assert_eq!(config.transactional_id.as_deref(), Some("42"));
+            assert_eq!(config.producer["linger.ms"], "20");
             Ok(())
         });
     }
@@ -249,6 +304,12 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(error.contains("also an input topic"), "{error}");
+            jail.create_file("nowait.toml", "batch_max_wait_ms = 0\n")?;
+            let error = RunConfig::load(Some(Path::new("nowait.toml")), &RunOverrides::default())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains("must be positive"), "{error}");
             Ok(())
         });
     }

@@ -41,6 +41,22 @@ pub enum Outcome {
     Relayed,
 }
 
+/// Longest message id, tenant or dead-letter key copied into an output record: a huge key must
+/// not make every event of its batch unpublishable.
+const MAX_ID_BYTES: usize = 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn capped(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
 /// Size limits applied to each record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordLimits {
@@ -66,7 +82,11 @@ pub fn classify_record(
             error_kind: kind as i32,
             error,
             source: Some(source(record)),
-            original_key: record.key.clone().unwrap_or_default(),
+            original_key: record
+                .key
+                .as_deref()
+                .map(|k| k[..k.len().min(MAX_ID_BYTES)].to_vec())
+                .unwrap_or_default(),
             original: record.value[..kept].to_vec(),
             original_truncated: kept < record.value.len(),
             original_size: record.value.len() as u64,
@@ -127,7 +147,11 @@ pub fn classify_record(
     } else {
         format!("{}/{}/{}", record.topic, record.partition, record.offset)
     };
-    let mut event = labeled_mail(message_id, &verdict, &model.metadata().model_id);
+    let mut event = labeled_mail(
+        capped(message_id, MAX_ID_BYTES),
+        &verdict,
+        &model.metadata().model_id,
+    );
     event.source = Some(source(record));
     event.timings = Some(v1::Timings {
         received_unix_micros: envelope.map_or(0, |e| e.received_unix_micros),
@@ -137,7 +161,10 @@ pub fn classify_record(
         features_micros: micros(extracted_at - parsed_at),
         score_micros: micros(scored_at - extracted_at),
     });
-    event.tenant = envelope.map(|e| e.tenant.clone()).unwrap_or_default();
+    event.tenant = capped(
+        envelope.map(|e| e.tenant.clone()).unwrap_or_default(),
+        MAX_ID_BYTES,
+    );
     Outcome::Labeled(event)
 }
 

@@ -4,10 +4,11 @@
 //! consumer group, scores batches on a worker pool with the model crate, and publishes one
 //! `LabeledMail` per message (exactly once by default) plus dead letters for records that hold
 //! no message. Metrics, health endpoints and model hot reload live here too; `replay` and `tail`
-//! are the client tools for demos, backfills and tests. The model is reached only through
-//! `Model::classify`.
+//! are the client tools for demos, backfills and tests. The model is reached only through its
+//! serving calls (`Model::extractor`, `Model::score`).
 
 mod config;
+mod delivery;
 mod event;
 mod pipeline;
 mod reload;

@@ -13,7 +13,7 @@
 //! aborted and its partitions are rewound to the batch's first offsets.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,13 +23,14 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 use spamflow_proto::v1;
 
 use crate::config::{Delivery, RunConfig};
+use crate::delivery::{DeliveryCounter, send_waiting};
 use crate::event::{InputRecord, Outcome, RecordLimits, category_name, classify_record, now_us};
 use crate::reload::ModelSlot;
 use crate::telemetry::{
@@ -43,6 +44,10 @@ pub const VERDICT_HEADER: &str = "spamflow-verdict";
 pub const CATEGORY_HEADER: &str = "spamflow-category";
 /// Record header with the id of the model that scored the message.
 pub const MODEL_HEADER: &str = "spamflow-model";
+
+/// Consecutive aborted batches after which the process gives up (a record that can never be
+/// published, a broker refusing writes): it exits with an error instead of looping silently.
+const MAX_ABORT_STREAK: u32 = 8;
 
 /// Timeout of one Kafka control operation (transaction begin/commit/abort, offsets, metadata).
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,6 +66,20 @@ pub enum RunError {
     /// A topic spamflow writes to does not exist.
     #[error("output topic {0:?} does not exist: create it first (see dev/kafka.sh create-topic)")]
     MissingTopic(String),
+    /// The same work was aborted too many times in a row.
+    #[error(
+        "{aborts} batches in a row could not be committed; last error: {last}. Stopping so that \
+         a restart resumes from the committed offsets"
+    )]
+    Stuck {
+        /// Consecutive aborts.
+        aborts: u32,
+        /// The last error.
+        last: KafkaError,
+    },
+    /// The consumer failed in a way it cannot recover from.
+    #[error("kafka consumer failed fatally: {0}")]
+    ConsumerFatal(KafkaError),
     /// The scoring thread pool could not start.
     #[error("cannot start the scoring threads: {0}")]
     Workers(String),
@@ -125,7 +144,17 @@ impl ClientContext for ConsumerHooks {
 }
 
 impl ConsumerContext for ConsumerHooks {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Error(error) = rebalance {
+            // rdkafka answers a failed rebalance by unassigning everything: forget it all.
+            tracing::warn!(%error, "rebalance failed; dropping unpublished records");
+            let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Ok(assignment) = consumer.assignment() {
+                for p in assignment.elements() {
+                    revoked.push((p.topic().to_owned(), p.partition()));
+                }
+            }
+        }
         if let Rebalance::Revoke(partitions) = rebalance {
             let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
             for p in partitions.elements() {
@@ -148,29 +177,8 @@ impl ConsumerContext for ConsumerHooks {
     }
 }
 
-/// Producer callbacks: counts failed deliveries (at-least-once checks them per batch).
-#[derive(Default)]
-struct DeliveryHooks {
-    failed: AtomicU64,
-}
-
-impl ClientContext for DeliveryHooks {
-    fn stats(&self, _statistics: Statistics) {}
-}
-
-impl ProducerContext for DeliveryHooks {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
-        if let Err((error, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%error, "event delivery failed");
-        }
-    }
-}
-
 type ServiceConsumer = BaseConsumer<ConsumerHooks>;
-type ServiceProducer = BaseProducer<DeliveryHooks>;
+type ServiceProducer = BaseProducer<DeliveryCounter>;
 
 /// The running service: clients, model, worker pool.
 pub struct Pipeline {
@@ -183,6 +191,7 @@ pub struct Pipeline {
     health: Arc<Health>,
     summary: RunSummary,
     first_record: Option<Instant>,
+    abort_streak: u32,
 }
 
 impl Pipeline {
@@ -214,7 +223,8 @@ impl Pipeline {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
-            .set("message.max.bytes", "16777216");
+            .set("message.max.bytes", "16777216")
+            .set("allow.auto.create.topics", "false");
         if config.delivery == Delivery::ExactlyOnce {
             let id = config.transactional_id.clone().unwrap_or_else(|| {
                 format!(
@@ -235,7 +245,7 @@ impl Pipeline {
             })
             .map_err(kafka("cannot create the consumer"))?;
         let producer: ServiceProducer = producer_config
-            .create_with_context(DeliveryHooks::default())
+            .create_with_context(DeliveryCounter::default())
             .map_err(kafka("cannot create the producer"))?;
         let output_partitions = topic_partitions(&producer, &config.output_topic)?;
         topic_partitions(&producer, &config.dead_letter_topic)?;
@@ -273,6 +283,7 @@ impl Pipeline {
             health,
             summary: RunSummary::default(),
             first_record: None,
+            abort_streak: 0,
         })
     }
 
@@ -291,7 +302,7 @@ impl Pipeline {
             } else {
                 self.slot.reload_if_changed();
             }
-            let batch = self.collect_batch(control);
+            let batch = self.collect_batch(control)?;
             if self
                 .consumer
                 .context()
@@ -317,7 +328,7 @@ impl Pipeline {
 
     /// Polls until the batch is full or its wait is over; drops records of partitions revoked
     /// meanwhile.
-    fn collect_batch(&mut self, control: &Control) -> Vec<InputRecord> {
+    fn collect_batch(&mut self, control: &Control) -> Result<Vec<InputRecord>, RunError> {
         let started = Instant::now();
         let max_wait = Duration::from_millis(self.config.batch_max_wait_ms);
         let mut batch: Vec<InputRecord> = Vec::new();
@@ -348,13 +359,16 @@ impl Pipeline {
                     batch.push(record);
                     self.first_record.get_or_insert_with(Instant::now);
                 }
+                Some(Err(error @ KafkaError::MessageConsumptionFatal(_))) => {
+                    return Err(RunError::ConsumerFatal(error));
+                }
                 Some(Err(error)) => {
                     tracing::warn!(%error, "consumer error");
                 }
             }
         }
         metrics::histogram!(STAGE_SECONDS, "stage" => "poll").record(started.elapsed());
-        batch
+        Ok(batch)
     }
 
     fn drop_revoked(&self, batch: &mut Vec<InputRecord>) {
@@ -401,63 +415,83 @@ impl Pipeline {
         };
         metrics::histogram!(STAGE_SECONDS, "stage" => "score").record(started.elapsed());
         metrics::histogram!(BATCH_SIZE).record(batch.len() as f64);
-        for record in &batch {
-            metrics::counter!(CONSUMED, "topic" => record.topic.clone()).increment(1);
-        }
         let offsets = batch_offsets(&batch);
-        let committed = match self.config.delivery {
+        let end = match self.config.delivery {
             Delivery::ExactlyOnce => self.publish_transaction(&batch, &outcomes, &offsets.next),
             Delivery::AtLeastOnce => self.publish_then_commit(&batch, &outcomes, &offsets.next),
         };
-        match committed {
-            Ok(()) => {
+        match end {
+            BatchEnd::Committed => {
                 metrics::counter!(TRANSACTIONS, "outcome" => "commit").increment(1);
+                self.abort_streak = 0;
                 self.count_committed(&batch, &outcomes);
                 Ok(())
             }
-            Err(error) if is_fatal(&error) => Err(RunError::Kafka {
-                context: "publishing a batch failed fatally",
-                source: error,
+            BatchEnd::Fatal(source) => Err(RunError::Kafka {
+                context: "publishing a batch failed and the producer cannot go on",
+                source,
             }),
-            Err(error) => {
+            BatchEnd::Aborted(error) => {
                 metrics::counter!(TRANSACTIONS, "outcome" => "abort").increment(1);
                 self.summary.aborted += 1;
-                tracing::warn!(%error, records = batch.len(), "batch not committed; rewinding to read it again");
-                self.rewind(&offsets.first);
+                self.abort_streak += 1;
+                tracing::warn!(%error, records = batch.len(), streak = self.abort_streak, "batch not committed; rewinding to read it again");
+                if self.abort_streak >= MAX_ABORT_STREAK {
+                    return Err(RunError::Stuck {
+                        aborts: self.abort_streak,
+                        last: error,
+                    });
+                }
+                self.rewind(&offsets.first)?;
+                // Back off before reading the batch again: 0.2 s, 0.4 s, 0.8 s, ...
+                std::thread::sleep(Duration::from_millis(100 << self.abort_streak.min(5)));
                 Ok(())
             }
         }
     }
 
-    /// Exactly-once: events and offsets in one transaction. On failure the transaction is
-    /// aborted; an error that cannot be aborted is fatal.
+    /// Exactly-once: events and offsets in one transaction. Calls librdkafka marks retriable are
+    /// repeated; an error that requires it aborts the transaction; anything else, or a failed
+    /// abort, is fatal (the restarted process resumes from the committed offsets).
     fn publish_transaction(
         &self,
         batch: &[InputRecord],
         outcomes: &[Outcome],
         next: &TopicPartitionList,
-    ) -> Result<(), KafkaError> {
-        let attempt = || -> KafkaResult<()> {
-            self.producer.begin_transaction()?;
-            let started = Instant::now();
-            self.send_all(batch, outcomes)?;
-            metrics::histogram!(STAGE_SECONDS, "stage" => "produce").record(started.elapsed());
-            let started = Instant::now();
-            let group = self
-                .consumer
-                .group_metadata()
-                .ok_or(KafkaError::MessageProduction(RDKafkaErrorCode::State))?;
-            self.producer
-                .send_offsets_to_transaction(next, &group, KAFKA_TIMEOUT)?;
-            self.producer.commit_transaction(KAFKA_TIMEOUT)?;
-            metrics::histogram!(STAGE_SECONDS, "stage" => "commit").record(started.elapsed());
-            Ok(())
+    ) -> BatchEnd {
+        if let Err(error) = self.producer.begin_transaction() {
+            return BatchEnd::Fatal(error);
+        }
+        let started = Instant::now();
+        if let Err(error) = self.send_all(batch, outcomes) {
+            return self.abort(error);
+        }
+        metrics::histogram!(STAGE_SECONDS, "stage" => "produce").record(started.elapsed());
+        let started = Instant::now();
+        let Some(group) = self.consumer.group_metadata() else {
+            return self.abort(KafkaError::MessageProduction(RDKafkaErrorCode::State));
         };
-        attempt().or_else(|error| {
-            // A transaction that cannot be aborted leaves the producer unusable: that is fatal.
-            self.producer.abort_transaction(KAFKA_TIMEOUT)?;
-            Err(error)
+        let committed = retried(|| {
+            self.producer
+                .send_offsets_to_transaction(next, &group, KAFKA_TIMEOUT)
         })
+        .and_then(|()| retried(|| self.producer.commit_transaction(KAFKA_TIMEOUT)));
+        match committed {
+            Ok(()) => {
+                metrics::histogram!(STAGE_SECONDS, "stage" => "commit").record(started.elapsed());
+                BatchEnd::Committed
+            }
+            Err(error) if requires_abort(&error) => self.abort(error),
+            Err(error) => BatchEnd::Fatal(error),
+        }
+    }
+
+    /// Aborts the open transaction because of `cause`.
+    fn abort(&self, cause: KafkaError) -> BatchEnd {
+        match retried(|| self.producer.abort_transaction(KAFKA_TIMEOUT)) {
+            Ok(()) => BatchEnd::Aborted(cause),
+            Err(error) => BatchEnd::Fatal(error),
+        }
     }
 
     /// At-least-once: publish, wait for every acknowledgement, then commit the offsets.
@@ -466,14 +500,27 @@ impl Pipeline {
         batch: &[InputRecord],
         outcomes: &[Outcome],
         next: &TopicPartitionList,
-    ) -> Result<(), KafkaError> {
-        let hooks = self.producer.context();
-        hooks.failed.store(0, Ordering::Relaxed);
+    ) -> BatchEnd {
+        match self.try_publish_then_commit(batch, outcomes, next) {
+            Ok(()) => BatchEnd::Committed,
+            Err(error) if is_fatal(&error) => BatchEnd::Fatal(error),
+            Err(error) => BatchEnd::Aborted(error),
+        }
+    }
+
+    fn try_publish_then_commit(
+        &self,
+        batch: &[InputRecord],
+        outcomes: &[Outcome],
+        next: &TopicPartitionList,
+    ) -> KafkaResult<()> {
+        let deliveries = self.producer.context();
+        deliveries.reset();
         let started = Instant::now();
         self.send_all(batch, outcomes)?;
         self.producer.flush(KAFKA_TIMEOUT)?;
         metrics::histogram!(STAGE_SECONDS, "stage" => "produce").record(started.elapsed());
-        if hooks.failed.load(Ordering::Relaxed) > 0 {
+        if deliveries.failed() > 0 {
             return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
         }
         let started = Instant::now();
@@ -558,36 +605,40 @@ impl Pipeline {
         record: BaseRecord<'a, [u8], Vec<u8>>,
         key: Option<&'a [u8]>,
     ) -> KafkaResult<()> {
-        let mut record = match key {
+        let record = match key {
             Some(key) => record.key(key),
             None => record,
         };
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((error, _)) => return Err(error),
-            }
-        }
+        send_waiting(&self.producer, record)
     }
 
     /// Seeks every still-assigned partition of an uncommitted batch back to its first record.
-    fn rewind(&self, first: &TopicPartitionList) {
+    /// A partition that stays assigned but cannot be rewound is fatal: reading on would skip
+    /// the batch.
+    fn rewind(&self, first: &TopicPartitionList) -> Result<(), RunError> {
+        let assigned = self
+            .consumer
+            .assignment()
+            .map_err(kafka("cannot read the assignment"))?;
         for element in first.elements() {
-            if let Err(error) = self.consumer.seek(
-                element.topic(),
-                element.partition(),
-                element.offset(),
-                KAFKA_TIMEOUT,
-            ) {
-                // The partition was revoked meanwhile: its new owner starts from the committed
-                // offset, which this batch never moved.
-                tracing::info!(%error, partition = element.partition(), "rewind skipped");
+            let still_ours = assigned
+                .find_partition(element.topic(), element.partition())
+                .is_some();
+            if !still_ours {
+                // Revoked meanwhile: the new owner starts from the committed offset, which this
+                // batch never moved.
+                continue;
             }
+            self.consumer
+                .seek(
+                    element.topic(),
+                    element.partition(),
+                    element.offset(),
+                    KAFKA_TIMEOUT,
+                )
+                .map_err(kafka("cannot rewind a partition to its uncommitted batch"))?;
         }
+        Ok(())
     }
 
     fn count_committed(&mut self, batch: &[InputRecord], outcomes: &[Outcome]) {
@@ -596,6 +647,13 @@ impl Pipeline {
         self.summary.consumed += batch.len() as u64;
         if let Some(first) = self.first_record {
             self.summary.busy = first.elapsed();
+        }
+        let mut per_topic: BTreeMap<&str, u64> = BTreeMap::new();
+        for record in batch {
+            *per_topic.entry(record.topic.as_str()).or_default() += 1;
+        }
+        for (topic, count) in per_topic {
+            metrics::counter!(CONSUMED, "topic" => topic.to_owned()).increment(count);
         }
         for (record, outcome) in batch.iter().zip(outcomes) {
             if let Some(ms) = record.timestamp_ms.filter(|&ms| ms > 0) {
@@ -628,6 +686,40 @@ impl Pipeline {
                 }
             }
         }
+    }
+}
+
+/// How a batch ended.
+enum BatchEnd {
+    /// Events and offsets are committed.
+    Committed,
+    /// Nothing of the batch is visible; its records are read again.
+    Aborted(KafkaError),
+    /// The producer cannot go on.
+    Fatal(KafkaError),
+}
+
+/// Runs a transactional call again (up to 5 times, with a short pause) while librdkafka says
+/// its error is retriable, such as a timed-out commit that is still in progress.
+fn retried(call: impl Fn() -> KafkaResult<()>) -> KafkaResult<()> {
+    let mut attempt = 0;
+    loop {
+        match call() {
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < 5 => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "retrying a transactional call");
+                std::thread::sleep(Duration::from_millis(200 * attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether the open transaction must (and can) be aborted after `error`.
+fn requires_abort(error: &KafkaError) -> bool {
+    match error {
+        KafkaError::Transaction(e) => e.txn_requires_abort(),
+        _ => false,
     }
 }
 

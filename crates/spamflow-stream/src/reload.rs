@@ -6,14 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use arc_swap::ArcSwap;
 use spamflow_model::Model;
 
 use crate::telemetry::{MODEL_INFO, MODEL_RELOADS};
 
 /// The model that scores, and where it comes from.
 pub struct ModelSlot {
-    current: ArcSwap<Model>,
+    current: Arc<Model>,
     path: Option<PathBuf>,
     check_every: Option<Duration>,
     last_check: Instant,
@@ -27,7 +26,7 @@ impl ModelSlot {
         let last_seen = path.as_ref().and_then(|p| file_stamp(p));
         publish_model_info(None, &model);
         ModelSlot {
-            current: ArcSwap::from_pointee(model),
+            current: Arc::new(model),
             path,
             check_every,
             last_check: Instant::now(),
@@ -37,7 +36,7 @@ impl ModelSlot {
 
     /// The model to score the next batch with.
     pub fn current(&self) -> Arc<Model> {
-        self.current.load_full()
+        Arc::clone(&self.current)
     }
 
     /// Reloads when the watched file changed since the last look and its check interval passed.
@@ -67,7 +66,7 @@ impl ModelSlot {
             .and_then(|bytes| Model::from_bytes(&bytes).map_err(|e| e.to_string()));
         match loaded {
             Ok(model) => {
-                let old = self.current.load_full();
+                let old = Arc::clone(&self.current);
                 tracing::info!(
                     old = %old.metadata().model_id,
                     new = %model.metadata().model_id,
@@ -76,14 +75,14 @@ impl ModelSlot {
                 );
                 publish_model_info(Some(&old), &model);
                 metrics::counter!(MODEL_RELOADS, "outcome" => "loaded").increment(1);
-                self.current.store(Arc::new(model));
+                self.current = Arc::new(model);
                 true
             }
             Err(error) => {
                 tracing::error!(
                     path = %path.display(),
                     %error,
-                    serving = %self.current.load().metadata().model_id,
+                    serving = %self.current.metadata().model_id,
                     "model file refused; the running model keeps serving"
                 );
                 metrics::counter!(MODEL_RELOADS, "outcome" => "refused").increment(1);

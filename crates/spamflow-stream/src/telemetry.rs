@@ -31,7 +31,7 @@ pub const BATCH_SIZE: &str = "spamflow_batch_size";
 pub const CONSUMER_LAG: &str = "spamflow_consumer_lag";
 /// Transactions or at-least-once batches finished (label `outcome`: `commit` or `abort`).
 pub const TRANSACTIONS: &str = "spamflow_transactions_total";
-/// Always 1, labelled with the model id that currently scores (label `model_id`).
+/// 1 for the model id that currently scores, 0 for models it replaced (label `model_id`).
 pub const MODEL_INFO: &str = "spamflow_model_info";
 /// Model reload attempts (label `outcome`: `loaded` or `refused`).
 pub const MODEL_RELOADS: &str = "spamflow_model_reloads_total";
@@ -49,6 +49,13 @@ pub struct Health {
 const STALE_AFTER: Duration = Duration::from_secs(60);
 
 impl Health {
+    /// Alive from now on, not yet ready.
+    pub fn new() -> Self {
+        let health = Health::default();
+        health.beat();
+        health
+    }
+
     /// Marks the loop alive now.
     pub fn beat(&self) {
         self.heartbeat_unix_secs

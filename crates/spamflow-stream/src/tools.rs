@@ -3,19 +3,20 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde::{Deserialize, Serialize};
 use spamflow_proto::v1;
 
+use crate::delivery::{DeliveryCounter, send_waiting};
 use crate::event::EventLine;
 
 /// Record value format written by `replay`.
@@ -42,6 +43,9 @@ pub enum ToolError {
     /// Some records were not acknowledged.
     #[error("{0} records were not acknowledged by the broker")]
     Undelivered(u64),
+    /// The replay rate is not a number of records per second spamflow can pace.
+    #[error("--rate must be at least {MIN_RATE} records per second")]
+    Rate,
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -50,6 +54,9 @@ pub enum ToolError {
 fn kafka(context: &'static str) -> impl FnOnce(KafkaError) -> ToolError {
     move |source| ToolError::Kafka { context, source }
 }
+
+/// Slowest replay rate, records per second.
+const MIN_RATE: f64 = 0.001;
 
 /// A Kafka client's settings: bootstrap servers plus pass-through librdkafka properties.
 #[derive(Debug, Clone, Default)]
@@ -71,23 +78,6 @@ impl ClientSettings {
     }
 }
 
-#[derive(Default)]
-struct Acks {
-    failed: AtomicU64,
-}
-
-impl ClientContext for Acks {}
-
-impl ProducerContext for Acks {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
-        if result.is_err() {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
 /// Publishes `(key, message bytes)` pairs to `topic` with an idempotent producer (acks=all),
 /// at most `rate` per second when given; returns how many were acknowledged.
 pub fn replay(
@@ -97,17 +87,20 @@ pub fn replay(
     format: ReplayFormat,
     rate: Option<f64>,
 ) -> Result<u64, ToolError> {
-    let producer: BaseProducer<Acks> = settings
+    let producer: BaseProducer<DeliveryCounter> = settings
         .config()
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "10")
-        .create_with_context(Acks::default())
+        .create_with_context(DeliveryCounter::default())
         .map_err(kafka("cannot create the producer"))?;
+    if rate.is_some_and(|r| !(MIN_RATE..=f64::MAX).contains(&r)) {
+        return Err(ToolError::Rate);
+    }
     let started = Instant::now();
     let mut sent = 0u64;
     for (key, bytes) in messages {
-        if let Some(rate) = rate.filter(|r| *r > 0.0) {
+        if let Some(rate) = rate {
             let due = started + Duration::from_secs_f64(sent as f64 / rate);
             while Instant::now() < due {
                 producer.poll(due.saturating_duration_since(Instant::now()));
@@ -122,24 +115,18 @@ pub fn replay(
             }
             .encode_to_vec(),
         };
-        let mut record = BaseRecord::to(topic).key(key.as_str()).payload(&payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(20));
-                }
-                Err((error, _)) => return Err(kafka("cannot send")(error)),
-            }
-        }
+        send_waiting(
+            &producer,
+            BaseRecord::to(topic).key(key.as_str()).payload(&payload),
+        )
+        .map_err(kafka("cannot send"))?;
         sent += 1;
         producer.poll(Duration::ZERO);
     }
     producer
         .flush(Duration::from_secs(60))
         .map_err(kafka("cannot flush"))?;
-    let failed = producer.context().failed.load(Ordering::Relaxed);
+    let failed = producer.context().failed();
     if failed > 0 {
         return Err(ToolError::Undelivered(failed));
     }
@@ -159,7 +146,7 @@ impl ConsumerContext for Assignments {
 }
 
 /// Prints every committed `LabeledMail` of `topic` from the beginning as a JSON line (the
-/// `classify` fields plus `message_id`, `source` and `timings`), until `stop` is set or, with
+/// `classify` fields plus `message_id` and `source`), until `stop` is set or, with
 /// `until_idle`, until no event arrived for that long. Returns the number printed.
 pub fn tail(
     settings: &ClientSettings,
