@@ -435,3 +435,50 @@ fn sighup_reloads_the_model_and_a_bad_file_is_refused_while_serving() {
     assert_ne!(ids[0], "sf-reload-test");
     assert_eq!(ids[2], "sf-reload-test");
 }
+
+#[test]
+fn replay_of_files_as_protobuf_is_labeled_under_file_names() {
+    let (input, output, dead) = (unique("pb-in"), unique("pb-out"), unique("pb-dead"));
+    create_topics(&[(&input, 2), (&output, 2), (&dead, 1)]);
+    let files: Vec<std::path::PathBuf> = split_files("test")
+        .into_iter()
+        .take(20)
+        .map(|(_, f)| f)
+        .collect();
+    let replay = Command::new(spamflow())
+        .args(["replay", "--brokers", &brokers(), "--topic", &input])
+        .args(["--format", "protobuf"])
+        .args(&files)
+        .status()
+        .unwrap();
+    assert!(replay.success());
+    let dir = tempfile::tempdir().unwrap();
+    let config = run_config(
+        dir.path(),
+        "run",
+        (&input, &output, &dead),
+        "input_format = \"protobuf\"\nhttp_listen = \"\"",
+    );
+    let service = Service::start(&config, &["--until-idle", "5"], &dir.path().join("run.log"));
+    let (ok, _) = service.wait(Duration::from_secs(120));
+    assert!(ok);
+    let mut ids: Vec<String> = read_committed(&output)
+        .into_iter()
+        .map(|r| {
+            v1::LabeledMail::decode(r.value.as_slice())
+                .unwrap()
+                .message_id
+        })
+        .collect();
+    ids.sort();
+    let mut names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        ids, names,
+        "one event per file, named by the InboundMail message id"
+    );
+    assert!(read_committed(&dead).is_empty());
+}
