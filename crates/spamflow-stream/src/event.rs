@@ -198,6 +198,15 @@ pub fn category_name(category: v1::Category) -> Option<&'static str> {
         .map(Category::as_str)
 }
 
+/// The verdict name used in JSON, headers and metrics: `spam` or `ham`.
+pub fn verdict_name(verdict: v1::Verdict) -> &'static str {
+    if verdict == v1::Verdict::Spam {
+        "spam"
+    } else {
+        "ham"
+    }
+}
+
 /// A `LabeledMail` for a verdict (no source coordinates or timings yet).
 pub fn labeled_mail(message_id: String, verdict: &Verdict, model_id: &str) -> v1::LabeledMail {
     v1::LabeledMail {
@@ -293,11 +302,7 @@ impl<'a> EventLine<'a> {
                     weight: f64::from(f.weight),
                 })
                 .collect(),
-            verdict: if event.verdict() == v1::Verdict::Spam {
-                "spam"
-            } else {
-                "ham"
-            },
+            verdict: verdict_name(event.verdict()),
         }
     }
 }

@@ -31,7 +31,9 @@ use spamflow_proto::v1;
 
 use crate::config::{Delivery, RunConfig};
 use crate::delivery::{DeliveryCounter, send_waiting};
-use crate::event::{InputRecord, Outcome, RecordLimits, category_name, classify_record, now_us};
+use crate::event::{
+    InputRecord, Outcome, RecordLimits, category_name, classify_record, now_us, verdict_name,
+};
 use crate::reload::ModelSlot;
 use crate::telemetry::{
     ASSIGNED_PARTITIONS, BATCH_SIZE, CATEGORIES, CONSUMED, CONSUMER_LAG, DEAD_LETTERS,
@@ -537,11 +539,7 @@ impl Pipeline {
                 Outcome::Labeled(event) => {
                     let payload = event.encode_to_vec();
                     let category = category_name(event.category());
-                    let verdict = if event.verdict() == v1::Verdict::Spam {
-                        "spam"
-                    } else {
-                        "ham"
-                    };
+                    let verdict = verdict_name(event.verdict());
                     let headers = || {
                         let headers = OwnedHeaders::new()
                             .insert(Header {
@@ -666,7 +664,7 @@ impl Pipeline {
                     metrics::counter!(PRODUCED, "topic" => self.config.output_topic.clone())
                         .increment(1);
                     let spam = event.verdict() == v1::Verdict::Spam;
-                    metrics::counter!(VERDICTS, "verdict" => if spam { "spam" } else { "ham" })
+                    metrics::counter!(VERDICTS, "verdict" => verdict_name(event.verdict()))
                         .increment(1);
                     if spam {
                         self.summary.spam += 1;
