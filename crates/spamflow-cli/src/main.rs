@@ -1,10 +1,12 @@
 //! The `spamflow` command: train, evaluate, classify and inspect spam models; run the Kafka
 //! service; replay messages into a topic and tail labeled events.
 
+mod dataset;
 mod eval;
 mod input;
 mod manifest;
 mod progress;
+mod registry;
 mod report;
 mod stream;
 
@@ -51,6 +53,10 @@ enum Command {
     Replay(stream::ReplayArgs),
     /// Print committed labeled events of a topic as JSON lines.
     Tail(stream::TailArgs),
+    /// The model registry: list, add, promote and roll back the model `run` serves.
+    Models(registry::ModelsArgs),
+    /// Turn feedback reports into training data.
+    Dataset(dataset::DatasetArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -123,6 +129,8 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => stream::run(&args),
         Command::Replay(args) => stream::replay(&args),
         Command::Tail(args) => stream::tail(&args),
+        Command::Models(args) => registry::run(&args),
+        Command::Dataset(args) => dataset::run(&args),
     };
     match result {
         // A closed pipe (`spamflow classify ... | head`) is the reader's choice, not a failure.

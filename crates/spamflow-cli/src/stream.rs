@@ -8,8 +8,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
+use spamflow_registry::Registry;
 use spamflow_stream::{
-    ClientSettings, Control, ModelSlot, Pipeline, ReplayFormat, RunConfig, RunOverrides,
+    ClientSettings, Control, ModelRole, ModelSlot, ModelSource, Pipeline, ReplayFormat,
+    ReplayMessage, ReportedLabel, RunConfig, RunOverrides,
     telemetry::{self, Health},
 };
 
@@ -33,8 +35,16 @@ pub struct RunArgs {
     #[arg(long)]
     output_topic: Option<String>,
     /// Model file (overrides `model`; default: the model built into this binary).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "model_registry")]
     model: Option<PathBuf>,
+    /// Model registry folder: serve its current model and follow promotions and rollbacks
+    /// (overrides `model_registry`).
+    #[arg(long)]
+    model_registry: Option<PathBuf>,
+    /// Candidate model scored beside the serving one; only the serving verdicts are published
+    /// (overrides `shadow_model`).
+    #[arg(long)]
+    shadow_model: Option<PathBuf>,
     /// Exit 0 once no input arrived for this many seconds and everything is committed.
     #[arg(long, value_name = "SECS")]
     until_idle: Option<f64>,
@@ -57,9 +67,13 @@ pub struct ReplayArgs {
     /// Most records per second (default: as fast as the broker takes them).
     #[arg(long)]
     rate: Option<f64>,
-    /// Record value format.
+    /// Record value format: `raw` message bytes, `protobuf` (`InboundMail`), or `feedback`
+    /// (`Feedback` user reports, labeled by the manifest or `--label`).
     #[arg(long, value_enum, default_value = "raw")]
     format: FormatArg,
+    /// With `--format feedback` and paths: the label every message is reported with.
+    #[arg(long, value_enum)]
+    label: Option<LabelArg>,
     /// Files, folders or mbox files, keyed by file name (with `#N` for mbox messages).
     #[arg(required_unless_present = "manifest")]
     paths: Vec<String>,
@@ -69,6 +83,13 @@ pub struct ReplayArgs {
 enum FormatArg {
     Raw,
     Protobuf,
+    Feedback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LabelArg {
+    Spam,
+    Ham,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +146,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         input_topics: (!args.input_topics.is_empty()).then(|| args.input_topics.clone()),
         output_topic: args.output_topic.clone(),
         model: args.model.clone(),
+        model_registry: args.model_registry.clone(),
+        shadow_model: args.shadow_model.clone(),
     };
     let config = RunConfig::load(args.config.as_deref(), &overrides)?;
     init_logging(config.log_json);
@@ -135,25 +158,44 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         let bound = telemetry::serve_http(&config.http_listen, metrics, health.clone())?;
         tracing::info!(%bound, "serving /metrics, /healthz and /readyz");
     }
-    let model = load_model(config.model.as_deref())?;
-    tracing::info!(model_id = %model.metadata().model_id, "model loaded");
     let check = (config.model_check_secs > 0).then(|| Duration::from_secs(config.model_check_secs));
-    let slot = ModelSlot::new(model, config.model.clone(), check);
+    let slot = match (&config.model, &config.model_registry) {
+        (_, Some(dir)) => ModelSlot::open(
+            ModelSource::Registry(Registry::new(dir)),
+            ModelRole::Serving,
+            check,
+        )?,
+        (Some(path), None) => {
+            ModelSlot::open(ModelSource::File(path.clone()), ModelRole::Serving, check)?
+        }
+        (None, None) => ModelSlot::with_model(
+            load_model(None)?,
+            ModelSource::Builtin,
+            ModelRole::Serving,
+            None,
+        ),
+    };
+    let shadow = config
+        .shadow_model
+        .as_ref()
+        .map(|path| ModelSlot::open(ModelSource::File(path.clone()), ModelRole::Shadow, check))
+        .transpose()?;
     let control = Control::default();
     register_signals(&control)?;
-    let pipeline = Pipeline::start(config, slot, health)?;
+    let pipeline = Pipeline::start(config, slot, shadow, health)?;
     let summary = pipeline.run(&control, until_idle)?;
     tracing::info!(?summary, "stopped after committing every batch");
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "consumed {} records in {:.2} s ({:.0} msgs/s): {} labeled ({} spam), {} dead letters; {} batches committed, {} aborted and read again",
+        "consumed {} records in {:.2} s ({:.0} msgs/s): {} labeled ({} spam), {} dead letters, {} trap hits; {} batches committed, {} aborted and read again",
         summary.consumed,
         summary.busy.as_secs_f64(),
         summary.throughput(),
         summary.labeled,
         summary.spam,
         summary.dead_letters,
+        summary.trap_hits,
         summary.batches,
         summary.aborted
     )?;
@@ -162,16 +204,34 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     init_logging(false);
-    let messages: Vec<(String, Vec<u8>)> = match &args.manifest {
+    let messages: Vec<ReplayMessage> = match &args.manifest {
         Some(path) => {
             let rows = manifest::read(path, args.split.as_deref())?.rows;
             let bytes = manifest::read_messages(&rows)?;
-            rows.into_iter().map(|r| r.path).zip(bytes).collect()
+            rows.into_iter()
+                .zip(bytes)
+                .map(|(row, bytes)| ReplayMessage {
+                    label: Some(ReportedLabel {
+                        spam: row.spam,
+                        category: row.category,
+                    }),
+                    key: row.path,
+                    bytes,
+                })
+                .collect()
         }
         None => {
+            let label = args.label.map(|label| ReportedLabel {
+                spam: label == LabelArg::Spam,
+                category: None,
+            });
             let mut messages = Vec::new();
             input::for_each_message(&args.paths, |m| {
-                messages.push((file_name(&m.id), m.bytes));
+                messages.push(ReplayMessage {
+                    key: file_name(&m.id),
+                    bytes: m.bytes,
+                    label,
+                });
                 Ok(())
             })?;
             messages
@@ -184,6 +244,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     let format = match args.format {
         FormatArg::Raw => ReplayFormat::Raw,
         FormatArg::Protobuf => ReplayFormat::Protobuf,
+        FormatArg::Feedback => ReplayFormat::Feedback,
     };
     let started = std::time::Instant::now();
     let sent = spamflow_stream::replay(&settings, &args.topic, messages, format, args.rate)?;

@@ -326,6 +326,64 @@ pub fn message_id(bytes: &[u8], limits: &Limits) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Header fields that name a message's recipients, as MTAs and mail clients write them.
+const RECIPIENT_HEADERS: [&str; 6] = [
+    "To",
+    "Cc",
+    "Delivered-To",
+    "X-Original-To",
+    "Envelope-To",
+    "X-Envelope-To",
+];
+
+/// Most recipient addresses read from one message.
+const MAX_RECIPIENTS: usize = 256;
+
+/// The recipient addresses named in a message's header section (`To`, `Cc`, `Delivered-To`,
+/// `X-Original-To`, `Envelope-To`, `X-Envelope-To`), lower-cased, at most 256; read from the
+/// header section only, bounded by `limits`.
+pub fn recipients(bytes: &[u8], limits: &Limits) -> Vec<String> {
+    let bytes = skip_mbox_from_line(bytes);
+    let bytes = &bytes[..bytes.len().min(limits.max_message_bytes)];
+    let mut parser = MessageParser::new();
+    for name in RECIPIENT_HEADERS {
+        parser = parser.header_address(name);
+    }
+    let Some(headers) = parser.parse_headers(bytes) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for header in headers.headers() {
+        let wanted = RECIPIENT_HEADERS
+            .iter()
+            .any(|name| header.name.as_str().eq_ignore_ascii_case(name));
+        if !wanted {
+            continue;
+        }
+        match &header.value {
+            HeaderValue::Address(address) => found.extend(
+                address
+                    .iter()
+                    .filter_map(|a| a.address())
+                    .map(|a| a.trim().to_ascii_lowercase()),
+            ),
+            HeaderValue::Text(text) => found.push(
+                text.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_ascii_lowercase(),
+            ),
+            _ => {}
+        }
+        if found.len() >= MAX_RECIPIENTS {
+            break;
+        }
+    }
+    found.retain(|a| !a.is_empty());
+    found.truncate(MAX_RECIPIENTS);
+    found
+}
+
 /// Skips an mbox envelope line (`From sender date`) if the input starts with one.
 fn skip_mbox_from_line(bytes: &[u8]) -> &[u8] {
     if bytes.starts_with(b"From ") {
@@ -621,6 +679,21 @@ pub(crate) fn base_domain(host: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn recipients_come_from_address_and_delivery_headers() {
+        let message = b"From sender Mon Jan 1 00:00:00 2024\nTo: \"Ann\" <Ann@Example.ORG>, bob@example.org\nCc: undisclosed-recipients:;\nDelivered-To: trap@traps.example.net\nX-Original-To: <Other@Example.net>\nSubject: hi\n\nTo: not-a-header@example.org\n";
+        assert_eq!(
+            super::recipients(message, &super::Limits::default()),
+            [
+                "ann@example.org",
+                "bob@example.org",
+                "trap@traps.example.net",
+                "other@example.net"
+            ]
+        );
+        assert!(super::recipients(b"\xff\xfe no headers", &super::Limits::default()).is_empty());
+    }
+
     use super::*;
 
     const SIMPLE: &[u8] = b"From spammer@example.com  Mon Jan  1 00:00:00 2002\n\

@@ -1,5 +1,6 @@
 //! Serving: message bytes to a [`Verdict`] with one sparse pass over the weights.
 
+use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
 use serde::Serialize;
@@ -50,6 +51,9 @@ pub struct Model {
     category_bias: [f32; N_CATEGORIES],
     calibration: (f32, f32),
     threshold: f32,
+    /// SHA-256 of the feature configuration and tokenizer: equal for models whose features are
+    /// computed identically.
+    features_fingerprint: [u8; 32],
 }
 
 const N_CATEGORIES: usize = Category::ALL.len();
@@ -152,6 +156,12 @@ impl Model {
             .collect();
         let mut category_bias = [0f32; N_CATEGORIES];
         category_bias.copy_from_slice(&artifact.category_bias);
+        let mut fingerprint = Sha256::new();
+        fingerprint.update(
+            serde_json::to_vec(&artifact.feature_config)
+                .map_err(|e| ArtifactError::Invalid(e.to_string()))?,
+        );
+        fingerprint.update(artifact.tokenizer_json.as_deref().unwrap_or("").as_bytes());
         Ok(Model {
             metadata: artifact.metadata,
             extractor: FeatureExtractor::new(artifact.feature_config, subword),
@@ -161,7 +171,14 @@ impl Model {
             category_bias,
             calibration: artifact.calibration,
             threshold: artifact.threshold,
+            features_fingerprint: fingerprint.finalize().into(),
         })
+    }
+
+    /// Whether `other` computes features exactly as this model does (same feature
+    /// configuration and tokenizer), so one extraction can be scored by both.
+    pub fn extracts_like(&self, other: &Model) -> bool {
+        self.features_fingerprint == other.features_fingerprint
     }
 
     /// The model's metadata.

@@ -49,10 +49,27 @@ pub struct RunConfig {
     pub input_format: InputFormat,
     /// Delivery guarantee.
     pub delivery: Delivery,
-    /// Model file; without one, the model built into the binary.
+    /// Model file; without it (and without `model_registry`), the model built into the binary.
     pub model: Option<PathBuf>,
-    /// How often the model file is checked for changes, in seconds (0: only on SIGHUP).
+    /// Model registry folder (see `spamflow models`): the model its `CURRENT` pointer names
+    /// serves, and a promotion or rollback is followed without a restart. Excludes `model`.
+    pub model_registry: Option<PathBuf>,
+    /// A candidate model file scored beside the serving model on every message: only the
+    /// serving model's verdicts are published; agreement goes to the `spamflow_shadow_*`
+    /// metrics.
+    pub shadow_model: Option<PathBuf>,
+    /// How often the model file, the registry pointer and the shadow model file are checked
+    /// for changes, in seconds (0: only on SIGHUP).
     pub model_check_secs: u64,
+    /// Topic for `Feedback` reports: trap-account hits are published there (user reports are
+    /// produced there by other systems); `spamflow dataset export` reads it.
+    pub feedback_topic: String,
+    /// Trap accounts: recipient addresses (`trap@example.org`) or domains
+    /// (`@traps.example.org`) that no person uses. Every message addressed to one is labeled
+    /// as usual and also published to `feedback_topic` as a spam `Feedback`. Recipients come
+    /// from the `InboundMail` envelope, or from the `To`, `Cc`, `Delivered-To`,
+    /// `X-Original-To` and `Envelope-To` header fields when there is no envelope.
+    pub trap_recipients: Vec<String>,
     /// Most records in one batch (one transaction).
     pub batch_max_messages: usize,
     /// Most bytes of record values in one batch.
@@ -98,7 +115,11 @@ impl Default for RunConfig {
             input_format: InputFormat::Raw,
             delivery: Delivery::ExactlyOnce,
             model: None,
+            model_registry: None,
+            shadow_model: None,
             model_check_secs: 5,
+            feedback_topic: "mail.feedback".into(),
+            trap_recipients: Vec::new(),
             batch_max_messages: 500,
             batch_max_bytes: 16 << 20,
             batch_max_wait_ms: 100,
@@ -152,7 +173,14 @@ impl RunConfig {
         if self.input_topics.is_empty() {
             return bad("input_topics is empty");
         }
-        let outputs = [&self.output_topic, &self.dead_letter_topic];
+        if self.model.is_some() && self.model_registry.is_some() {
+            return bad("model and model_registry exclude each other: give one");
+        }
+        let outputs = [
+            &self.output_topic,
+            &self.dead_letter_topic,
+            &self.feedback_topic,
+        ];
         if outputs.iter().any(|t| self.input_topics.contains(t))
             || self.category_topic.as_deref().is_some_and(|template| {
                 self.input_topics
@@ -243,6 +271,12 @@ pub struct RunOverrides {
     /// `--model`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<PathBuf>,
+    /// `--model-registry`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_registry: Option<PathBuf>,
+    /// `--shadow-model`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_model: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -270,6 +304,10 @@ mod tests {
             jail.set_env("SPAMFLOW_TRANSACTIONAL_ID", "42");
             jail.set_env("SPAMFLOW_PRODUCER__LINGER_MS", "20");
             jail.set_env("SPAMFLOW_INPUT_TOPICS", "a, b");
+            jail.set_env(
+                "SPAMFLOW_TRAP_RECIPIENTS",
+                "trap@example.org,@traps.example.net",
+            );
             let overrides = RunOverrides {
                 output_topic: Some("out.flag".into()),
                 ..RunOverrides::default()
@@ -283,6 +321,10 @@ mod tests {
             assert_eq!(config.delivery, Delivery::AtLeastOnce);
             assert_eq!(config.consumer["fetch.min.bytes"], "1000");
             assert_eq!(config.input_topics, ["a", "b"]);
+            assert_eq!(
+                config.trap_recipients,
+                ["trap@example.org", "@traps.example.net"]
+            );
             assert_eq!(config.transactional_id.as_deref(), Some("42"));
             assert_eq!(config.producer["linger.ms"], "20");
             Ok(())
@@ -310,6 +352,16 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(error.contains("must be positive"), "{error}");
+            jail.create_file(
+                "two_models.toml",
+                "model = \"a.spamflow\"\nmodel_registry = \"models\"\n",
+            )?;
+            let error =
+                RunConfig::load(Some(Path::new("two_models.toml")), &RunOverrides::default())
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+            assert!(error.contains("exclude each other"), "{error}");
             Ok(())
         });
     }

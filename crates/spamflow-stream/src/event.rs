@@ -1,6 +1,7 @@
 //! From a consumed record to what is published for it: a `LabeledMail` or a `DeadLetter`. No
 //! I/O here; the pipeline hands records in and sends the results.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
@@ -66,106 +67,246 @@ pub struct RecordLimits {
     pub dead_letter_max_bytes: usize,
 }
 
-/// Classifies one record. Raw input is always classified (any bytes make a verdict, flagged when
-/// odd or cut at `limits.max_message_bytes`); an empty value or an undecodable `InboundMail`
-/// becomes a dead letter keeping up to `limits.dead_letter_max_bytes` of the original value.
-pub fn classify_record(
-    model: &Model,
-    format: InputFormat,
-    record: &InputRecord,
-    limits: RecordLimits,
-) -> Outcome {
-    let dead_letter_max_bytes = limits.dead_letter_max_bytes;
-    let dead = |kind: v1::ErrorKind, error: String| {
-        let kept = record.value.len().min(dead_letter_max_bytes);
-        Outcome::DeadLetter(v1::DeadLetter {
-            error_kind: kind as i32,
-            error,
-            source: Some(source(record)),
-            original_key: record
-                .key
-                .as_deref()
-                .map(|k| k[..k.len().min(MAX_ID_BYTES)].to_vec())
-                .unwrap_or_default(),
-            original: record.value[..kept].to_vec(),
-            original_truncated: kept < record.value.len(),
-            original_size: record.value.len() as u64,
-            message_id: String::new(),
-            failed_unix_micros: now_us(),
-            model_id: model.metadata().model_id.clone(),
-        })
-    };
-    if record.value.is_empty() {
-        // Checked first: an empty buffer is also a valid (empty) protobuf message.
-        return dead(v1::ErrorKind::Empty, "the record has no value".into());
+/// Recipients no person uses: whatever reaches them is spam. Entries are whole addresses
+/// (`trap@example.org`) or domains (`@traps.example.org` or `traps.example.org`: every address
+/// at that domain); matching ignores case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrapAccounts {
+    addresses: HashSet<String>,
+    domains: HashSet<String>,
+}
+
+impl TrapAccounts {
+    /// The trap list of `entries`.
+    pub fn new(entries: &[String]) -> Self {
+        let mut traps = TrapAccounts::default();
+        for entry in entries {
+            let entry = entry.trim().to_ascii_lowercase();
+            match entry.strip_prefix('@') {
+                Some(domain) => traps.domains.insert(domain.to_owned()),
+                None if entry.contains('@') => traps.addresses.insert(entry),
+                None if !entry.is_empty() => traps.domains.insert(entry),
+                None => false,
+            };
+        }
+        traps
     }
-    let inbound;
-    let (message_id, raw, envelope) = match format {
-        InputFormat::Raw => (String::new(), record.value.as_slice(), None),
-        InputFormat::Protobuf => match v1::InboundMail::decode(record.value.as_slice()) {
-            Ok(mail) => {
-                inbound = mail;
-                (
-                    inbound.message_id.clone(),
-                    inbound.raw.as_slice(),
-                    inbound.envelope.as_ref(),
-                )
+
+    /// True when no trap is configured.
+    pub fn is_empty(&self) -> bool {
+        self.addresses.is_empty() && self.domains.is_empty()
+    }
+
+    /// Whether `address` (any case) is a trap.
+    pub fn contains(&self, address: &str) -> bool {
+        let address = address.trim().to_ascii_lowercase();
+        self.addresses.contains(&address)
+            || address
+                .rsplit_once('@')
+                .is_some_and(|(_, domain)| self.domains.contains(domain))
+    }
+}
+
+/// Turns input records into what is published for them. The serving model decides; a shadow
+/// model, when given, scores the same message for comparison only.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordScorer<'a> {
+    /// The model whose verdicts are published.
+    pub model: &'a Model,
+    /// A candidate scored beside it.
+    pub shadow: Option<&'a Model>,
+    /// How input records carry a message.
+    pub format: InputFormat,
+    /// Size limits.
+    pub limits: RecordLimits,
+    /// Trap accounts: messages addressed to one also become spam `Feedback`.
+    pub traps: &'a TrapAccounts,
+}
+
+/// Everything published or measured for one input record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The labeled event or dead letter.
+    pub outcome: Outcome,
+    /// A spam report for the feedback topic, when the message reached a trap account.
+    pub trap_feedback: Option<v1::Feedback>,
+    /// How the shadow model's verdict compares, when one scored.
+    pub shadow: Option<ShadowComparison>,
+}
+
+/// The serving and the shadow model's verdicts on one message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShadowComparison {
+    /// The serving model's spam verdict.
+    pub serving_spam: bool,
+    /// The shadow model's spam verdict.
+    pub shadow_spam: bool,
+    /// |shadow - serving| spam probability.
+    pub probability_difference: f32,
+    /// The serving model's category.
+    pub serving_category: Category,
+    /// The shadow model's category.
+    pub shadow_category: Category,
+}
+
+impl RecordScorer<'_> {
+    /// Scores one record. Raw input is always classified (any bytes make a verdict, flagged
+    /// when odd or cut at `limits.max_message_bytes`); an empty value or an undecodable
+    /// `InboundMail` becomes a dead letter keeping up to `limits.dead_letter_max_bytes` of the
+    /// original value.
+    pub fn score(&self, record: &InputRecord) -> Scored {
+        let model = self.model;
+        let dead_letter_max_bytes = self.limits.dead_letter_max_bytes;
+        let dead = |kind: v1::ErrorKind, error: String| {
+            let kept = record.value.len().min(dead_letter_max_bytes);
+            Scored {
+                outcome: Outcome::DeadLetter(v1::DeadLetter {
+                    error_kind: kind as i32,
+                    error,
+                    source: Some(source(record)),
+                    original_key: record
+                        .key
+                        .as_deref()
+                        .map(|k| k[..k.len().min(MAX_ID_BYTES)].to_vec())
+                        .unwrap_or_default(),
+                    original: record.value[..kept].to_vec(),
+                    original_truncated: kept < record.value.len(),
+                    original_size: record.value.len() as u64,
+                    message_id: String::new(),
+                    failed_unix_micros: now_us(),
+                    model_id: model.metadata().model_id.clone(),
+                }),
+                trap_feedback: None,
+                shadow: None,
             }
-            Err(error) => {
-                return dead(
-                    v1::ErrorKind::UndecodableProtobuf,
-                    format!("not an InboundMail protobuf: {error}"),
-                );
+        };
+        if record.value.is_empty() {
+            // Checked first: an empty buffer is also a valid (empty) protobuf message.
+            return dead(v1::ErrorKind::Empty, "the record has no value".into());
+        }
+        let inbound;
+        let (message_id, raw, envelope) = match self.format {
+            InputFormat::Raw => (String::new(), record.value.as_slice(), None),
+            InputFormat::Protobuf => match v1::InboundMail::decode(record.value.as_slice()) {
+                Ok(mail) => {
+                    inbound = mail;
+                    (
+                        inbound.message_id.clone(),
+                        inbound.raw.as_slice(),
+                        inbound.envelope.as_ref(),
+                    )
+                }
+                Err(error) => {
+                    return dead(
+                        v1::ErrorKind::UndecodableProtobuf,
+                        format!("not an InboundMail protobuf: {error}"),
+                    );
+                }
+            },
+        };
+        if raw.is_empty() {
+            return dead(
+                v1::ErrorKind::Empty,
+                "the InboundMail has no raw message".into(),
+            );
+        }
+        let whole = raw;
+        let oversized = raw.len() > self.limits.max_message_bytes;
+        let raw = &raw[..raw.len().min(self.limits.max_message_bytes)];
+        let extractor = model.extractor();
+        let started = Instant::now();
+        let parsed = extractor.parse(raw);
+        let parsed_at = Instant::now();
+        let mut extraction = extractor.features_of(&parsed, None);
+        if oversized {
+            extraction.flags.insert(Flags::MESSAGE_TRUNCATED);
+        }
+        let extracted_at = Instant::now();
+        let verdict = model.score(&extraction.features, extraction.flags);
+        let scored_at = Instant::now();
+        let shadow = self.shadow.map(|shadow| {
+            let shadow_verdict = if shadow.extracts_like(model) {
+                shadow.score(&extraction.features, extraction.flags)
+            } else {
+                let parsed = shadow.extractor().parse(raw);
+                let extraction = shadow.extractor().features_of(&parsed, None);
+                shadow.score(&extraction.features, extraction.flags)
+            };
+            ShadowComparison {
+                serving_spam: verdict.spam,
+                shadow_spam: shadow_verdict.spam,
+                probability_difference: (shadow_verdict.spam_probability
+                    - verdict.spam_probability)
+                    .abs(),
+                serving_category: verdict.category,
+                shadow_category: shadow_verdict.category,
             }
-        },
-    };
-    if raw.is_empty() {
-        return dead(
-            v1::ErrorKind::Empty,
-            "the InboundMail has no raw message".into(),
+        });
+        let message_id = if !message_id.is_empty() {
+            message_id
+        } else if let Some(key) = record.key.as_deref().filter(|k| !k.is_empty()) {
+            String::from_utf8_lossy(key).into_owned()
+        } else if let Some(id) = spamflow_features::message_id(raw, &extractor.config().limits) {
+            id
+        } else {
+            format!("{}/{}/{}", record.topic, record.partition, record.offset)
+        };
+        let message_id = capped(message_id, MAX_ID_BYTES);
+        let tenant = capped(
+            envelope.map(|e| e.tenant.clone()).unwrap_or_default(),
+            MAX_ID_BYTES,
         );
+        let trap_feedback = self
+            .reached_trap(raw, envelope, &extractor.config().limits)
+            .then(|| {
+                let kept = whole.len().min(dead_letter_max_bytes);
+                v1::Feedback {
+                    message_id: message_id.clone(),
+                    raw: whole[..kept].to_vec(),
+                    label: v1::Label::Spam as i32,
+                    category: v1::Category::Unspecified as i32,
+                    source: v1::FeedbackSource::TrapAccount as i32,
+                    reported_unix_micros: now_us(),
+                    tenant: tenant.clone(),
+                    model_id: model.metadata().model_id.clone(),
+                }
+            });
+        let mut event = labeled_mail(message_id, &verdict, &model.metadata().model_id);
+        event.source = Some(source(record));
+        event.timings = Some(v1::Timings {
+            received_unix_micros: envelope.map_or(0, |e| e.received_unix_micros),
+            consumed_unix_micros: record.consumed_at_us,
+            produced_unix_micros: now_us(),
+            parse_micros: micros(parsed_at - started),
+            features_micros: micros(extracted_at - parsed_at),
+            score_micros: micros(scored_at - extracted_at),
+        });
+        event.tenant = tenant;
+        Scored {
+            outcome: Outcome::Labeled(event),
+            trap_feedback,
+            shadow,
+        }
     }
-    let oversized = raw.len() > limits.max_message_bytes;
-    let raw = &raw[..raw.len().min(limits.max_message_bytes)];
-    let extractor = model.extractor();
-    let started = Instant::now();
-    let parsed = extractor.parse(raw);
-    let parsed_at = Instant::now();
-    let mut extraction = extractor.features_of(&parsed, None);
-    if oversized {
-        extraction.flags.insert(Flags::MESSAGE_TRUNCATED);
+
+    /// Whether the message is addressed to a trap: by its SMTP envelope when the input carries
+    /// one with recipients, otherwise by its recipient header fields.
+    fn reached_trap(
+        &self,
+        raw: &[u8],
+        envelope: Option<&v1::SmtpEnvelope>,
+        limits: &spamflow_features::Limits,
+    ) -> bool {
+        if self.traps.is_empty() {
+            return false;
+        }
+        match envelope.filter(|e| !e.recipients.is_empty()) {
+            Some(envelope) => envelope.recipients.iter().any(|r| self.traps.contains(r)),
+            None => spamflow_features::recipients(raw, limits)
+                .iter()
+                .any(|r| self.traps.contains(r)),
+        }
     }
-    let extracted_at = Instant::now();
-    let verdict = model.score(&extraction.features, extraction.flags);
-    let scored_at = Instant::now();
-    let message_id = if !message_id.is_empty() {
-        message_id
-    } else if let Some(key) = record.key.as_deref().filter(|k| !k.is_empty()) {
-        String::from_utf8_lossy(key).into_owned()
-    } else if let Some(id) = spamflow_features::message_id(raw, &extractor.config().limits) {
-        id
-    } else {
-        format!("{}/{}/{}", record.topic, record.partition, record.offset)
-    };
-    let mut event = labeled_mail(
-        capped(message_id, MAX_ID_BYTES),
-        &verdict,
-        &model.metadata().model_id,
-    );
-    event.source = Some(source(record));
-    event.timings = Some(v1::Timings {
-        received_unix_micros: envelope.map_or(0, |e| e.received_unix_micros),
-        consumed_unix_micros: record.consumed_at_us,
-        produced_unix_micros: now_us(),
-        parse_micros: micros(parsed_at - started),
-        features_micros: micros(extracted_at - parsed_at),
-        score_micros: micros(scored_at - extracted_at),
-    });
-    event.tenant = capped(
-        envelope.map(|e| e.tenant.clone()).unwrap_or_default(),
-        MAX_ID_BYTES,
-    );
-    Outcome::Labeled(event)
 }
 
 fn source(record: &InputRecord) -> v1::SourceRecord {
@@ -329,6 +470,147 @@ mod tests {
         Model::from_bytes(&bytes).unwrap_or_else(|e| panic!("cannot load {path}: {e}"))
     }
 
+    fn classify(
+        model: &Model,
+        format: InputFormat,
+        record: &InputRecord,
+        limits: RecordLimits,
+    ) -> Outcome {
+        let traps = TrapAccounts::default();
+        let scorer = RecordScorer {
+            model,
+            shadow: None,
+            format,
+            limits,
+            traps: &traps,
+        };
+        scorer.score(record).outcome
+    }
+
+    #[test]
+    fn trap_entries_match_addresses_and_domains_in_any_case() {
+        let traps = TrapAccounts::new(&[
+            "Trap@Example.org".into(),
+            "@traps.example.net".into(),
+            "bait.example.com".into(),
+            " ".into(),
+        ]);
+        assert!(traps.contains("trap@example.ORG"));
+        assert!(traps.contains("anyone@Traps.Example.Net"));
+        assert!(traps.contains("x@bait.example.com"));
+        assert!(!traps.contains("other@example.org"));
+        assert!(!traps.contains("x@sub.traps.example.net"));
+        assert!(!traps.contains(""));
+        assert!(TrapAccounts::new(&[]).is_empty());
+    }
+
+    #[test]
+    fn trap_hits_become_spam_feedback_by_envelope_or_headers() {
+        let model = model();
+        let traps = TrapAccounts::new(&["@traps.example.net".into()]);
+        let scorer = RecordScorer {
+            model: &model,
+            shadow: None,
+            format: InputFormat::Protobuf,
+            limits: limits(1 << 20),
+            traps: &traps,
+        };
+        let inbound = |recipients: &[&str], to: &str| {
+            v1::InboundMail {
+                message_id: "m-1".into(),
+                raw: format!("To: {to}\r\nSubject: hello\r\n\r\nlunch?").into_bytes(),
+                envelope: Some(v1::SmtpEnvelope {
+                    recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
+                    tenant: "acme".into(),
+                    ..v1::SmtpEnvelope::default()
+                }),
+            }
+            .encode_to_vec()
+        };
+        // The envelope decides when it names recipients, whatever the headers say.
+        let hit = scorer.score(&record(
+            &inbound(
+                &["a@example.org", "spam@traps.example.net"],
+                "a@example.org",
+            ),
+            None,
+        ));
+        let feedback = hit.trap_feedback.unwrap_or_default();
+        assert_eq!(feedback.label(), v1::Label::Spam);
+        assert_eq!(feedback.source(), v1::FeedbackSource::TrapAccount);
+        assert_eq!(
+            (feedback.message_id.as_str(), feedback.tenant.as_str()),
+            ("m-1", "acme")
+        );
+        assert!(feedback.raw.starts_with(b"To: a@example.org"));
+        assert!(matches!(hit.outcome, Outcome::Labeled(_)));
+        let miss = scorer.score(&record(
+            &inbound(&["a@example.org"], "x@traps.example.net"),
+            None,
+        ));
+        assert_eq!(miss.trap_feedback, None);
+        // Without envelope recipients (or raw input) the header fields decide.
+        let by_header = scorer.score(&record(&inbound(&[], "X@TRAPS.example.net"), None));
+        assert!(by_header.trap_feedback.is_some());
+        let raw = RecordScorer {
+            format: InputFormat::Raw,
+            ..scorer
+        };
+        assert!(
+            raw.score(&record(
+                b"Delivered-To: t@traps.example.net\r\n\r\nhi",
+                Some(b"k")
+            ))
+            .trap_feedback
+            .is_some()
+        );
+        assert!(
+            raw.score(&record(b"To: t@example.net\r\n\r\nhi", Some(b"k")))
+                .trap_feedback
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_shadow_model_is_compared_but_never_published() {
+        let serving = model();
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/default.spamflow"
+        ))
+        .unwrap_or_default();
+        let mut artifact =
+            spamflow_model::ModelArtifact::from_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        // A shadow that calls everything spam.
+        artifact.metadata.model_id = "sf-shadow".into();
+        artifact.threshold = 0.0;
+        let shadow = Model::from_artifact(artifact).unwrap_or_else(|e| panic!("{e}"));
+        assert!(shadow.extracts_like(&serving));
+        let traps = TrapAccounts::default();
+        let scorer = RecordScorer {
+            model: &serving,
+            shadow: Some(&shadow),
+            format: InputFormat::Raw,
+            limits: limits(64),
+            traps: &traps,
+        };
+        let scored = scorer.score(&record(
+            b"Subject: lunch\r\n\r\nsee you at noon",
+            Some(b"k"),
+        ));
+        let Outcome::Labeled(event) = &scored.outcome else {
+            panic!("expected a labeled event");
+        };
+        assert_eq!(event.model_id, serving.metadata().model_id);
+        assert_eq!(event.verdict(), v1::Verdict::Ham);
+        let comparison = scored.shadow.unwrap_or_else(|| panic!("no comparison"));
+        assert!(!comparison.serving_spam && comparison.shadow_spam);
+        assert_eq!(
+            comparison.probability_difference, 0.0,
+            "same weights, same probability"
+        );
+    }
+
     fn limits(dead_letter_max_bytes: usize) -> RecordLimits {
         RecordLimits {
             max_message_bytes: 1 << 20,
@@ -351,7 +633,7 @@ mod tests {
     #[test]
     fn raw_records_are_labeled_with_key_source_and_model() {
         let model = model();
-        let outcome = classify_record(
+        let outcome = classify(
             &model,
             InputFormat::Raw,
             &record(b"Subject: cheap pills\r\n\r\nbuy now", Some(b"k1")),
@@ -377,13 +659,12 @@ mod tests {
     fn message_id_falls_back_to_header_then_coordinates() {
         let model = model();
         let with_header = record(b"Message-ID: <abc@example.org>\r\n\r\nhello", None);
-        let Outcome::Labeled(event) =
-            classify_record(&model, InputFormat::Raw, &with_header, limits(64))
+        let Outcome::Labeled(event) = classify(&model, InputFormat::Raw, &with_header, limits(64))
         else {
             panic!("expected a labeled event");
         };
         assert_eq!(event.message_id, "abc@example.org");
-        let Outcome::Labeled(event) = classify_record(
+        let Outcome::Labeled(event) = classify(
             &model,
             InputFormat::Raw,
             &record(b"hello", None),
@@ -397,7 +678,7 @@ mod tests {
     #[test]
     fn empty_and_undecodable_records_become_dead_letters() {
         let model = model();
-        let Outcome::DeadLetter(dead) = classify_record(
+        let Outcome::DeadLetter(dead) = classify(
             &model,
             InputFormat::Raw,
             &record(b"", Some(b"k")),
@@ -408,7 +689,7 @@ mod tests {
         assert_eq!(dead.error_kind(), v1::ErrorKind::Empty);
         assert_eq!(dead.original_key, b"k");
         let garbage = [0xffu8; 300];
-        let Outcome::DeadLetter(dead) = classify_record(
+        let Outcome::DeadLetter(dead) = classify(
             &model,
             InputFormat::Protobuf,
             &record(&garbage, None),
@@ -434,7 +715,7 @@ mod tests {
             }),
         };
         let value = inbound.encode_to_vec();
-        let Outcome::Labeled(event) = classify_record(
+        let Outcome::Labeled(event) = classify(
             &model,
             InputFormat::Protobuf,
             &record(&value, Some(b"k")),
@@ -460,7 +741,7 @@ mod tests {
             dead_letter_max_bytes: 10,
         };
         let Outcome::Labeled(event) =
-            classify_record(&model, InputFormat::Raw, &record(&big, Some(b"k")), limits)
+            classify(&model, InputFormat::Raw, &record(&big, Some(b"k")), limits)
         else {
             panic!("expected a labeled event");
         };

@@ -16,9 +16,15 @@ pub mod telemetry;
 mod tools;
 
 pub use config::{ConfigError, Delivery, InputFormat, RunConfig, RunOverrides};
-pub use event::{EventLine, InputRecord, Outcome, RecordLimits, classify_record, labeled_mail};
+pub use event::{
+    EventLine, InputRecord, Outcome, RecordLimits, RecordScorer, Scored, ShadowComparison,
+    TrapAccounts, labeled_mail,
+};
 pub use pipeline::{
     CATEGORY_HEADER, Control, MODEL_HEADER, Pipeline, RunError, RunSummary, VERDICT_HEADER,
 };
-pub use reload::ModelSlot;
-pub use tools::{ClientSettings, ReplayFormat, ToolError, replay, tail};
+pub use reload::{LoadError, ModelRole, ModelSlot, ModelSource};
+pub use tools::{
+    ClientSettings, FeedbackRead, FeedbackReport, ReplayFormat, ReplayMessage, ReportedLabel,
+    ToolError, read_feedback, replay, tail,
+};

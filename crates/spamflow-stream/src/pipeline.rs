@@ -32,12 +32,14 @@ use spamflow_proto::v1;
 use crate::config::{Delivery, RunConfig};
 use crate::delivery::{DeliveryCounter, send_waiting};
 use crate::event::{
-    InputRecord, Outcome, RecordLimits, category_name, classify_record, now_us, verdict_name,
+    InputRecord, Outcome, RecordLimits, RecordScorer, Scored, TrapAccounts, category_name, now_us,
+    verdict_name,
 };
 use crate::reload::ModelSlot;
 use crate::telemetry::{
     ASSIGNED_PARTITIONS, BATCH_SIZE, CATEGORIES, CONSUMED, CONSUMER_LAG, DEAD_LETTERS,
-    END_TO_END_SECONDS, Health, PRODUCED, STAGE_SECONDS, TRANSACTIONS, VERDICTS,
+    END_TO_END_SECONDS, Health, PRODUCED, SHADOW_CATEGORIES, SHADOW_PROBABILITY_DIFFERENCE,
+    SHADOW_VERDICTS, STAGE_SECONDS, TRANSACTIONS, TRAP_HITS, VERDICTS,
 };
 
 /// Record header with the verdict (`spam` or `ham`), for routing without decoding.
@@ -102,6 +104,8 @@ pub struct RunSummary {
     pub dead_letters: u64,
     /// Spam verdicts among the labeled events.
     pub spam: u64,
+    /// Messages addressed to a trap account (each also published as spam feedback).
+    pub trap_hits: u64,
     /// Batches committed.
     pub batches: u64,
     /// Batches aborted (and read again).
@@ -189,6 +193,8 @@ pub struct Pipeline {
     producer: ServiceProducer,
     output_partitions: i32,
     slot: ModelSlot,
+    shadow: Option<ModelSlot>,
+    traps: TrapAccounts,
     workers: rayon::ThreadPool,
     health: Arc<Health>,
     summary: RunSummary,
@@ -197,10 +203,12 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Connects to Kafka, subscribes and (exactly-once) initialises transactions.
+    /// Connects to Kafka, subscribes and (exactly-once) initialises transactions. `slot` serves;
+    /// `shadow`, when given, is scored beside it for comparison.
     pub fn start(
         config: RunConfig,
         slot: ModelSlot,
+        shadow: Option<ModelSlot>,
         health: Arc<Health>,
     ) -> Result<Self, RunError> {
         let mut common = ClientConfig::new();
@@ -251,6 +259,10 @@ impl Pipeline {
             .map_err(kafka("cannot create the producer"))?;
         let output_partitions = topic_partitions(&producer, &config.output_topic)?;
         topic_partitions(&producer, &config.dead_letter_topic)?;
+        let traps = TrapAccounts::new(&config.trap_recipients);
+        if !traps.is_empty() {
+            topic_partitions(&producer, &config.feedback_topic)?;
+        }
         if let Some(template) = &config.category_topic {
             for category in spamflow_model::Category::ALL {
                 topic_partitions(
@@ -281,6 +293,8 @@ impl Pipeline {
             producer,
             output_partitions,
             slot,
+            shadow,
+            traps,
             workers,
             health,
             summary: RunSummary::default(),
@@ -299,10 +313,13 @@ impl Pipeline {
         let mut last_activity = Instant::now();
         while !control.stop.load(Ordering::Relaxed) {
             self.health.beat();
-            if control.reload.swap(false, Ordering::Relaxed) {
-                self.slot.reload();
-            } else {
-                self.slot.reload_if_changed();
+            let reload = control.reload.swap(false, Ordering::Relaxed);
+            for slot in std::iter::once(&mut self.slot).chain(self.shadow.as_mut()) {
+                if reload {
+                    slot.reload();
+                } else {
+                    slot.reload_if_changed();
+                }
             }
             let batch = self.collect_batch(control)?;
             if self
@@ -399,19 +416,30 @@ impl Pipeline {
     /// Scores, publishes and commits one batch.
     fn process(&mut self, batch: Vec<InputRecord>) -> Result<(), RunError> {
         let model = self.slot.current();
+        let shadow = self.shadow.as_ref().map(ModelSlot::current);
         let started = Instant::now();
-        let format = self.config.input_format;
-        let limits = RecordLimits {
-            max_message_bytes: self.config.max_message_bytes,
-            dead_letter_max_bytes: self.config.dead_letter_max_bytes,
+        let scorer = RecordScorer {
+            model: &model,
+            shadow: shadow.as_deref(),
+            format: self.config.input_format,
+            limits: RecordLimits {
+                max_message_bytes: self.config.max_message_bytes,
+                dead_letter_max_bytes: self.config.dead_letter_max_bytes,
+            },
+            traps: &self.traps,
         };
-        let outcomes: Vec<Outcome> = if self.config.relay_only {
-            vec![Outcome::Relayed; batch.len()]
+        let outcomes: Vec<Scored> = if self.config.relay_only {
+            let relayed = Scored {
+                outcome: Outcome::Relayed,
+                trap_feedback: None,
+                shadow: None,
+            };
+            vec![relayed; batch.len()]
         } else {
             self.workers.install(|| {
                 batch
                     .par_iter()
-                    .map(|record| classify_record(&model, format, record, limits))
+                    .map(|record| scorer.score(record))
                     .collect()
             })
         };
@@ -458,7 +486,7 @@ impl Pipeline {
     fn publish_transaction(
         &self,
         batch: &[InputRecord],
-        outcomes: &[Outcome],
+        outcomes: &[Scored],
         next: &TopicPartitionList,
     ) -> BatchEnd {
         if let Err(error) = self.producer.begin_transaction() {
@@ -500,7 +528,7 @@ impl Pipeline {
     fn publish_then_commit(
         &self,
         batch: &[InputRecord],
-        outcomes: &[Outcome],
+        outcomes: &[Scored],
         next: &TopicPartitionList,
     ) -> BatchEnd {
         match self.try_publish_then_commit(batch, outcomes, next) {
@@ -513,7 +541,7 @@ impl Pipeline {
     fn try_publish_then_commit(
         &self,
         batch: &[InputRecord],
-        outcomes: &[Outcome],
+        outcomes: &[Scored],
         next: &TopicPartitionList,
     ) -> KafkaResult<()> {
         let deliveries = self.producer.context();
@@ -532,10 +560,17 @@ impl Pipeline {
     }
 
     /// Sends every outcome in input order, waiting while the producer queue is full.
-    fn send_all(&self, batch: &[InputRecord], outcomes: &[Outcome]) -> KafkaResult<()> {
-        for (record, outcome) in batch.iter().zip(outcomes) {
+    fn send_all(&self, batch: &[InputRecord], outcomes: &[Scored]) -> KafkaResult<()> {
+        for (record, scored) in batch.iter().zip(outcomes) {
             let key = record.key.as_deref();
-            match outcome {
+            if let Some(feedback) = &scored.trap_feedback {
+                let payload = feedback.encode_to_vec();
+                self.send(
+                    BaseRecord::to(&self.config.feedback_topic).payload(&payload),
+                    Some(feedback.message_id.as_bytes()),
+                )?;
+            }
+            match &scored.outcome {
                 Outcome::Labeled(event) => {
                     let payload = event.encode_to_vec();
                     let category = category_name(event.category());
@@ -639,7 +674,7 @@ impl Pipeline {
         Ok(())
     }
 
-    fn count_committed(&mut self, batch: &[InputRecord], outcomes: &[Outcome]) {
+    fn count_committed(&mut self, batch: &[InputRecord], outcomes: &[Scored]) {
         let now = now_us();
         self.summary.batches += 1;
         self.summary.consumed += batch.len() as u64;
@@ -653,12 +688,32 @@ impl Pipeline {
         for (topic, count) in per_topic {
             metrics::counter!(CONSUMED, "topic" => topic.to_owned()).increment(count);
         }
-        for (record, outcome) in batch.iter().zip(outcomes) {
+        for (record, scored) in batch.iter().zip(outcomes) {
+            if scored.trap_feedback.is_some() {
+                self.summary.trap_hits += 1;
+                metrics::counter!(TRAP_HITS).increment(1);
+            }
+            if let Some(shadow) = &scored.shadow {
+                let name = |spam: bool| if spam { "spam" } else { "ham" };
+                metrics::counter!(SHADOW_VERDICTS, "serving" => name(shadow.serving_spam), "shadow" => name(shadow.shadow_spam))
+                    .increment(1);
+                metrics::histogram!(SHADOW_PROBABILITY_DIFFERENCE)
+                    .record(f64::from(shadow.probability_difference));
+                if shadow.serving_spam && shadow.shadow_spam {
+                    let agreement = if shadow.serving_category == shadow.shadow_category {
+                        "agree"
+                    } else {
+                        "disagree"
+                    };
+                    metrics::counter!(SHADOW_CATEGORIES, "category" => shadow.serving_category.as_str(), "agreement" => agreement)
+                        .increment(1);
+                }
+            }
             if let Some(ms) = record.timestamp_ms.filter(|&ms| ms > 0) {
                 let seconds = (now - ms.saturating_mul(1000)).max(0) as f64 / 1e6;
                 metrics::histogram!(END_TO_END_SECONDS).record(seconds);
             }
-            match outcome {
+            match &scored.outcome {
                 Outcome::Labeled(event) => {
                     self.summary.labeled += 1;
                     metrics::counter!(PRODUCED, "topic" => self.config.output_topic.clone())

@@ -33,8 +33,22 @@ pub const CONSUMER_LAG: &str = "spamflow_consumer_lag";
 pub const TRANSACTIONS: &str = "spamflow_transactions_total";
 /// 1 for the model id that currently scores, 0 for models it replaced (label `model_id`).
 pub const MODEL_INFO: &str = "spamflow_model_info";
-/// Model reload attempts (label `outcome`: `loaded` or `refused`).
+/// Model reload attempts (labels `outcome`: `loaded` or `refused`; `role`: `serving` or
+/// `shadow`).
 pub const MODEL_RELOADS: &str = "spamflow_model_reloads_total";
+/// 1 for the shadow model id that currently scores beside the serving one, 0 for replaced ones
+/// (label `model_id`).
+pub const SHADOW_MODEL_INFO: &str = "spamflow_shadow_model_info";
+/// Messages scored by both models (labels `serving` and `shadow`: each model's verdict, `spam`
+/// or `ham`); agreement is where the two labels are equal.
+pub const SHADOW_VERDICTS: &str = "spamflow_shadow_verdicts_total";
+/// Absolute difference between the shadow's and the serving model's spam probability.
+pub const SHADOW_PROBABILITY_DIFFERENCE: &str = "spamflow_shadow_probability_difference";
+/// Messages both models call spam, by the serving model's category (labels `category`;
+/// `agreement`: `agree` when the shadow names the same category, else `disagree`).
+pub const SHADOW_CATEGORIES: &str = "spamflow_shadow_categories_total";
+/// Messages addressed to a trap account, published as spam `Feedback` (counted at commit).
+pub const TRAP_HITS: &str = "spamflow_trap_hits_total";
 /// Partitions currently assigned to this process.
 pub const ASSIGNED_PARTITIONS: &str = "spamflow_assigned_partitions";
 
@@ -101,9 +115,16 @@ pub fn install_recorder() -> Result<PrometheusHandle, TelemetryError> {
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
     ];
     let sizes = [1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0];
+    let differences = [0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0];
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), &sizes))
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(SHADOW_PROBABILITY_DIFFERENCE.into()),
+                &differences,
+            )
+        })
         .and_then(|b| b.install_recorder())
         .map_err(|e| TelemetryError::Recorder(e.to_string()))
 }

@@ -1,5 +1,6 @@
-//! `spamflow replay` (load messages into a topic) and `spamflow tail` (print committed labeled
-//! events as JSON lines).
+//! `spamflow replay` (load messages into a topic), `spamflow tail` (print committed labeled
+//! events as JSON lines) and the reading half of `spamflow dataset export` (every committed
+//! `Feedback` report of a topic).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,11 +14,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
+use spamflow_model::Category;
 use spamflow_proto::v1;
 
 use crate::delivery::{DeliveryCounter, send_waiting};
-use crate::event::EventLine;
+use crate::event::{EventLine, category_name, now_us, wire_category};
 
 /// Record value format written by `replay`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +30,28 @@ pub enum ReplayFormat {
     Raw,
     /// An `InboundMail` protobuf wrapping them.
     Protobuf,
+    /// A `Feedback` user report carrying them and their label.
+    Feedback,
+}
+
+/// One message for `replay`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayMessage {
+    /// Record key (and message id).
+    pub key: String,
+    /// The raw message.
+    pub bytes: Vec<u8>,
+    /// Its true label; required by [`ReplayFormat::Feedback`].
+    pub label: Option<ReportedLabel>,
+}
+
+/// A label as a user reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportedLabel {
+    /// True for spam.
+    pub spam: bool,
+    /// The kind of spam, if known.
+    pub category: Option<Category>,
 }
 
 /// Why a client tool failed.
@@ -49,6 +74,20 @@ pub enum ToolError {
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// A feedback replay needs every message's label.
+    #[error("message {0:?} has no label: feedback needs one (a manifest row or --label)")]
+    Unlabeled(String),
+    /// The topic does not exist.
+    #[error("topic {0:?} does not exist")]
+    MissingTopic(String),
+    /// The topic did not reach its end in time.
+    #[error("topic {topic:?} did not reach its end within {seconds} s of silence")]
+    Stalled {
+        /// The topic.
+        topic: String,
+        /// Seconds without progress.
+        seconds: u64,
+    },
 }
 
 fn kafka(context: &'static str) -> impl FnOnce(KafkaError) -> ToolError {
@@ -83,7 +122,7 @@ impl ClientSettings {
 pub fn replay(
     settings: &ClientSettings,
     topic: &str,
-    messages: impl IntoIterator<Item = (String, Vec<u8>)>,
+    messages: impl IntoIterator<Item = ReplayMessage>,
     format: ReplayFormat,
     rate: Option<f64>,
 ) -> Result<u64, ToolError> {
@@ -99,7 +138,7 @@ pub fn replay(
     }
     let started = Instant::now();
     let mut sent = 0u64;
-    for (key, bytes) in messages {
+    for ReplayMessage { key, bytes, label } in messages {
         if let Some(rate) = rate {
             let due = started + Duration::from_secs_f64(sent as f64 / rate);
             while Instant::now() < due {
@@ -114,6 +153,28 @@ pub fn replay(
                 envelope: None,
             }
             .encode_to_vec(),
+            ReplayFormat::Feedback => {
+                let label = label.ok_or_else(|| ToolError::Unlabeled(key.clone()))?;
+                v1::Feedback {
+                    message_id: key.clone(),
+                    raw: bytes,
+                    label: if label.spam {
+                        v1::Label::Spam
+                    } else {
+                        v1::Label::Ham
+                    } as i32,
+                    category: label
+                        .category
+                        .filter(|_| label.spam)
+                        .map_or(v1::Category::Unspecified, wire_category)
+                        as i32,
+                    source: v1::FeedbackSource::UserReport as i32,
+                    reported_unix_micros: now_us(),
+                    tenant: String::new(),
+                    model_id: String::new(),
+                }
+                .encode_to_vec()
+            }
         };
         send_waiting(
             &producer,
@@ -214,4 +275,130 @@ pub fn tail(
     }
     out.flush()?;
     Ok(printed)
+}
+
+/// A `Feedback` record, as `dataset export` uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackReport {
+    /// The reported message's id.
+    pub message_id: String,
+    /// Its raw bytes.
+    pub raw: Vec<u8>,
+    /// The reported label (`None` when unset).
+    pub label: Option<ReportedLabel>,
+    /// Who reported it: `user_report`, `trap_account` or `unspecified`.
+    pub source: &'static str,
+}
+
+impl FeedbackReport {
+    fn from_wire(feedback: v1::Feedback) -> Self {
+        let spam = match feedback.label() {
+            v1::Label::Spam => Some(true),
+            v1::Label::Ham => Some(false),
+            v1::Label::Unspecified => None,
+        };
+        let category = category_name(feedback.category()).and_then(|name| name.parse().ok());
+        FeedbackReport {
+            source: match feedback.source() {
+                v1::FeedbackSource::UserReport => "user_report",
+                v1::FeedbackSource::TrapAccount => "trap_account",
+                v1::FeedbackSource::Unspecified => "unspecified",
+            },
+            label: spam.map(|spam| ReportedLabel {
+                spam,
+                category: category.filter(|_| spam),
+            }),
+            message_id: feedback.message_id,
+            raw: feedback.raw,
+        }
+    }
+}
+
+/// What [`read_feedback`] found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackRead {
+    /// Records read.
+    pub records: u64,
+    /// Records that were not `Feedback` protobufs (skipped).
+    pub undecodable: u64,
+}
+
+/// Hands every committed `Feedback` of `topic` to `each`, from the beginning of every partition
+/// to its end as of the read (records published meanwhile may or may not be included). Stops
+/// with [`ToolError::Stalled`] when no partition progresses for `stall_timeout`.
+pub fn read_feedback(
+    settings: &ClientSettings,
+    topic: &str,
+    stall_timeout: Duration,
+    mut each: impl FnMut(FeedbackReport) -> Result<(), std::io::Error>,
+) -> Result<FeedbackRead, ToolError> {
+    let consumer: BaseConsumer = settings
+        .config()
+        .set(
+            "group.id",
+            format!("spamflow-export-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .map_err(kafka("cannot create the consumer"))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .map_err(kafka("cannot read topic metadata"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        return Err(ToolError::MissingTopic(topic.to_owned()));
+    }
+    let mut assignment = TopicPartitionList::new();
+    for &partition in &partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .map_err(kafka("cannot assign partitions"))?;
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(kafka("cannot assign partitions"))?;
+    let mut at_end: std::collections::BTreeSet<i32> = std::collections::BTreeSet::new();
+    let mut read = FeedbackRead::default();
+    let mut last_progress = Instant::now();
+    while at_end.len() < partitions.len() {
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {
+                if last_progress.elapsed() >= stall_timeout {
+                    return Err(ToolError::Stalled {
+                        topic: topic.to_owned(),
+                        seconds: stall_timeout.as_secs(),
+                    });
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                at_end.insert(partition);
+                last_progress = Instant::now();
+            }
+            Some(Err(error)) => tracing::warn!(%error, "consumer error"),
+            Some(Ok(message)) => {
+                last_progress = Instant::now();
+                read.records += 1;
+                match v1::Feedback::decode(message.payload().unwrap_or_default()) {
+                    Ok(feedback) => each(FeedbackReport::from_wire(feedback))?,
+                    Err(error) => {
+                        read.undecodable += 1;
+                        tracing::warn!(
+                            partition = message.partition(),
+                            offset = message.offset(),
+                            %error,
+                            "not a Feedback; skipped"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(read)
 }
