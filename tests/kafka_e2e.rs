@@ -377,26 +377,16 @@ fn sighup_reloads_the_model_and_a_bad_file_is_refused_while_serving() {
     let service = Service::start(&config, &[], &dir.path().join("run.log"));
     let message = |n: usize| (format!("r-{n}"), Some(b"Subject: hi\r\n\r\nhello".to_vec()));
     let reloads = |outcome: &str| {
-        http_get(&http, "/metrics").map_or(0.0, |(_, body)| {
-            metric_sum(
-                &body,
-                "spamflow_model_reloads_total",
-                &format!("\"{outcome}\""),
-            )
-        })
+        scrape(
+            &http,
+            "spamflow_model_reloads_total",
+            &format!("outcome=\"{outcome}\""),
+        )
     };
-    let wait_for = |what: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !what() {
-            assert!(Instant::now() < deadline, "timed out");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+    let wait_for = |condition: &dyn Fn() -> bool| {
+        wait_until("the service", Duration::from_secs(60), condition)
     };
-    let produced = || {
-        http_get(&http, "/metrics").map_or(0.0, |(_, body)| {
-            metric_sum(&body, "spamflow_produced_total", "")
-        })
-    };
+    let produced = || scrape(&http, "spamflow_produced_total", "");
     produce(&input, [message(0)]);
     wait_for(&|| produced() >= 1.0);
 

@@ -366,3 +366,29 @@ pub fn metric_sum(body: &str, name: &str, label_filter: &str) -> f64 {
         })
         .sum()
 }
+
+/// Waits until `condition` holds, at most `timeout`; fails naming `what` otherwise.
+pub fn wait_until(what: &str, timeout: Duration, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// [`metric_sum`] over a running service's `/metrics` at `http` (0 when it does not answer).
+pub fn scrape(http: &str, name: &str, label_filter: &str) -> f64 {
+    http_get(http, "/metrics").map_or(0.0, |(_, body)| metric_sum(&body, name, label_filter))
+}
+
+/// Runs `spamflow ARGS...`, fails with its stderr unless it succeeds, and returns its stdout.
+pub fn spamflow_ok(args: &[&str]) -> String {
+    let output = Command::new(spamflow()).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "spamflow {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

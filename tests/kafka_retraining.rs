@@ -1,0 +1,424 @@
+//! End-to-end tests of the retraining loop on a real local Kafka broker (see `support.rs`):
+//! trap accounts becoming feedback, feedback exported as a corpus, shadow scoring, and
+//! promotion and rollback through the model registry while `spamflow run` serves.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: failing loudly is the point
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use prost::Message as _;
+use spamflow_e2e::*;
+use spamflow_proto::v1;
+
+/// A small hand-written message.
+fn note(i: usize, to: &str) -> Vec<u8> {
+    format!(
+        "From: sender{i}@example.org\r\nTo: {to}\r\nSubject: note {i}\r\nMessage-ID: <n{i}@example.org>\r\n\r\nhello number {i}\r\n"
+    )
+    .into_bytes()
+}
+
+fn inbound(id: &str, raw: Vec<u8>, recipients: &[&str]) -> Option<Vec<u8>> {
+    let envelope = (!recipients.is_empty()).then(|| v1::SmtpEnvelope {
+        recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
+        ..v1::SmtpEnvelope::default()
+    });
+    Some(
+        v1::InboundMail {
+            message_id: id.to_owned(),
+            raw,
+            envelope,
+        }
+        .encode_to_vec(),
+    )
+}
+
+#[test]
+fn trap_hits_become_spam_feedback_and_feedback_exports_as_a_corpus() {
+    let (input, output, dead, feedback) = (
+        unique("trap-in"),
+        unique("trap-out"),
+        unique("trap-dead"),
+        unique("trap-feedback"),
+    );
+    create_topics(&[(&input, 2), (&output, 2), (&dead, 1), (&feedback, 2)]);
+    let dir = tempfile::tempdir().unwrap();
+
+    // 24 messages: envelope recipients decide where there are some, headers otherwise.
+    let mut records = Vec::new();
+    let mut expected_hits: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for i in 0..24 {
+        let id = format!("m-{i}");
+        let (raw, recipients, hit) = match i % 6 {
+            0 => (
+                note(i, "x@example.org"),
+                vec!["bait@spamflow-trap.test"],
+                true,
+            ),
+            1 => (
+                note(i, "x@example.org"),
+                vec!["anyone@TRAPS.spamflow.test"],
+                true,
+            ),
+            2 => (
+                note(i, "bait@spamflow-trap.test"),
+                vec!["user@example.org"],
+                false,
+            ),
+            3 => (
+                note(i, "Someone <someone@traps.spamflow.test>"),
+                vec![],
+                true,
+            ),
+            _ => (note(i, "user@example.org"), vec!["user@example.org"], false),
+        };
+        if hit {
+            expected_hits.insert(id.clone(), raw.clone());
+        }
+        records.push((id.clone(), inbound(&id, raw, &recipients)));
+    }
+    // The same message reaching a trap again under another id: one corpus entry, two reports.
+    let again = expected_hits["m-0"].clone();
+    expected_hits.insert("m-again".into(), again.clone());
+    records.push((
+        "m-again".into(),
+        inbound("m-again", again, &["bait@spamflow-trap.test"]),
+    ));
+    produce(&input, records);
+
+    let config = run_config(
+        dir.path(),
+        "run",
+        (&input, &output, &dead),
+        &format!(
+            "input_format = \"protobuf\"\nfeedback_topic = \"{feedback}\"\n\
+             trap_recipients = [\"bait@spamflow-trap.test\", \"@traps.spamflow.test\"]\n\
+             http_listen = \"\""
+        ),
+    );
+    let service = Service::start(&config, &["--until-idle", "5"], &dir.path().join("run.log"));
+    let (ok, summary) = service.wait(Duration::from_secs(120));
+    assert!(ok, "spamflow run failed: {summary}");
+    assert!(summary.contains("13 trap hits"), "{summary}");
+
+    // Every message is labeled as usual; trap hits also become spam feedback.
+    assert_eq!(read_committed(&output).len(), 25);
+    let reports: BTreeMap<String, v1::Feedback> = read_committed(&feedback)
+        .into_iter()
+        .map(|r| {
+            let f = v1::Feedback::decode(r.value.as_slice()).unwrap();
+            assert_eq!(r.key.as_deref(), Some(f.message_id.as_bytes()));
+            (f.message_id.clone(), f)
+        })
+        .collect();
+    assert_eq!(
+        reports.keys().collect::<Vec<_>>(),
+        expected_hits.keys().collect::<Vec<_>>()
+    );
+    for (id, report) in &reports {
+        assert_eq!(report.label(), v1::Label::Spam, "{id}");
+        assert_eq!(report.source(), v1::FeedbackSource::TrapAccount, "{id}");
+        assert_eq!(
+            report.raw, expected_hits[id],
+            "{id}: the message bytes are kept"
+        );
+        assert!(!report.model_id.is_empty());
+    }
+
+    // User reports arrive on the same topic; one contradicts a trap hit (the latest wins).
+    let ham_file = dir.path().join("ham.eml");
+    std::fs::write(&ham_file, note(100, "me@example.org")).unwrap();
+    let contradicted = dir.path().join("contradicted.eml");
+    std::fs::write(&contradicted, &expected_hits["m-1"]).unwrap();
+    for file in [&ham_file, &contradicted] {
+        spamflow_ok(&[
+            "replay",
+            "--brokers",
+            &brokers(),
+            "--topic",
+            &feedback,
+            "--format",
+            "feedback",
+            "--label",
+            "ham",
+            file.to_str().unwrap(),
+        ]);
+    }
+
+    let corpus = dir.path().join("corpus");
+    let printed = spamflow_ok(&[
+        "dataset",
+        "export",
+        "--brokers",
+        &brokers(),
+        "--topic",
+        &feedback,
+        "--out",
+        corpus.to_str().unwrap(),
+    ]);
+    assert!(printed.contains("exported 13 messages"), "{printed}");
+    assert!(printed.contains("2 duplicate reports merged"), "{printed}");
+    assert!(printed.contains("1 with conflicting labels"), "{printed}");
+    let mut reader = csv::Reader::from_path(corpus.join("manifest.csv")).unwrap();
+    let rows: Vec<HashMap<String, String>> = reader.deserialize().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 13);
+    let spam = rows.iter().filter(|r| r["label"] == "spam").count();
+    assert_eq!(
+        spam, 11,
+        "12 distinct trap messages, one later reported as ham"
+    );
+    for row in &rows {
+        let bytes = std::fs::read(corpus.join(&row["path"])).unwrap();
+        assert!(["train", "test"].contains(&row["split"].as_str()));
+        if bytes == expected_hits["m-0"] {
+            assert_eq!(
+                (row["reports"].as_str(), row["label"].as_str()),
+                ("2", "spam")
+            );
+            assert_eq!(row["source"], "trap_account");
+        }
+        if bytes == expected_hits["m-1"] {
+            assert_eq!(row["label"], "ham");
+            assert_eq!(row["source"], "trap_account+user_report");
+        }
+    }
+    // Exporting again gives the same manifest: the split rule is deterministic.
+    let before = std::fs::read(corpus.join("manifest.csv")).unwrap();
+    spamflow_ok(&[
+        "dataset",
+        "export",
+        "--brokers",
+        &brokers(),
+        "--topic",
+        &feedback,
+        "--out",
+        corpus.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(corpus.join("manifest.csv")).unwrap(), before);
+}
+
+/// The default model's bytes with another id and, optionally, another threshold.
+fn variant(id: &str, threshold: Option<f32>) -> Vec<u8> {
+    let bytes = std::fs::read(root().join("models/default.spamflow")).unwrap();
+    let mut artifact = spamflow_model::ModelArtifact::from_bytes(&bytes).unwrap();
+    artifact.metadata.model_id = id.into();
+    if let Some(threshold) = threshold {
+        artifact.threshold = threshold;
+    }
+    artifact.to_bytes().unwrap()
+}
+
+#[test]
+fn shadow_mode_publishes_only_serving_verdicts_and_exports_agreement() {
+    let (input, output, dead) = (
+        unique("shadow-in"),
+        unique("shadow-out"),
+        unique("shadow-dead"),
+    );
+    create_topics(&[(&input, 2), (&output, 2), (&dead, 1)]);
+    let dir = tempfile::tempdir().unwrap();
+    // A candidate that calls every message spam: it disagrees on exactly the serving hams.
+    let shadow = dir.path().join("shadow.spamflow");
+    std::fs::write(&shadow, variant("sf-shadow-test", Some(0.0))).unwrap();
+    // Every fourth test message: ham and spam of every subset.
+    let files: Vec<(String, Option<Vec<u8>>)> = split_files("test")
+        .into_iter()
+        .step_by(4)
+        .map(|(path, file)| (path, Some(std::fs::read(file).unwrap())))
+        .collect();
+    let total = files.len() as f64;
+    produce(&input, files);
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = run_config(
+        dir.path(),
+        "run",
+        (&input, &output, &dead),
+        &format!(
+            "http_listen = \"{http}\"\nshadow_model = \"{}\"",
+            shadow.display()
+        ),
+    );
+    let service = Service::start(&config, &[], &dir.path().join("run.log"));
+    let both = |serving: &str, shadow: &str| {
+        scrape(
+            &http,
+            "spamflow_shadow_verdicts_total",
+            &format!("serving=\"{serving}\",shadow=\"{shadow}\""),
+        )
+    };
+    wait_until(
+        "every message shadow-scored",
+        Duration::from_secs(120),
+        || scrape(&http, "spamflow_shadow_verdicts_total", "") >= total,
+    );
+    let body = http_get(&http, "/metrics").unwrap().1;
+    let serving_spam = metric_sum(&body, "spamflow_verdicts_total", "verdict=\"spam\"");
+    let serving_ham = metric_sum(&body, "spamflow_verdicts_total", "verdict=\"ham\"");
+    assert_eq!(serving_spam + serving_ham, total);
+    assert!(serving_spam > 0.0 && serving_ham > 0.0);
+    assert_eq!(both("spam", "spam"), serving_spam);
+    assert_eq!(both("ham", "spam"), serving_ham);
+    assert_eq!(both("spam", "ham") + both("ham", "ham"), 0.0);
+    assert_eq!(
+        metric_sum(&body, "spamflow_shadow_probability_difference_count", ""),
+        total
+    );
+    assert_eq!(
+        metric_sum(
+            &body,
+            "spamflow_shadow_categories_total",
+            "agreement=\"agree\""
+        ),
+        serving_spam,
+        "same category weights: every category agrees"
+    );
+    assert_eq!(
+        metric_sum(&body, "spamflow_shadow_model_info", "sf-shadow-test"),
+        1.0
+    );
+    service.signal("TERM");
+    let (ok, _) = service.wait(Duration::from_secs(60));
+    assert!(ok, "graceful shutdown failed");
+
+    // Only the serving model's verdicts are published.
+    let events: Vec<v1::LabeledMail> = read_committed(&output)
+        .into_iter()
+        .map(|r| v1::LabeledMail::decode(r.value.as_slice()).unwrap())
+        .collect();
+    assert_eq!(events.len() as f64, total);
+    assert!(events.iter().all(|e| e.model_id != "sf-shadow-test"));
+    let published_spam = events
+        .iter()
+        .filter(|e| e.verdict() == v1::Verdict::Spam)
+        .count();
+    assert_eq!(published_spam as f64, serving_spam);
+}
+
+#[test]
+fn promote_and_rollback_switch_the_served_model_without_loss_or_duplicates() {
+    let (input, output, dead) = (
+        unique("registry-in"),
+        unique("registry-out"),
+        unique("registry-dead"),
+    );
+    create_topics(&[(&input, 3), (&output, 3), (&dead, 1)]);
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry");
+    let registry_arg = registry.to_str().unwrap();
+    let (first, second) = (dir.path().join("a.spamflow"), dir.path().join("b.spamflow"));
+    std::fs::write(&first, variant("sf-registry-a", None)).unwrap();
+    std::fs::write(&second, variant("sf-registry-b", None)).unwrap();
+    let added = spamflow_ok(&[
+        "models",
+        "--registry",
+        registry_arg,
+        "add",
+        first.to_str().unwrap(),
+        "--promote",
+    ]);
+    assert!(added.contains("serving sf-registry-a"), "{added}");
+    spamflow_ok(&[
+        "models",
+        "--registry",
+        registry_arg,
+        "add",
+        second.to_str().unwrap(),
+    ]);
+    let listed = spamflow_ok(&["models", "--registry", registry_arg, "list"]);
+    assert!(listed.contains("* sf-registry-a"), "{listed}");
+    assert!(listed.contains("  sf-registry-b"), "{listed}");
+
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = run_config(
+        dir.path(),
+        "run",
+        (&input, &output, &dead),
+        &format!(
+            "http_listen = \"{http}\"\nmodel_registry = \"{registry_arg}\"\nmodel_check_secs = 1"
+        ),
+    );
+    let service = Service::start(&config, &[], &dir.path().join("run.log"));
+    let messages: Vec<(String, Option<Vec<u8>>)> = split_files("test")
+        .into_iter()
+        .cycle()
+        .take(2400)
+        .enumerate()
+        .map(|(i, (_, file))| (format!("k-{i}"), Some(std::fs::read(file).unwrap())))
+        .collect();
+    let total = messages.len();
+    // 2,400 messages at 120 per second: promotion and rollback land while input flows.
+    let feeder = std::thread::spawn({
+        let input = input.clone();
+        move || produce_paced(&input, messages, Some(120.0))
+    });
+    let serving = |id: &str| scrape(&http, "spamflow_model_info", &format!("\"{id}\"")) == 1.0;
+    let produced = || scrape(&http, "spamflow_produced_total", "");
+    wait_until("a quarter of the input", Duration::from_secs(60), || {
+        produced() >= total as f64 / 4.0
+    });
+    let promoted = spamflow_ok(&[
+        "models",
+        "--registry",
+        registry_arg,
+        "promote",
+        "sf-registry-b",
+    ]);
+    assert!(
+        promoted.contains("serving sf-registry-b (was sf-registry-a)"),
+        "{promoted}"
+    );
+    wait_until("the promotion", Duration::from_secs(30), || {
+        serving("sf-registry-b")
+    });
+    let at_promotion = produced();
+    wait_until("more input", Duration::from_secs(60), || {
+        produced() >= at_promotion + total as f64 / 4.0
+    });
+    let rolled_back = spamflow_ok(&["models", "--registry", registry_arg, "rollback"]);
+    assert!(
+        rolled_back.contains("serving sf-registry-a (was sf-registry-b)"),
+        "{rolled_back}"
+    );
+    wait_until("the rollback", Duration::from_secs(30), || {
+        serving("sf-registry-a")
+    });
+    let at_rollback = produced();
+    feeder.join().unwrap();
+    assert!(
+        at_rollback < total as f64,
+        "the rollback landed while input was still flowing"
+    );
+    wait_until("every message", Duration::from_secs(120), || {
+        produced() >= total as f64
+    });
+    service.signal("TERM");
+    let (ok, _) = service.wait(Duration::from_secs(60));
+    assert!(ok, "graceful shutdown failed");
+
+    // Exactly one event per message; per partition the model goes a, then b, then a again.
+    let records = read_committed(&output);
+    let mut per_key: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut sequences: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for record in &records {
+        *per_key.entry(record.key.clone().unwrap()).or_default() += 1;
+        let model = record
+            .headers
+            .iter()
+            .find(|(k, _)| k == "spamflow-model")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let sequence = sequences.entry(record.partition).or_default();
+        if sequence.last() != Some(&model) {
+            sequence.push(model);
+        }
+    }
+    assert_eq!(per_key.len(), total, "no message lost");
+    assert!(per_key.values().all(|&n| n == 1), "no message duplicated");
+    for (partition, sequence) in &sequences {
+        assert_eq!(
+            sequence,
+            &["sf-registry-a", "sf-registry-b", "sf-registry-a"],
+            "partition {partition}"
+        );
+    }
+}
