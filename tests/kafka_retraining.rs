@@ -422,3 +422,171 @@ fn promote_and_rollback_switch_the_served_model_without_loss_or_duplicates() {
         );
     }
 }
+
+/// Writes a manifest of the shared corpus' rows of `subsets` and `split` with absolute paths.
+fn corpus_manifest(out: &std::path::Path, subsets: &[&str], split: &str) -> usize {
+    let corpus = corpus();
+    let mut reader = csv::Reader::from_path(corpus.join("manifest.csv")).unwrap();
+    let mut writer = csv::Writer::from_path(out).unwrap();
+    writer
+        .write_record(["path", "label", "split", "category"])
+        .unwrap();
+    let mut rows = 0;
+    for row in reader.deserialize::<HashMap<String, String>>() {
+        let row = row.unwrap();
+        if subsets.contains(&row["subset"].as_str()) && row["split"] == split {
+            let path = corpus.join(&row["path"]);
+            writer
+                .write_record([
+                    path.to_str().unwrap(),
+                    &row["label"],
+                    &row["split"],
+                    &row["category"],
+                ])
+                .unwrap();
+            rows += 1;
+        }
+    }
+    writer.flush().unwrap();
+    rows
+}
+
+/// `spamflow eval` JSON of `model` on `manifest` (split `test`).
+fn evaluate(model: &std::path::Path, manifest: &std::path::Path) -> serde_json::Value {
+    let json = model.with_extension("eval.json");
+    spamflow_ok(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap()
+}
+
+/// Runs `spamflow ARGS...` and returns how long it took.
+fn timed(args: &[&str]) -> Duration {
+    let started = std::time::Instant::now();
+    spamflow_ok(args);
+    started.elapsed()
+}
+
+#[test]
+fn drift_feedback_through_kafka_updates_the_model_and_improves_on_later_mail() {
+    const OLD: [&str; 2] = ["spam", "easy_ham"];
+    const LATER: [&str; 3] = ["spam_2", "hard_ham", "easy_ham_2"];
+    let feedback = unique("drift-feedback");
+    create_topics(&[(&feedback, 3)]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let text = |p: &std::path::PathBuf| p.to_str().unwrap().to_owned();
+    assert!(corpus_manifest(&path("old.csv"), &OLD, "train") > 2000);
+    assert!(corpus_manifest(&path("later-test.csv"), &LATER, "test") > 500);
+    let later_train = corpus_manifest(&path("later-train.csv"), &LATER, "train");
+
+    // Last year's model: trained on the old subsets only.
+    spamflow_ok(&[
+        "train",
+        "--manifest",
+        &text(&path("old.csv")),
+        "--out",
+        &text(&path("old.spamflow")),
+    ]);
+    let before = evaluate(&path("old.spamflow"), &path("later-test.csv"));
+
+    // This year's reports arrive as Feedback on the broker and are exported as a corpus.
+    spamflow_ok(&[
+        "replay",
+        "--brokers",
+        &brokers(),
+        "--topic",
+        &feedback,
+        "--format",
+        "feedback",
+        "--manifest",
+        &text(&path("later-train.csv")),
+    ]);
+    let exported = spamflow_ok(&[
+        "dataset",
+        "export",
+        "--brokers",
+        &brokers(),
+        "--topic",
+        &feedback,
+        "--out",
+        &text(&path("feedback")),
+        "--test-percent",
+        "0",
+    ]);
+    let manifest = path("feedback").join("manifest.csv");
+    let rows = csv::Reader::from_path(&manifest).unwrap().records().count();
+    assert!(
+        rows > later_train * 9 / 10 && rows <= later_train,
+        "{exported}"
+    );
+
+    // Incremental update from the exported feedback, and a full retrain on old + new data.
+    let update_time = timed(&[
+        "update",
+        "--model",
+        &text(&path("old.spamflow")),
+        "--manifest",
+        &text(&manifest),
+        "--out",
+        &text(&path("updated.spamflow")),
+    ]);
+    let retrain_time = timed(&[
+        "train",
+        "--manifest",
+        &text(&path("old.csv")),
+        "--manifest",
+        &text(&manifest),
+        "--out",
+        &text(&path("retrained.spamflow")),
+    ]);
+    let after = evaluate(&path("updated.spamflow"), &path("later-test.csv"));
+    let metric = |v: &serde_json::Value, key: &str| v["spam"][key].as_f64().unwrap();
+    eprintln!(
+        "drift: old model 1-AUC {:.3} % recall {:.3} FPR {:.4}; updated 1-AUC {:.3} % recall {:.3} FPR {:.4}; update {:.1} s, full retrain {:.1} s",
+        metric(&before, "one_minus_auc_pct"),
+        metric(&before, "recall"),
+        metric(&before, "fpr"),
+        metric(&after, "one_minus_auc_pct"),
+        metric(&after, "recall"),
+        metric(&after, "fpr"),
+        update_time.as_secs_f64(),
+        retrain_time.as_secs_f64()
+    );
+    assert!(
+        metric(&after, "one_minus_auc_pct") < metric(&before, "one_minus_auc_pct") * 0.8,
+        "the update ranks later mail better"
+    );
+    assert!(
+        metric(&after, "recall") > metric(&before, "recall"),
+        "the update catches more later spam"
+    );
+    assert!(
+        metric(&after, "fpr") <= metric(&before, "fpr") + 0.01,
+        "without flagging much more ham"
+    );
+    assert!(
+        retrain_time >= update_time * 5,
+        "update {update_time:?} is not 5x faster than a full retrain {retrain_time:?}"
+    );
+
+    // The promotion gate accepts the update over the old model on later mail.
+    let compared = std::process::Command::new(spamflow())
+        .args(["compare", "--current", &text(&path("old.spamflow"))])
+        .args(["--candidate", &text(&path("updated.spamflow"))])
+        .args(["--manifest", &text(&path("later-test.csv"))])
+        .output()
+        .unwrap();
+    assert_eq!(
+        compared.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&compared.stdout)
+    );
+}
