@@ -44,16 +44,12 @@ fn test_split_is_labeled_exactly_once_like_classify_with_matching_metrics() {
     assert!(replay.success());
 
     let dir = tempfile::tempdir().unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let config = run_config(
+    let (service, http) = Service::with_metrics(
         dir.path(),
-        "run",
         (&input, &output, &dead),
-        &format!(
-            "http_listen = \"{http}\"\nbatch_max_messages = 200\ncategory_topic = \"{output}.{{category}}\""
-        ),
+        &format!("batch_max_messages = 200\ncategory_topic = \"{output}.{{category}}\""),
+        &["--until-idle", "8"],
     );
-    let service = Service::start(&config, &["--until-idle", "8"], &dir.path().join("run.log"));
 
     // Scrape /metrics while the service runs, until every record is counted.
     let deadline = Instant::now() + Duration::from_secs(240);
@@ -220,8 +216,7 @@ fn run_over(
     format: &str,
     records: Vec<(String, Option<Vec<u8>>)>,
 ) -> (Vec<v1::LabeledMail>, Vec<v1::DeadLetter>) {
-    let (input, output, dead) = (unique("bad-in"), unique("bad-out"), unique("bad-dead"));
-    create_topics(&[(&input, 1), (&output, 1), (&dead, 1)]);
+    let (input, output, dead) = service_topics("bad", 1);
     produce(&input, records);
     let dir = tempfile::tempdir().unwrap();
     let config = run_config(
@@ -239,10 +234,7 @@ fn run_over(
         "{}",
         std::fs::read_to_string(dir.path().join("run.log")).unwrap_or_default()
     );
-    let labeled = read_committed(&output)
-        .into_iter()
-        .map(|r| v1::LabeledMail::decode(r.value.as_slice()).unwrap())
-        .collect();
+    let labeled = labeled_events(&output);
     let dead = read_committed(&dead)
         .into_iter()
         .map(|r| v1::DeadLetter::decode(r.value.as_slice()).unwrap())
@@ -350,31 +342,19 @@ fn malformed_protobuf_records_become_dead_letters() {
 
 #[test]
 fn sighup_reloads_the_model_and_a_bad_file_is_refused_while_serving() {
-    let (input, output, dead) = (
-        unique("reload-in"),
-        unique("reload-out"),
-        unique("reload-dead"),
-    );
-    create_topics(&[(&input, 1), (&output, 1), (&dead, 1)]);
+    let (input, output, dead) = service_topics("reload", 1);
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("current.spamflow");
     let good = std::fs::read(root().join("models/default.spamflow")).unwrap();
     std::fs::write(&model, &good).unwrap();
     // The same weights under another id: a valid candidate whose events are recognisable.
-    let mut artifact = spamflow_model::ModelArtifact::from_bytes(&good).unwrap();
-    artifact.metadata.model_id = "sf-reload-test".into();
-    let candidate = artifact.to_bytes().unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let config = run_config(
+    let candidate = model_variant("sf-reload-test", None);
+    let (service, http) = Service::with_metrics(
         dir.path(),
-        "run",
         (&input, &output, &dead),
-        &format!(
-            "http_listen = \"{http}\"\nmodel = \"{}\"\nmodel_check_secs = 0",
-            model.display()
-        ),
+        &format!("model = \"{}\"\nmodel_check_secs = 0", model.display()),
+        &[],
     );
-    let service = Service::start(&config, &[], &dir.path().join("run.log"));
     let message = |n: usize| (format!("r-{n}"), Some(b"Subject: hi\r\n\r\nhello".to_vec()));
     let reloads = |outcome: &str| {
         scrape(
@@ -408,14 +388,9 @@ fn sighup_reloads_the_model_and_a_bad_file_is_refused_while_serving() {
         metric_sum(&metrics, "spamflow_model_info", "sf-reload-test"),
         1.0
     );
-    service.signal("TERM");
-    let (ok, _) = service.wait(Duration::from_secs(60));
-    assert!(ok, "graceful shutdown failed");
+    service.stop();
 
-    let events: Vec<v1::LabeledMail> = read_committed(&output)
-        .into_iter()
-        .map(|r| v1::LabeledMail::decode(r.value.as_slice()).unwrap())
-        .collect();
+    let events = labeled_events(&output);
     let ids: Vec<&str> = events.iter().map(|e| e.model_id.as_str()).collect();
     assert_eq!(
         ids[..2],
@@ -428,8 +403,7 @@ fn sighup_reloads_the_model_and_a_bad_file_is_refused_while_serving() {
 
 #[test]
 fn replay_of_files_as_protobuf_is_labeled_under_file_names() {
-    let (input, output, dead) = (unique("pb-in"), unique("pb-out"), unique("pb-dead"));
-    create_topics(&[(&input, 2), (&output, 2), (&dead, 1)]);
+    let (input, output, dead) = service_topics("pb", 2);
     let files: Vec<std::path::PathBuf> = split_files("test")
         .into_iter()
         .take(20)

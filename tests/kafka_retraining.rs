@@ -33,6 +33,24 @@ fn inbound(id: &str, raw: Vec<u8>, recipients: &[&str]) -> Option<Vec<u8>> {
     )
 }
 
+/// `spamflow replay --format feedback` into `topic`, plus `args`.
+fn replay_feedback(topic: &str, args: &[&str]) {
+    let brokers = brokers();
+    let mut all = vec!["replay", "--brokers", &brokers, "--topic", topic];
+    all.extend(["--format", "feedback"]);
+    all.extend(args);
+    spamflow_ok(&all);
+}
+
+/// `spamflow dataset export` of `topic` into `out`, plus `args`; returns its report.
+fn export_feedback(topic: &str, out: &std::path::Path, args: &[&str]) -> String {
+    let brokers = brokers();
+    let mut all = vec!["dataset", "export", "--brokers", &brokers, "--topic", topic];
+    all.extend(["--out", out.to_str().unwrap()]);
+    all.extend(args);
+    spamflow_ok(&all)
+}
+
 #[test]
 fn trap_hits_become_spam_feedback_and_feedback_exports_as_a_corpus() {
     let (input, output, dead, feedback) = (
@@ -131,31 +149,11 @@ fn trap_hits_become_spam_feedback_and_feedback_exports_as_a_corpus() {
     let contradicted = dir.path().join("contradicted.eml");
     std::fs::write(&contradicted, &expected_hits["m-1"]).unwrap();
     for file in [&ham_file, &contradicted] {
-        spamflow_ok(&[
-            "replay",
-            "--brokers",
-            &brokers(),
-            "--topic",
-            &feedback,
-            "--format",
-            "feedback",
-            "--label",
-            "ham",
-            file.to_str().unwrap(),
-        ]);
+        replay_feedback(&feedback, &["--label", "ham", file.to_str().unwrap()]);
     }
 
     let corpus = dir.path().join("corpus");
-    let printed = spamflow_ok(&[
-        "dataset",
-        "export",
-        "--brokers",
-        &brokers(),
-        "--topic",
-        &feedback,
-        "--out",
-        corpus.to_str().unwrap(),
-    ]);
+    let printed = export_feedback(&feedback, &corpus, &[]);
     assert!(printed.contains("exported 13 messages"), "{printed}");
     assert!(printed.contains("2 duplicate reports merged"), "{printed}");
     assert!(printed.contains("1 with conflicting labels"), "{printed}");
@@ -184,42 +182,17 @@ fn trap_hits_become_spam_feedback_and_feedback_exports_as_a_corpus() {
     }
     // Exporting again gives the same manifest: the split rule is deterministic.
     let before = std::fs::read(corpus.join("manifest.csv")).unwrap();
-    spamflow_ok(&[
-        "dataset",
-        "export",
-        "--brokers",
-        &brokers(),
-        "--topic",
-        &feedback,
-        "--out",
-        corpus.to_str().unwrap(),
-    ]);
+    export_feedback(&feedback, &corpus, &[]);
     assert_eq!(std::fs::read(corpus.join("manifest.csv")).unwrap(), before);
-}
-
-/// The default model's bytes with another id and, optionally, another threshold.
-fn variant(id: &str, threshold: Option<f32>) -> Vec<u8> {
-    let bytes = std::fs::read(root().join("models/default.spamflow")).unwrap();
-    let mut artifact = spamflow_model::ModelArtifact::from_bytes(&bytes).unwrap();
-    artifact.metadata.model_id = id.into();
-    if let Some(threshold) = threshold {
-        artifact.threshold = threshold;
-    }
-    artifact.to_bytes().unwrap()
 }
 
 #[test]
 fn shadow_mode_publishes_only_serving_verdicts_and_exports_agreement() {
-    let (input, output, dead) = (
-        unique("shadow-in"),
-        unique("shadow-out"),
-        unique("shadow-dead"),
-    );
-    create_topics(&[(&input, 2), (&output, 2), (&dead, 1)]);
+    let (input, output, dead) = service_topics("shadow", 2);
     let dir = tempfile::tempdir().unwrap();
     // A candidate that calls every message spam: it disagrees on exactly the serving hams.
     let shadow = dir.path().join("shadow.spamflow");
-    std::fs::write(&shadow, variant("sf-shadow-test", Some(0.0))).unwrap();
+    std::fs::write(&shadow, model_variant("sf-shadow-test", Some(0.0))).unwrap();
     // Every fourth test message: ham and spam of every subset.
     let files: Vec<(String, Option<Vec<u8>>)> = split_files("test")
         .into_iter()
@@ -228,17 +201,12 @@ fn shadow_mode_publishes_only_serving_verdicts_and_exports_agreement() {
         .collect();
     let total = files.len() as f64;
     produce(&input, files);
-    let http = format!("127.0.0.1:{}", free_port());
-    let config = run_config(
+    let (service, http) = Service::with_metrics(
         dir.path(),
-        "run",
         (&input, &output, &dead),
-        &format!(
-            "http_listen = \"{http}\"\nshadow_model = \"{}\"",
-            shadow.display()
-        ),
+        &format!("shadow_model = \"{}\"", shadow.display()),
+        &[],
     );
-    let service = Service::start(&config, &[], &dir.path().join("run.log"));
     let both = |serving: &str, shadow: &str| {
         scrape(
             &http,
@@ -276,15 +244,10 @@ fn shadow_mode_publishes_only_serving_verdicts_and_exports_agreement() {
         metric_sum(&body, "spamflow_shadow_model_info", "sf-shadow-test"),
         1.0
     );
-    service.signal("TERM");
-    let (ok, _) = service.wait(Duration::from_secs(60));
-    assert!(ok, "graceful shutdown failed");
+    service.stop();
 
     // Only the serving model's verdicts are published.
-    let events: Vec<v1::LabeledMail> = read_committed(&output)
-        .into_iter()
-        .map(|r| v1::LabeledMail::decode(r.value.as_slice()).unwrap())
-        .collect();
+    let events = labeled_events(&output);
     assert_eq!(events.len() as f64, total);
     assert!(events.iter().all(|e| e.model_id != "sf-shadow-test"));
     let published_spam = events
@@ -296,18 +259,13 @@ fn shadow_mode_publishes_only_serving_verdicts_and_exports_agreement() {
 
 #[test]
 fn promote_and_rollback_switch_the_served_model_without_loss_or_duplicates() {
-    let (input, output, dead) = (
-        unique("registry-in"),
-        unique("registry-out"),
-        unique("registry-dead"),
-    );
-    create_topics(&[(&input, 3), (&output, 3), (&dead, 1)]);
+    let (input, output, dead) = service_topics("registry", 3);
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry");
     let registry_arg = registry.to_str().unwrap();
     let (first, second) = (dir.path().join("a.spamflow"), dir.path().join("b.spamflow"));
-    std::fs::write(&first, variant("sf-registry-a", None)).unwrap();
-    std::fs::write(&second, variant("sf-registry-b", None)).unwrap();
+    std::fs::write(&first, model_variant("sf-registry-a", None)).unwrap();
+    std::fs::write(&second, model_variant("sf-registry-b", None)).unwrap();
     let added = spamflow_ok(&[
         "models",
         "--registry",
@@ -328,16 +286,12 @@ fn promote_and_rollback_switch_the_served_model_without_loss_or_duplicates() {
     assert!(listed.contains("* sf-registry-a"), "{listed}");
     assert!(listed.contains("  sf-registry-b"), "{listed}");
 
-    let http = format!("127.0.0.1:{}", free_port());
-    let config = run_config(
+    let (service, http) = Service::with_metrics(
         dir.path(),
-        "run",
         (&input, &output, &dead),
-        &format!(
-            "http_listen = \"{http}\"\nmodel_registry = \"{registry_arg}\"\nmodel_check_secs = 1"
-        ),
+        &format!("model_registry = \"{registry_arg}\"\nmodel_check_secs = 1"),
+        &[],
     );
-    let service = Service::start(&config, &[], &dir.path().join("run.log"));
     let messages: Vec<(String, Option<Vec<u8>>)> = split_files("test")
         .into_iter()
         .cycle()
@@ -356,33 +310,29 @@ fn promote_and_rollback_switch_the_served_model_without_loss_or_duplicates() {
     wait_until("a quarter of the input", Duration::from_secs(60), || {
         produced() >= total as f64 / 4.0
     });
-    let promoted = spamflow_ok(&[
-        "models",
-        "--registry",
-        registry_arg,
-        "promote",
+    // Switches the registry with `action`, waits until the service serves `now`, then until a
+    // quarter of the input more is through.
+    let switch = |action: &[&str], now: &str, was: &str| {
+        let mut args = vec!["models", "--registry", registry_arg];
+        args.extend(action);
+        let printed = spamflow_ok(&args);
+        assert!(
+            printed.contains(&format!("serving {now} (was {was})")),
+            "{printed}"
+        );
+        wait_until(now, Duration::from_secs(30), || serving(now));
+        let at_switch = produced();
+        wait_until("more input", Duration::from_secs(60), || {
+            produced() >= at_switch + total as f64 / 4.0
+        });
+        at_switch
+    };
+    switch(
+        &["promote", "sf-registry-b"],
         "sf-registry-b",
-    ]);
-    assert!(
-        promoted.contains("serving sf-registry-b (was sf-registry-a)"),
-        "{promoted}"
+        "sf-registry-a",
     );
-    wait_until("the promotion", Duration::from_secs(30), || {
-        serving("sf-registry-b")
-    });
-    let at_promotion = produced();
-    wait_until("more input", Duration::from_secs(60), || {
-        produced() >= at_promotion + total as f64 / 4.0
-    });
-    let rolled_back = spamflow_ok(&["models", "--registry", registry_arg, "rollback"]);
-    assert!(
-        rolled_back.contains("serving sf-registry-a (was sf-registry-b)"),
-        "{rolled_back}"
-    );
-    wait_until("the rollback", Duration::from_secs(30), || {
-        serving("sf-registry-a")
-    });
-    let at_rollback = produced();
+    let at_rollback = switch(&["rollback"], "sf-registry-a", "sf-registry-b");
     feeder.join().unwrap();
     assert!(
         at_rollback < total as f64,
@@ -391,9 +341,7 @@ fn promote_and_rollback_switch_the_served_model_without_loss_or_duplicates() {
     wait_until("every message", Duration::from_secs(120), || {
         produced() >= total as f64
     });
-    service.signal("TERM");
-    let (ok, _) = service.wait(Duration::from_secs(60));
-    assert!(ok, "graceful shutdown failed");
+    service.stop();
 
     // Exactly one event per message; per partition the model goes a, then b, then a again.
     let records = read_committed(&output);
@@ -497,29 +445,8 @@ fn drift_feedback_through_kafka_updates_the_model_and_improves_on_later_mail() {
     let before = evaluate(&path("old.spamflow"), &path("later-test.csv"));
 
     // This year's reports arrive as Feedback on the broker and are exported as a corpus.
-    spamflow_ok(&[
-        "replay",
-        "--brokers",
-        &brokers(),
-        "--topic",
-        &feedback,
-        "--format",
-        "feedback",
-        "--manifest",
-        &text(&path("later-train.csv")),
-    ]);
-    let exported = spamflow_ok(&[
-        "dataset",
-        "export",
-        "--brokers",
-        &brokers(),
-        "--topic",
-        &feedback,
-        "--out",
-        &text(&path("feedback")),
-        "--test-percent",
-        "0",
-    ]);
+    replay_feedback(&feedback, &["--manifest", &text(&path("later-train.csv"))]);
+    let exported = export_feedback(&feedback, &path("feedback"), &["--test-percent", "0"]);
     let manifest = path("feedback").join("manifest.csv");
     let rows = csv::Reader::from_path(&manifest).unwrap().records().count();
     assert!(

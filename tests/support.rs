@@ -292,6 +292,24 @@ impl Service {
         Service { child }
     }
 
+    /// Starts `spamflow run` in `dir` on `topics` with `extra` configuration lines, serving
+    /// `/metrics` on a free port, plus `args`; returns the service and its HTTP address.
+    pub fn with_metrics(
+        dir: &Path,
+        topics: (&str, &str, &str),
+        extra: &str,
+        args: &[&str],
+    ) -> (Service, String) {
+        let http = format!("127.0.0.1:{}", free_port());
+        let config = run_config(
+            dir,
+            "run",
+            topics,
+            &format!("http_listen = \"{http}\"\n{extra}"),
+        );
+        (Service::start(&config, args, &dir.join("run.log")), http)
+    }
+
     /// Process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -324,6 +342,13 @@ impl Service {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Stops it with SIGTERM and fails unless it shuts down cleanly within a minute.
+    pub fn stop(self) {
+        self.signal("TERM");
+        let (ok, _) = self.wait(Duration::from_secs(60));
+        assert!(ok, "graceful shutdown failed");
     }
 
     /// Whether the process still runs.
@@ -391,4 +416,41 @@ pub fn spamflow_ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Fresh input, output and dead-letter topic names starting with `prefix`, created with
+/// `partitions` partitions each (the dead-letter topic with one).
+pub fn service_topics(prefix: &str, partitions: i32) -> (String, String, String) {
+    let names = (
+        unique(&format!("{prefix}-in")),
+        unique(&format!("{prefix}-out")),
+        unique(&format!("{prefix}-dead")),
+    );
+    create_topics(&[
+        (&names.0, partitions),
+        (&names.1, partitions),
+        (&names.2, 1),
+    ]);
+    names
+}
+
+/// Every committed `LabeledMail` of `topic`.
+pub fn labeled_events(topic: &str) -> Vec<spamflow_proto::v1::LabeledMail> {
+    use prost::Message as _;
+    read_committed(topic)
+        .into_iter()
+        .map(|r| spamflow_proto::v1::LabeledMail::decode(r.value.as_slice()).unwrap())
+        .collect()
+}
+
+/// The shipped default model's file bytes with another model id and, when given, another
+/// threshold: a valid model whose events are recognisable.
+pub fn model_variant(id: &str, threshold: Option<f32>) -> Vec<u8> {
+    let bytes = std::fs::read(root().join("models/default.spamflow")).unwrap();
+    let mut artifact = spamflow_model::ModelArtifact::from_bytes(&bytes).unwrap();
+    artifact.metadata.model_id = id.into();
+    if let Some(threshold) = threshold {
+        artifact.threshold = threshold;
+    }
+    artifact.to_bytes().unwrap()
 }
