@@ -1,15 +1,15 @@
 //! `spamflow eval`: quality and speed of a model on a labeled manifest.
 
-use std::path::PathBuf;
-use std::time::Instant;
-
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
 use rayon::prelude::*;
 use serde_json::json;
 use spamflow_model::{
-    BinaryMetrics, Category, Verdict, binary_metrics, category_report, recall_at_fpr, roc_auc,
+    BinaryMetrics, Category, CategoryReport, Model, Verdict, binary_metrics, category_report,
+    recall_at_fpr, roc_auc,
 };
 
 use crate::{load_model, manifest, thread_pool};
@@ -69,18 +69,27 @@ pub struct EvalSummary {
     pub spam: SpamSummary,
 }
 
-/// Runs `spamflow eval`.
-pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let model = load_model(args.model.as_deref())?;
-    let manifest = manifest::read(&args.manifest, Some(&args.split))?;
-    anyhow::ensure!(
-        !manifest.rows.is_empty(),
-        "no rows of split {:?} in {}",
-        args.split,
-        args.manifest.display()
-    );
-    let messages = manifest::read_messages(&manifest.rows)?;
-    let pool = thread_pool(args.threads)?;
+/// One model's evaluation on labeled messages: the summary, the category report and the
+/// per-message scores the report plots.
+pub struct Evaluation {
+    /// Headline figures.
+    pub summary: EvalSummary,
+    /// Category metrics over the labeled spam.
+    pub categories: CategoryReport,
+    /// Calibrated log-odds per message.
+    pub scores: Vec<f64>,
+    /// True for spam, per message.
+    pub labels: Vec<bool>,
+}
+
+/// Scores `messages` (the files of `rows`, already in memory) with `model` on `pool` and
+/// computes every metric `eval` reports.
+pub fn evaluate(
+    model: &Model,
+    rows: &[manifest::Row],
+    messages: &[Vec<u8>],
+    pool: &rayon::ThreadPool,
+) -> Evaluation {
     let threads = pool.current_num_threads();
     let started = Instant::now();
     let verdicts: Vec<Verdict> =
@@ -91,15 +100,14 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         .iter()
         .map(|v| f64::from(v.spam_log_odds))
         .collect();
-    let labels: Vec<bool> = manifest.rows.iter().map(|r| r.spam).collect();
+    let labels: Vec<bool> = rows.iter().map(|r| r.spam).collect();
     let probabilities: Vec<f64> = verdicts
         .iter()
         .map(|v| f64::from(v.spam_probability))
         .collect();
     let metrics = binary_metrics(&probabilities, &labels, f64::from(model.threshold()));
     let auc = roc_auc(&scores, &labels);
-    let (truth, predicted): (Vec<Category>, Vec<Category>) = manifest
-        .rows
+    let (truth, predicted): (Vec<Category>, Vec<Category>) = rows
         .iter()
         .zip(&verdicts)
         .filter_map(|(row, verdict)| row.category.map(|c| (c, verdict.category)))
@@ -117,12 +125,40 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             metrics,
         },
     };
+    Evaluation {
+        summary,
+        categories,
+        scores,
+        labels,
+    }
+}
+
+/// The rows of `split` in `path` and their files' bytes; fails when there are none.
+pub fn read_split(path: &Path, split: &str) -> anyhow::Result<(Vec<manifest::Row>, Vec<Vec<u8>>)> {
+    let manifest = manifest::read(path, Some(split))?;
+    anyhow::ensure!(
+        !manifest.rows.is_empty(),
+        "no rows of split {split:?} in {}",
+        path.display()
+    );
+    let messages = manifest::read_messages(&manifest.rows)?;
+    Ok((manifest.rows, messages))
+}
+
+/// Runs `spamflow eval`.
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let model = load_model(args.model.as_deref())?;
+    let (rows, messages) = read_split(&args.manifest, &args.split)?;
+    let pool = thread_pool(args.threads)?;
+    let Evaluation {
+        summary,
+        categories,
+        scores,
+        labels,
+    } = evaluate(&model, &rows, &messages, &pool);
     print_table(&summary, &categories)?;
     if let Some(path) = &args.json {
-        let document = to_json(&summary, &categories);
-        let text = serde_json::to_string_pretty(&document)?;
-        std::fs::write(path, text + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_json(path, &to_json(&summary, &categories))?;
     }
     if let Some(dir) = &args.report {
         crate::report::write(dir, &summary, &scores, &labels, &categories)?;
@@ -135,10 +171,14 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn to_json(
-    summary: &EvalSummary,
-    categories: &spamflow_model::CategoryReport,
-) -> serde_json::Value {
+/// Writes a JSON document, pretty-printed, with a final newline.
+pub fn write_json(path: &Path, document: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(document)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The `eval` JSON document (keys in the README).
+pub fn to_json(summary: &EvalSummary, categories: &CategoryReport) -> serde_json::Value {
     let m = &summary.spam.metrics;
     let per_class: serde_json::Map<String, serde_json::Value> = categories
         .per_class
@@ -179,10 +219,7 @@ fn to_json(
     })
 }
 
-fn print_table(
-    summary: &EvalSummary,
-    categories: &spamflow_model::CategoryReport,
-) -> std::io::Result<()> {
+fn print_table(summary: &EvalSummary, categories: &CategoryReport) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     let s = &summary.spam;
     let m = &s.metrics;

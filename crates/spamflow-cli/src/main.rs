@@ -1,6 +1,10 @@
-//! The `spamflow` command: train, evaluate, classify and inspect spam models; run the Kafka
-//! service; replay messages into a topic and tail labeled events.
+//! The `spamflow` command: train, update, evaluate, compare, classify and inspect spam models;
+//! run the Kafka service; replay messages into a topic and tail labeled events; manage the
+//! model registry; export feedback as a corpus.
+//!
+//! Exit codes: 0 success, 1 error, 2 usage error (clap), 3 `compare` rejected the candidate.
 
+mod compare;
 mod dataset;
 mod eval;
 mod input;
@@ -9,9 +13,11 @@ mod progress;
 mod registry;
 mod report;
 mod stream;
+mod update;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -41,8 +47,13 @@ struct Cli {
 enum Command {
     /// Train a model on labeled messages listed in manifest CSV files.
     Train(TrainArgs),
+    /// Update a model incrementally with new labeled messages (warm-started FTRL).
+    Update(update::UpdateArgs),
     /// Evaluate a model on a labeled manifest: metrics table, JSON and a report with plots.
     Eval(eval::EvalArgs),
+    /// Compare a candidate model with the current one on the same messages: ACCEPT (exit 0) or
+    /// REJECT (exit 3) by quality tolerances.
+    Compare(compare::CompareArgs),
     /// Classify messages from files, folders, mbox files or stdin: one JSON line per message.
     Classify(ClassifyArgs),
     /// Print a model file's metadata.
@@ -120,10 +131,23 @@ struct InspectArgs {
     json: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Exit code of `compare` when the candidate is rejected (errors exit 1, usage errors 2).
+const EXIT_REJECTED: u8 = 3;
+
+fn main() -> anyhow::Result<ExitCode> {
     let result = match Cli::parse().command {
         Command::Train(args) => train(&args),
+        Command::Update(args) => update::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Compare(args) => {
+            return compare::run(&args).map(|accepted| {
+                if accepted {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(EXIT_REJECTED)
+                }
+            });
+        }
         Command::Classify(args) => classify(&args),
         Command::Inspect(args) => inspect(&args),
         Command::Run(args) => stream::run(&args),
@@ -132,14 +156,14 @@ fn main() -> anyhow::Result<()> {
         Command::Models(args) => registry::run(&args),
         Command::Dataset(args) => dataset::run(&args),
     };
-    match result {
+    match result.map(|()| ExitCode::SUCCESS) {
         // A closed pipe (`spamflow classify ... | head`) is the reader's choice, not a failure.
         Err(error)
             if error
                 .downcast_ref::<std::io::Error>()
                 .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
         {
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         other => other,
     }
@@ -152,17 +176,21 @@ fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
 }
 
 fn load_artifact(path: Option<&Path>) -> anyhow::Result<ModelArtifact> {
+    load_artifact_with_version(path).map(|(artifact, _)| artifact)
+}
+
+/// Like [`load_artifact`], also returning the file's format version.
+fn load_artifact_with_version(path: Option<&Path>) -> anyhow::Result<(ModelArtifact, u32)> {
     match path {
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("cannot read model file {}", path.display()))?;
-            ModelArtifact::from_bytes(&bytes)
+            ModelArtifact::from_bytes_with_version(&bytes)
                 .with_context(|| format!("cannot load model {}", path.display()))
         }
         None => match DEFAULT_MODEL {
-            Some(bytes) => {
-                ModelArtifact::from_bytes(bytes).context("the built-in default model is invalid")
-            }
+            Some(bytes) => ModelArtifact::from_bytes_with_version(bytes)
+                .context("the built-in default model is invalid"),
             None => bail!(
                 "this binary was built without a default model (models/default.spamflow): pass --model"
             ),
@@ -180,31 +208,76 @@ fn thread_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
     builder.build().context("cannot start worker threads")
 }
 
+/// Labeled messages read from manifests, with the fingerprint of where they came from.
+struct LabeledSet {
+    rows: Vec<manifest::Row>,
+    bytes: Vec<Vec<u8>>,
+    training_data: TrainingData,
+}
+
+impl LabeledSet {
+    /// The rows of `split` in every manifest, and their files' bytes.
+    fn read(manifests: &[PathBuf], split: &str) -> anyhow::Result<Self> {
+        let mut rows = Vec::new();
+        let mut manifest_sha256 = Vec::new();
+        for path in manifests {
+            let manifest = manifest::read(path, Some(split))?;
+            manifest_sha256.push(manifest.sha256);
+            rows.extend(manifest.rows);
+        }
+        anyhow::ensure!(
+            !rows.is_empty(),
+            "no rows of split {split:?} in the manifests"
+        );
+        let bytes = manifest::read_messages(&rows)?;
+        let training_data = TrainingData {
+            manifest_sha256,
+            rows_sha256: manifest::rows_fingerprint(&rows),
+            split: Some(split.to_owned()),
+            ..TrainingData::default()
+        };
+        Ok(LabeledSet {
+            rows,
+            bytes,
+            training_data,
+        })
+    }
+
+    fn messages(&self) -> Vec<LabeledMessage<'_>> {
+        self.rows
+            .iter()
+            .zip(&self.bytes)
+            .map(|(row, bytes)| LabeledMessage {
+                bytes,
+                spam: row.spam,
+                category: row.category,
+            })
+            .collect()
+    }
+}
+
+/// Writes a model file atomically: to `PATH.partial` first, then renamed over `path`. Returns
+/// the file's size.
+fn write_model(path: &Path, artifact: &ModelArtifact) -> anyhow::Result<usize> {
+    let encoded = artifact.to_bytes()?;
+    let temporary = path.with_extension("partial");
+    std::fs::write(&temporary, &encoded)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(encoded.len())
+}
+
+/// The current time as RFC 3339, for model metadata (the model crate reads no clock).
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
-    let mut rows = Vec::new();
-    let mut manifest_sha256 = Vec::new();
-    for path in &args.manifest {
-        let manifest = manifest::read(path, Some(&args.split))?;
-        manifest_sha256.push(manifest.sha256);
-        rows.extend(manifest.rows);
-    }
-    anyhow::ensure!(
-        !rows.is_empty(),
-        "no rows of split {:?} in the manifests",
-        args.split
-    );
-    let bytes = manifest::read_messages(&rows)?;
-    let messages: Vec<LabeledMessage<'_>> = rows
-        .iter()
-        .zip(&bytes)
-        .map(|(row, bytes)| LabeledMessage {
-            bytes,
-            spam: row.spam,
-            category: row.category,
-        })
-        .collect();
+    let set = LabeledSet::read(&args.manifest, &args.split)?;
+    let messages = set.messages();
     let defaults = match &args.options {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -230,13 +303,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         Some(path) => Some(read_tokenizer(path)?),
         None => None,
     };
-    let training_data = TrainingData {
-        manifest_sha256,
-        rows_sha256: manifest::rows_fingerprint(&rows),
-        split: Some(args.split.clone()),
-        ..TrainingData::default()
-    };
-    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let created_at = now_rfc3339();
     let bars = progress::Bars::new();
     let artifact = thread_pool(args.threads)?.install(|| {
         spamflow_model::train(
@@ -244,24 +311,19 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             &options,
             tokenizer,
             &created_at,
-            training_data,
+            set.training_data.clone(),
             &bars,
         )
     })?;
     bars.finish();
-    let encoded = artifact.to_bytes()?;
-    let temporary = args.out.with_extension("partial");
-    std::fs::write(&temporary, &encoded)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, &args.out)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let size = write_model(&args.out, &artifact)?;
     let v = &artifact.metadata.validation;
     writeln!(
         out,
         "model {} written to {} ({} bytes)",
         artifact.metadata.model_id,
         args.out.display(),
-        encoded.len()
+        size
     )?;
     writeln!(
         out,
@@ -294,7 +356,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Peak resident memory of this process, from /proc (Linux), for the training report.
+/// Peak resident memory of this process, from /proc (Linux), for the training and update reports.
 fn peak_memory() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -369,12 +431,17 @@ fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
 
 fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let artifact = load_artifact(args.model.as_deref())?;
+    let (artifact, version) = load_artifact_with_version(args.model.as_deref())?;
     let m = &artifact.metadata;
+    let online = artifact.online_state.as_ref().map(
+        |s| json!({"alpha": s.alpha, "beta": s.beta, "l1": s.l1, "l2": s.l2, "rows": s.z.len()}),
+    );
     if args.json {
         let document = json!({
-            "format_version": spamflow_model::FORMAT_VERSION,
+            "format_version": version,
             "metadata": m,
+            "online_state": online,
+            "incremental_update": if online.is_some() { "exact" } else { "from_weights" },
             "features": artifact.feature_hashes.len(),
             "subword_vocab_size": artifact.tokenizer_json.as_deref().and_then(|j| SubwordTokenizer::from_json(j).ok()).map(|t| t.vocab_size()),
             "threshold": artifact.threshold,
@@ -386,11 +453,33 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     }
     let t = &m.training_data;
     writeln!(out, "model id          {}", m.model_id)?;
-    writeln!(out, "format version    {}", spamflow_model::FORMAT_VERSION)?;
+    writeln!(out, "format version    {version}")?;
     writeln!(out, "created at        {}", m.created_at)?;
     writeln!(out, "spamflow version  {}", m.spamflow_version)?;
     writeln!(out, "algorithm         {} (seed {})", m.algorithm, m.seed)?;
     writeln!(out, "features          {}", artifact.feature_hashes.len())?;
+    writeln!(
+        out,
+        "parent model      {}",
+        m.parent_model_id
+            .as_deref()
+            .unwrap_or("- (trained from scratch)")
+    )?;
+    match &artifact.online_state {
+        Some(s) => writeln!(
+            out,
+            "online state      FTRL z/n for {} rows (alpha {}, beta {}, l1 {}, l2 {}): `spamflow update` continues it exactly",
+            s.z.len(),
+            s.alpha,
+            s.beta,
+            s.l1,
+            s.l2
+        )?,
+        None => writeln!(
+            out,
+            "online state      none: `spamflow update` derives FTRL state from the weights (approximate warm start)"
+        )?,
+    }
     if let Some(json) = &artifact.tokenizer_json {
         writeln!(
             out,

@@ -36,15 +36,21 @@ fn ok(args: &[&str]) -> String {
 /// A manifest with every `step`-th row of the shared manifest (all columns kept), written next
 /// to absolute paths so it can live in a temporary folder.
 fn slice_manifest(dir: &Path, step: usize) -> PathBuf {
+    slice_manifest_from(dir, "slice.csv", step, 0)
+}
+
+/// Every `step`-th row of the shared manifest starting at row `offset`, with absolute paths,
+/// written to `dir/name`.
+fn slice_manifest_from(dir: &Path, name: &str, step: usize, offset: usize) -> PathBuf {
     let corpus = corpus();
     let text = std::fs::read_to_string(corpus.join("manifest.csv")).unwrap();
     let mut lines = text.lines();
     let mut out = format!("{}\n", lines.next().unwrap());
-    for line in lines.step_by(step) {
+    for line in lines.skip(offset).step_by(step) {
         let (path, rest) = line.split_once(',').unwrap();
         out.push_str(&format!("{},{rest}\n", corpus.join(path).display()));
     }
-    let manifest = dir.join("slice.csv");
+    let manifest = dir.join(name);
     std::fs::write(&manifest, out).unwrap();
     manifest
 }
@@ -219,4 +225,129 @@ fn classify_reads_stdin_and_mbox_files_without_a_model_flag_when_one_is_built_in
             format!("{}#2", mbox.display())
         ]
     );
+}
+
+/// `spamflow compare` with `--json`: the exit code and the JSON document.
+fn compare(
+    current: &Path,
+    candidate: &Path,
+    manifest: &Path,
+    json: &Path,
+) -> (i32, serde_json::Value) {
+    let output = spamflow(&[
+        "compare",
+        "--current",
+        current.to_str().unwrap(),
+        "--candidate",
+        candidate.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let code = output.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 3,
+        "compare failed ({code}):\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    assert_eq!(last.starts_with("ACCEPT"), code == 0, "{stdout}");
+    assert_eq!(last.starts_with("REJECT: "), code == 3, "{stdout}");
+    assert!(
+        stdout.contains("recall@fpr<=0.1%") && stdout.contains("difference"),
+        "{stdout}"
+    );
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(document["accepted"], code == 0, "{document}");
+    assert!(document["current"]["model_id"].is_string(), "{document}");
+    assert!(document["failures"].is_array(), "{document}");
+    (code, document)
+}
+
+#[test]
+fn update_improves_a_weak_model_and_compare_gates_on_quality() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = dir.path().join("options.toml");
+    std::fs::write(
+        &options,
+        "folds = 3\nmax_features = 3000\nsubword_vocab_size = 1000\n",
+    )
+    .unwrap();
+    let train = |manifest: &Path, out: &Path| {
+        ok(&[
+            "train",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--options",
+            options.to_str().unwrap(),
+            "--threads",
+            "2",
+        ])
+    };
+    // A weak model: about 80 training messages.
+    let tiny_manifest = slice_manifest_from(dir.path(), "tiny.csv", 60, 0);
+    let weak = dir.path().join("weak.spamflow");
+    train(&tiny_manifest, &weak);
+    // A strong one: about 800.
+    let manifest = slice_manifest(dir.path(), 6);
+    let strong = dir.path().join("strong.spamflow");
+    train(&manifest, &strong);
+    let json = dir.path().join("compare.json");
+
+    let (code, document) = compare(&strong, &weak, &manifest, &json);
+    assert_eq!(code, 3, "the weak candidate is rejected: {document}");
+    let failures = document["failures"].as_array().unwrap();
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("ROC AUC dropped by")),
+        "{document}"
+    );
+    let auc = |which: &str| document[which]["spam"]["roc_auc"].as_f64().unwrap();
+    assert!(auc("candidate") < auc("current"), "{document}");
+
+    // Updating the weak model with other messages' train rows makes it better, and compare
+    // accepts the update in its place.
+    let more = slice_manifest_from(dir.path(), "more.csv", 6, 3);
+    let updated = dir.path().join("updated.spamflow");
+    let printed = ok(&[
+        "update",
+        "--model",
+        weak.to_str().unwrap(),
+        "--manifest",
+        more.to_str().unwrap(),
+        "--out",
+        updated.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
+    assert!(
+        printed.contains("vocabulary coverage") && printed.contains("new features"),
+        "{printed}"
+    );
+    assert!(printed.contains("peak memory"), "{printed}");
+    let inspected: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", "--json", updated.to_str().unwrap()])).unwrap();
+    let weak_id: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", "--json", weak.to_str().unwrap()])).unwrap();
+    assert_eq!(
+        inspected["metadata"]["parent_model_id"],
+        weak_id["metadata"]["model_id"]
+    );
+    assert_eq!(inspected["format_version"], 2);
+    assert_eq!(inspected["incremental_update"], "exact");
+    assert_eq!(inspected["metadata"]["algorithm"], "ftrl");
+
+    let (code, document) = compare(&weak, &updated, &manifest, &json);
+    assert_eq!(code, 0, "the updated model is accepted: {document}");
+    assert_eq!(document["failures"], serde_json::json!([]));
+    let auc = |which: &str| document[which]["spam"]["roc_auc"].as_f64().unwrap();
+    assert!(auc("candidate") > auc("current"), "{document}");
 }

@@ -3,13 +3,20 @@
 //! Layout: `SPAMFLOW` magic (8 bytes), format version (u32 LE), payload length (u64 LE),
 //! SHA-256 of the payload (32 bytes), then the payload: a bincode-encoded [`ModelArtifact`].
 //! Loading checks each in turn and says precisely what is wrong with a bad file.
+//!
+//! Version 2 added the FTRL online-learning state ([`OnlineState`], so a model can be updated
+//! incrementally) and the parent model id. bincode is not self-describing, so a version-1 payload
+//! is decoded with the version-1 layout and converted (no online state, no parent); this build
+//! writes version 2 only.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spamflow_features::FeatureConfig;
 
-/// The artifact format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The artifact format this build writes (it also reads [`OLDEST_FORMAT_VERSION`] and later).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest artifact format this build reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"SPAMFLOW";
 const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 
@@ -21,13 +28,15 @@ pub enum ArtifactError {
     NotAModel,
     /// Written by a different, incompatible format version.
     #[error(
-        "model file format version {found} is not supported by this build (it reads version {supported})"
+        "model file format version {found} is not supported by this build (it reads versions {oldest} to {newest})"
     )]
     UnsupportedVersion {
         /// Version in the file.
         found: u32,
-        /// Version this build reads.
-        supported: u32,
+        /// Oldest version this build reads.
+        oldest: u32,
+        /// Newest version this build reads (and the one it writes).
+        newest: u32,
     },
     /// Shorter than its header says.
     #[error("model file is truncated: expected {expected} bytes, found {found}")]
@@ -98,6 +107,28 @@ pub struct ModelMetadata {
     pub training_data: TrainingData,
     /// Cross-validated quality on the training data.
     pub validation: ValidationSummary,
+    /// The model this one was incrementally updated from (`None` for a model trained from
+    /// scratch, and for every version-1 file).
+    pub parent_model_id: Option<String>,
+}
+
+/// FTRL-proximal learning state: what an online learner needs to continue where training
+/// stopped. Weight `i` is `(sign(z) * l1 - z) / ((sqrt(n) + beta) / alpha + l2)`, or 0 when
+/// `|z| <= l1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnlineState {
+    /// Learning rate.
+    pub alpha: f64,
+    /// Learning-rate smoothing.
+    pub beta: f64,
+    /// L1 regularisation.
+    pub l1: f64,
+    /// L2 regularisation.
+    pub l2: f64,
+    /// Accumulated adjusted gradients, one per feature row.
+    pub z: Vec<f32>,
+    /// Accumulated squared gradients, one per feature row.
+    pub n: Vec<f32>,
 }
 
 /// Everything a model file holds.
@@ -125,24 +156,107 @@ pub struct ModelArtifact {
     pub calibration: (f32, f32),
     /// Calibrated spam probability at or above which the verdict is spam.
     pub threshold: f32,
+    /// FTRL state of the spam head, when it was trained online: lets `update` warm-start
+    /// exactly (format version 2; `None` for other learners and version-1 files).
+    pub online_state: Option<OnlineState>,
+}
+
+/// The version-1 metadata layout (no parent model id).
+#[derive(Deserialize)]
+struct ModelMetadataV1 {
+    model_id: String,
+    created_at: String,
+    spamflow_version: String,
+    algorithm: String,
+    seed: u64,
+    training_data: TrainingData,
+    validation: ValidationSummary,
+}
+
+/// The version-1 payload layout (no online state).
+#[derive(Deserialize)]
+struct ModelArtifactV1 {
+    metadata: ModelMetadataV1,
+    feature_config: FeatureConfig,
+    tokenizer_json: Option<String>,
+    feature_hashes: Vec<u64>,
+    feature_names: Vec<String>,
+    spam_weights: Vec<f32>,
+    spam_bias: f32,
+    category_weights: Vec<f32>,
+    category_bias: Vec<f32>,
+    calibration: (f32, f32),
+    threshold: f32,
+}
+
+impl From<ModelArtifactV1> for ModelArtifact {
+    fn from(v1: ModelArtifactV1) -> Self {
+        let m = v1.metadata;
+        ModelArtifact {
+            metadata: ModelMetadata {
+                model_id: m.model_id,
+                created_at: m.created_at,
+                spamflow_version: m.spamflow_version,
+                algorithm: m.algorithm,
+                seed: m.seed,
+                training_data: m.training_data,
+                validation: m.validation,
+                parent_model_id: None,
+            },
+            feature_config: v1.feature_config,
+            tokenizer_json: v1.tokenizer_json,
+            feature_hashes: v1.feature_hashes,
+            feature_names: v1.feature_names,
+            spam_weights: v1.spam_weights,
+            spam_bias: v1.spam_bias,
+            category_weights: v1.category_weights,
+            category_bias: v1.category_bias,
+            calibration: v1.calibration,
+            threshold: v1.threshold,
+            online_state: None,
+        }
+    }
+}
+
+/// `SPAMFLOW`, `version`, payload length and checksum, then `payload`.
+fn frame(version: u32, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&version.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&Sha256::digest(payload));
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// Decodes a whole payload: bytes left over mean the layout did not match.
+fn decode<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, ArtifactError> {
+    let (value, used) = bincode::serde::decode_from_slice(payload, bincode::config::standard())
+        .map_err(|e| ArtifactError::Invalid(e.to_string()))?;
+    if used != payload.len() {
+        return Err(ArtifactError::Invalid(format!(
+            "{} bytes of the payload left undecoded",
+            payload.len() - used
+        )));
+    }
+    Ok(value)
 }
 
 impl ModelArtifact {
-    /// Serialises to the file format.
+    /// Serialises to the file format ([`FORMAT_VERSION`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, ArtifactError> {
         let payload = bincode::serde::encode_to_vec(self, bincode::config::standard())
             .map_err(|e| ArtifactError::Invalid(e.to_string()))?;
-        let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&Sha256::digest(&payload));
-        bytes.extend_from_slice(&payload);
-        Ok(bytes)
+        Ok(frame(FORMAT_VERSION, &payload))
     }
 
     /// Reads and verifies the file format.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ArtifactError> {
+        Self::from_bytes_with_version(bytes).map(|(artifact, _)| artifact)
+    }
+
+    /// Reads and verifies the file format; also returns the format version of the file.
+    pub fn from_bytes_with_version(bytes: &[u8]) -> Result<(Self, u32), ArtifactError> {
         if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
             return Err(ArtifactError::NotAModel);
         }
@@ -158,10 +272,11 @@ impl ModelArtifact {
                 .try_into()
                 .map_err(|_| ArtifactError::NotAModel)?,
         );
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(ArtifactError::UnsupportedVersion {
                 found: version,
-                supported: FORMAT_VERSION,
+                oldest: OLDEST_FORMAT_VERSION,
+                newest: FORMAT_VERSION,
             });
         }
         let length = u64::from_le_bytes(
@@ -185,11 +300,12 @@ impl ModelArtifact {
         if Sha256::digest(payload).as_slice() != field(20, HEADER_LEN) {
             return Err(ArtifactError::ChecksumMismatch);
         }
-        let (artifact, _): (ModelArtifact, usize) =
-            bincode::serde::decode_from_slice(payload, bincode::config::standard())
-                .map_err(|e| ArtifactError::Invalid(e.to_string()))?;
+        let artifact: ModelArtifact = match version {
+            1 => decode::<ModelArtifactV1>(payload)?.into(),
+            _ => decode(payload)?,
+        };
         artifact.check_shapes()?;
-        Ok(artifact)
+        Ok((artifact, version))
     }
 
     /// Checks that the weight arrays agree with each other.
@@ -204,6 +320,12 @@ impl ModelArtifact {
                 "category weights",
             ),
             (self.category_bias.len() != categories, "category bias"),
+            (
+                self.online_state
+                    .as_ref()
+                    .is_some_and(|s| s.z.len() != rows || s.n.len() != rows),
+                "online state (FTRL z and n)",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, what)) => Err(ArtifactError::Invalid(format!(
@@ -234,7 +356,69 @@ pub(crate) mod tests {
             category_bias: vec![0.0; 7],
             calibration: (1.0, 0.0),
             threshold: 0.5,
+            online_state: Some(OnlineState {
+                alpha: 0.5,
+                beta: 1.0,
+                l1: 0.0,
+                l2: 0.0,
+                z: vec![-2.0, 2.0],
+                n: vec![0.0, 0.0],
+            }),
         }
+    }
+
+    /// The version-1 encoding of `artifact` (which must have no online state and no parent),
+    /// written field by field in the version-1 layout as version-1 builds wrote it.
+    fn version_1_bytes(artifact: &ModelArtifact) -> Vec<u8> {
+        let m = &artifact.metadata;
+        let metadata = (
+            &m.model_id,
+            &m.created_at,
+            &m.spamflow_version,
+            &m.algorithm,
+            m.seed,
+            &m.training_data,
+            &m.validation,
+        );
+        let payload = bincode::serde::encode_to_vec(
+            (
+                metadata,
+                &artifact.feature_config,
+                &artifact.tokenizer_json,
+                &artifact.feature_hashes,
+                &artifact.feature_names,
+                &artifact.spam_weights,
+                artifact.spam_bias,
+                &artifact.category_weights,
+                &artifact.category_bias,
+                artifact.calibration,
+                artifact.threshold,
+            ),
+            bincode::config::standard(),
+        )
+        .unwrap_or_default();
+        frame(1, &payload)
+    }
+
+    #[test]
+    fn version_1_files_still_load_without_online_state() -> Result<(), ArtifactError> {
+        let mut artifact = tiny_artifact();
+        artifact.online_state = None;
+        artifact.metadata.model_id = "sf-version1".into();
+        let bytes = version_1_bytes(&artifact);
+        assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
+        let (loaded, version) = ModelArtifact::from_bytes_with_version(&bytes)?;
+        assert_eq!(version, 1);
+        assert_eq!(loaded, artifact);
+        assert_eq!(loaded.metadata.parent_model_id, None);
+        // Re-saved, it becomes a version-2 file with the same content.
+        let (again, version) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
+        assert_eq!((again, version), (artifact, FORMAT_VERSION));
+        // A version-2 payload under a version-1 header is refused, not misread.
+        let v2 = tiny_artifact().to_bytes()?;
+        let relabeled = frame(1, &v2[HEADER_LEN..]);
+        assert!(ModelArtifact::from_bytes(&relabeled).is_err());
+        Ok(())
     }
 
     #[test]
@@ -259,9 +443,15 @@ pub(crate) mod tests {
         let mut future = bytes.clone();
         future[8] = 99;
         assert!(error(&future).contains("version 99"));
+        assert!(error(&future).contains("versions 1 to 2"));
         let mut inconsistent = artifact.clone();
         inconsistent.spam_weights.pop();
         assert!(error(&inconsistent.to_bytes()?).contains("spam weights"));
+        let mut short_state = artifact.clone();
+        if let Some(state) = short_state.online_state.as_mut() {
+            state.n.pop();
+        }
+        assert!(error(&short_state.to_bytes()?).contains("online state"));
         Ok(())
     }
 }

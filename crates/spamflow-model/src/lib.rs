@@ -1,7 +1,8 @@
 //! spamflow-model: everything between a feature vector and a verdict.
 //!
 //! Training with linfa (logistic regression, multinomial naive Bayes and FTRL, compared by
-//! cross-validation), probability calibration and threshold choice, the spam-category head, the
+//! cross-validation), incremental updates (warm-started FTRL with vocabulary extension),
+//! probability calibration and threshold choice, the spam-category head, the
 //! versioned and checksummed model artifact, fast serving (a sparse dot product over a compact
 //! weight table, with per-feature explanations) and evaluation metrics. Pure: no files, no sockets.
 
@@ -10,9 +11,11 @@ mod category;
 mod metrics;
 mod scorer;
 mod train;
+mod update;
 
 pub use artifact::{
-    ArtifactError, FORMAT_VERSION, ModelArtifact, ModelMetadata, TrainingData, ValidationSummary,
+    ArtifactError, FORMAT_VERSION, ModelArtifact, ModelMetadata, OLDEST_FORMAT_VERSION,
+    OnlineState, TrainingData, ValidationSummary,
 };
 pub use category::{Category, UnknownCategory};
 pub use metrics::{
@@ -23,3 +26,4 @@ pub use scorer::{Contribution, Model, Verdict};
 pub use train::{
     Algorithm, LabeledMessage, NoProgress, TrainError, TrainOptions, TrainProgress, train,
 };
+pub use update::{UpdateOptions, UpdateReport, WarmStart, update};

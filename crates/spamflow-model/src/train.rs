@@ -27,7 +27,7 @@ use spamflow_features::{
     SubwordTokenizer,
 };
 
-use crate::artifact::{ModelArtifact, ModelMetadata, TrainingData, ValidationSummary};
+use crate::artifact::{ModelArtifact, ModelMetadata, OnlineState, TrainingData, ValidationSummary};
 use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
 use crate::scorer::{feature_values, sigmoid};
@@ -193,6 +193,17 @@ pub enum TrainError {
     /// Training the subword tokenizer failed.
     #[error(transparent)]
     Subword(#[from] SubwordError),
+    /// The model cannot be updated incrementally.
+    #[error("model {model_id} cannot be updated: {reason}")]
+    NotUpdatable {
+        /// The model given.
+        model_id: String,
+        /// Why not.
+        reason: String,
+    },
+    /// An update was given no messages.
+    #[error("an update needs at least one message")]
+    NoMessages,
     /// A linfa estimator failed.
     #[error("{algorithm} training failed: {message}")]
     Estimator {
@@ -203,7 +214,7 @@ pub enum TrainError {
     },
 }
 
-fn estimator_error(algorithm: &'static str) -> impl Fn(String) -> TrainError {
+pub(crate) fn estimator_error(algorithm: &'static str) -> impl Fn(String) -> TrainError {
     move |message| TrainError::Estimator { algorithm, message }
 }
 
@@ -225,32 +236,10 @@ pub fn train(
     if spam < needed || ham < needed {
         return Err(TrainError::TooFewMessages { needed, spam, ham });
     }
-    training_data.messages = messages.len();
-    training_data.spam = spam;
-    training_data.ham = ham;
-    training_data.categories = Category::ALL
-        .into_iter()
-        .map(|c| {
-            (
-                c.as_str().to_owned(),
-                messages
-                    .iter()
-                    .filter(|m| m.spam && m.category == Some(c))
-                    .count(),
-            )
-        })
-        .collect();
+    count_messages(&mut training_data, messages);
 
     let plain = FeatureExtractor::new(options.feature_config.clone(), None);
-    progress.stage("parse", messages.len() as u64);
-    let parsed: Vec<ParsedMail> = messages
-        .par_iter()
-        .map(|m| {
-            let mail = plain.parse(m.bytes);
-            progress.advance(1);
-            mail
-        })
-        .collect();
+    let parsed = parse_all(&plain, messages, progress);
 
     let tokenizer = if options.feature_config.subword_window_bytes == 0 {
         None
@@ -270,23 +259,8 @@ pub fn train(
     };
     let extractor = FeatureExtractor::new(options.feature_config.clone(), tokenizer);
 
-    progress.stage("extract features", messages.len() as u64);
-    let extracted: Vec<(Extraction, FeatureNames)> = parsed
-        .par_iter()
-        .map(|mail| {
-            let mut names = FeatureNames::default();
-            let extraction = extractor.features_of(mail, Some(&mut names));
-            progress.advance(1);
-            (extraction, names)
-        })
-        .collect();
+    let (examples, names) = extract_all(&extractor, &parsed, progress);
     drop(parsed);
-    let mut names = FeatureNames::default();
-    let mut examples = Vec::with_capacity(extracted.len());
-    for (extraction, message_names) in extracted {
-        names.merge(message_names);
-        examples.push(extraction);
-    }
 
     progress.stage("select features", 1);
     let categories: Vec<Option<Category>> = messages
@@ -331,7 +305,7 @@ pub fn train(
 
     progress.stage("fit final model", 2);
     let all: Vec<usize> = (0..labels.len()).collect();
-    let (weights, bias) = fit_linear(algorithm, x.view(), &labels, &all, options, progress)?;
+    let fit = fit_linear(algorithm, x.view(), &labels, &all, options, progress)?;
     progress.advance(1);
     let calibration = platt_scaling(&out_of_fold, &labels)?;
     let calibrated: Vec<f64> = out_of_fold
@@ -358,7 +332,7 @@ pub fn train(
         .iter()
         .map(|&h| names.get(h).unwrap_or("?").to_owned())
         .collect();
-    let spam_weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
+    let spam_weights: Vec<f32> = fit.weights.iter().map(|&w| w as f32).collect();
     let model_id = model_id(&vocabulary, &spam_weights, &category_weights);
     Ok(ModelArtifact {
         metadata: ModelMetadata {
@@ -376,6 +350,7 @@ pub fn train(
                 recall: at_threshold.recall,
                 category_macro_f1,
             },
+            parent_model_id: None,
         },
         feature_config: options.feature_config.clone(),
         tokenizer_json: extractor
@@ -385,12 +360,87 @@ pub fn train(
         feature_hashes: vocabulary,
         feature_names,
         spam_weights,
-        spam_bias: bias as f32,
+        spam_bias: fit.bias as f32,
         category_weights,
         category_bias,
         calibration: (calibration.0 as f32, calibration.1 as f32),
         threshold: threshold as f32,
+        online_state: fit.ftrl.as_ref().map(online_state),
     })
+}
+
+/// The storable form of a linfa FTRL model's state.
+pub(crate) fn online_state(model: &Ftrl<f64>) -> OnlineState {
+    OnlineState {
+        alpha: model.alpha(),
+        beta: model.beta(),
+        l1: model.l1_ratio(),
+        l2: model.l2_ratio(),
+        z: model.z().iter().map(|&v| v as f32).collect(),
+        n: model.n().iter().map(|&v| v as f32).collect(),
+    }
+}
+
+/// Records the message, class and category counts of `messages` in `training_data`.
+pub(crate) fn count_messages(training_data: &mut TrainingData, messages: &[LabeledMessage<'_>]) {
+    training_data.messages = messages.len();
+    training_data.spam = messages.iter().filter(|m| m.spam).count();
+    training_data.ham = messages.len() - training_data.spam;
+    training_data.categories = Category::ALL
+        .into_iter()
+        .map(|c| {
+            (
+                c.as_str().to_owned(),
+                messages
+                    .iter()
+                    .filter(|m| m.spam && m.category == Some(c))
+                    .count(),
+            )
+        })
+        .collect();
+}
+
+/// The "parse" stage: every message parsed, in parallel, in input order.
+pub(crate) fn parse_all(
+    extractor: &FeatureExtractor,
+    messages: &[LabeledMessage<'_>],
+    progress: &dyn TrainProgress,
+) -> Vec<ParsedMail> {
+    progress.stage("parse", messages.len() as u64);
+    messages
+        .par_iter()
+        .map(|m| {
+            let mail = extractor.parse(m.bytes);
+            progress.advance(1);
+            mail
+        })
+        .collect()
+}
+
+/// The "extract features" stage: the features of every parsed message, in input order, and the
+/// readable names of all of them.
+pub(crate) fn extract_all(
+    extractor: &FeatureExtractor,
+    parsed: &[ParsedMail],
+    progress: &dyn TrainProgress,
+) -> (Vec<Extraction>, FeatureNames) {
+    progress.stage("extract features", parsed.len() as u64);
+    let extracted: Vec<(Extraction, FeatureNames)> = parsed
+        .par_iter()
+        .map(|mail| {
+            let mut names = FeatureNames::default();
+            let extraction = extractor.features_of(mail, Some(&mut names));
+            progress.advance(1);
+            (extraction, names)
+        })
+        .collect();
+    let mut names = FeatureNames::default();
+    let mut examples = Vec::with_capacity(extracted.len());
+    for (extraction, message_names) in extracted {
+        names.merge(message_names);
+        examples.push(extraction);
+    }
+    (examples, names)
 }
 
 /// Document frequencies of one feature: `[spam, ham, category 0..7]`.
@@ -481,7 +531,7 @@ fn select_features(
 
 /// Chi-squared statistic of a feature present in `a` of `n1` positives and `b` of `n0` negatives,
 /// signed zero when it is not more frequent in either class than chance allows.
-fn chi_squared(a: f64, b: f64, n1: f64, n0: f64) -> f64 {
+pub(crate) fn chi_squared(a: f64, b: f64, n1: f64, n0: f64) -> f64 {
     let (c, d) = (n1 - a, n0 - b);
     let n = n1 + n0;
     let denominator = (a + b) * (c + d) * (a + c) * (b + d);
@@ -503,7 +553,7 @@ fn dense_matrix(examples: &[Extraction], row_of: &HashMap<u64, u32>) -> Array2<f
 }
 
 /// Stratified fold of each message, shuffled deterministically by `seed`.
-fn fold_assignment(labels: &[bool], folds: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn fold_assignment(labels: &[bool], folds: usize, seed: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..labels.len()).collect();
     order.sort_by_key(|&i| {
         (
@@ -542,9 +592,9 @@ fn cross_validate(
         .map(|fold| {
             let train: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] != fold).collect();
             let test: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] == fold).collect();
-            let (weights, bias) = fit_linear(algorithm, x, labels, &train, options, progress)?;
+            let fit = fit_linear(algorithm, x, labels, &train, options, progress)?;
             progress.advance(1);
-            let scores = x.select(Axis(0), &test).dot(&weights) + bias;
+            let scores = x.select(Axis(0), &test).dot(&fit.weights) + fit.bias;
             Ok(test.into_iter().zip(scores).collect())
         })
         .collect();
@@ -557,8 +607,16 @@ fn cross_validate(
     Ok(out)
 }
 
-/// Fits `algorithm` on the given rows and returns its linear form `(weights, bias)`: the raw
-/// score of a message is `x . weights + bias`, a log-odds for every learner.
+/// A fitted spam head in linear form: the raw score of a message is `x . weights + bias`, a
+/// log-odds for every learner.
+struct LinearFit {
+    weights: Array1<f64>,
+    bias: f64,
+    /// The online-learning state, for FTRL.
+    ftrl: Option<Ftrl<f64>>,
+}
+
+/// Fits `algorithm` on the given rows and returns its linear form.
 fn fit_linear(
     algorithm: Algorithm,
     x: ArrayView2<'_, f64>,
@@ -566,58 +624,151 @@ fn fit_linear(
     rows: &[usize],
     options: &TrainOptions,
     progress: &dyn TrainProgress,
-) -> Result<(Array1<f64>, f64), TrainError> {
-    let records = x.select(Axis(0), rows);
-    let targets: Array1<bool> = rows.iter().map(|&i| labels[i]).collect();
+) -> Result<LinearFit, TrainError> {
+    let records = || x.select(Axis(0), rows);
+    let targets = || rows.iter().map(|&i| labels[i]).collect::<Array1<bool>>();
     match algorithm {
         Algorithm::Logistic => {
             let fitted = LogisticRegression::default()
                 .alpha(options.logistic_alpha)
                 .max_iterations(options.logistic_iterations)
-                .fit(&Dataset::new(records, targets))
+                .fit(&Dataset::new(records(), targets()))
                 .map_err(|e| estimator_error("logistic regression")(e.to_string()))?;
             let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-            Ok((
-                fitted.params().mapv(|w| w * sign),
-                fitted.intercept() * sign,
-            ))
+            Ok(LinearFit {
+                weights: fitted.params().mapv(|w| w * sign),
+                bias: fitted.intercept() * sign,
+                ftrl: None,
+            })
         }
         Algorithm::NaiveBayes => {
             let fitted = fit_naive_bayes(
-                records,
-                targets.mapv(usize::from),
+                records(),
+                targets().mapv(usize::from),
                 options.naive_bayes_alpha,
                 progress,
             )?;
-            naive_bayes_linear_form(&fitted)
+            let (weights, bias) = naive_bayes_linear_form(&fitted)?;
+            Ok(LinearFit {
+                weights,
+                bias,
+                ftrl: None,
+            })
         }
         Algorithm::Ftrl => {
-            let params = Ftrl::params()
-                .alpha(options.ftrl_alpha)
-                .beta(1.0)
-                .l1_ratio(options.ftrl_l1)
-                .l2_ratio(options.ftrl_l2)
-                .check()
-                .map_err(|e| estimator_error("FTRL")(e.to_string()))?;
-            let mut model = Ftrl::new(params.clone(), records.ncols());
-            let mut order: Vec<usize> = (0..records.nrows()).collect();
-            const BATCH: usize = 16;
-            for epoch in 0..options.ftrl_epochs {
-                order
-                    .sort_by_key(|&i| splitmix64(options.seed ^ ((epoch as u64) << 32) ^ i as u64));
-                for batch in order.chunks(BATCH) {
-                    let dataset = Dataset::new(
-                        records.select(Axis(0), batch),
-                        targets.select(Axis(0), batch),
-                    );
-                    model = params
-                        .fit_with(Some(model), &dataset)
-                        .map_err(|e| estimator_error("FTRL")(e.to_string()))?;
-                }
-            }
-            Ok((model.get_weights(), 0.0))
+            let fitted = ftrl_passes(
+                None,
+                FtrlHyper::of(options),
+                x.ncols(),
+                rows,
+                options.ftrl_epochs,
+                options.seed,
+                &|batch| {
+                    (
+                        x.select(Axis(0), batch),
+                        batch.iter().map(|&i| labels[i]).collect(),
+                    )
+                },
+            )?;
+            Ok(LinearFit {
+                weights: fitted.get_weights(),
+                bias: 0.0,
+                ftrl: Some(fitted),
+            })
         }
     }
+}
+
+/// Examples per FTRL mini-batch (training and updates).
+const FTRL_BATCH: usize = 16;
+
+/// FTRL-proximal hyper-parameters (linfa-ftrl's alpha, beta, l1_ratio, l2_ratio).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FtrlHyper {
+    /// Learning rate.
+    pub(crate) alpha: f64,
+    /// Learning-rate smoothing.
+    pub(crate) beta: f64,
+    /// L1 regularisation.
+    pub(crate) l1: f64,
+    /// L2 regularisation.
+    pub(crate) l2: f64,
+}
+
+impl FtrlHyper {
+    /// The training options' FTRL settings (beta is fixed at 1).
+    pub(crate) fn of(options: &TrainOptions) -> Self {
+        FtrlHyper {
+            alpha: options.ftrl_alpha,
+            beta: 1.0,
+            l1: options.ftrl_l1,
+            l2: options.ftrl_l2,
+        }
+    }
+
+    /// The `z` for which FTRL's proximal step gives `weight` after squared gradients `n`:
+    /// the inverse of `w = (sign(z) l1 - z) / ((sqrt(n) + beta) / alpha + l2)` (0 for 0).
+    pub(crate) fn z_for(&self, weight: f64, n: f64) -> f64 {
+        if weight == 0.0 {
+            return 0.0;
+        }
+        -(weight * ((n.sqrt() + self.beta) / self.alpha + self.l2) + weight.signum() * self.l1)
+    }
+
+    /// A linfa FTRL model in the given state. linfa-ftrl builds a model only with random `z`,
+    /// so the state goes in through its serde form.
+    pub(crate) fn model(&self, z: Array1<f64>, n: Array1<f64>) -> Result<Ftrl<f64>, TrainError> {
+        let failed = estimator_error("FTRL");
+        let value = serde_json::json!({
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "l1_ratio": self.l1,
+            "l2_ratio": self.l2,
+            "z": serde_json::to_value(z).map_err(|e| failed(e.to_string()))?,
+            "n": serde_json::to_value(n).map_err(|e| failed(e.to_string()))?,
+        });
+        serde_json::from_value(value).map_err(|e| failed(e.to_string()))
+    }
+}
+
+/// The records and targets of a mini-batch of example indices.
+pub(crate) type BatchOf<'a> = dyn Fn(&[usize]) -> (Array2<f64>, Array1<bool>) + Sync + 'a;
+
+/// `epochs` passes of FTRL over `examples` in mini-batches of [`FTRL_BATCH`], in an order
+/// shuffled per epoch by `seed`; starts from `start` (a warm start) or, when `None`, from
+/// linfa's own initialisation over `n_features`. Training and updates share this loop.
+pub(crate) fn ftrl_passes(
+    start: Option<Ftrl<f64>>,
+    hyper: FtrlHyper,
+    n_features: usize,
+    examples: &[usize],
+    epochs: usize,
+    seed: u64,
+    batch_of: &BatchOf<'_>,
+) -> Result<Ftrl<f64>, TrainError> {
+    let failed = estimator_error("FTRL");
+    let params = Ftrl::params()
+        .alpha(hyper.alpha)
+        .beta(hyper.beta)
+        .l1_ratio(hyper.l1)
+        .l2_ratio(hyper.l2)
+        .check()
+        .map_err(|e| failed(e.to_string()))?;
+    let mut model = start.unwrap_or_else(|| Ftrl::new(params.clone(), n_features));
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    let mut batch = Vec::with_capacity(FTRL_BATCH);
+    for epoch in 0..epochs {
+        order.sort_by_key(|&i| splitmix64(seed ^ ((epoch as u64) << 32) ^ i as u64));
+        for chunk in order.chunks(FTRL_BATCH) {
+            batch.clear();
+            batch.extend(chunk.iter().map(|&i| examples[i]));
+            let (records, targets) = batch_of(&batch);
+            model = params
+                .fit_with(Some(model), &Dataset::new(records, targets))
+                .map_err(|e| failed(e.to_string()))?;
+        }
+    }
+    Ok(model)
 }
 
 /// The log-odds form of a fitted binary multinomial naive Bayes model (classes 0 = ham, 1 = spam).
@@ -680,7 +831,7 @@ fn fit_naive_bayes(
 }
 
 /// Platt scaling `(a, b)`: P(spam) = sigmoid(a * score + b), fitted on out-of-fold scores.
-fn platt_scaling(scores: &[f64], labels: &[bool]) -> Result<(f64, f64), TrainError> {
+pub(crate) fn platt_scaling(scores: &[f64], labels: &[bool]) -> Result<(f64, f64), TrainError> {
     let x = Array2::from_shape_vec((scores.len(), 1), scores.to_vec())
         .map_err(|e| estimator_error("calibration")(e.to_string()))?;
     let y: Array1<bool> = labels.iter().copied().collect();
@@ -694,7 +845,7 @@ fn platt_scaling(scores: &[f64], labels: &[bool]) -> Result<(f64, f64), TrainErr
 }
 
 /// The lowest threshold (at least 0.5) whose false-positive rate on `scores` is at most `target`.
-fn choose_threshold(scores: &[f64], labels: &[bool], target_fpr: f64) -> f64 {
+pub(crate) fn choose_threshold(scores: &[f64], labels: &[bool], target_fpr: f64) -> f64 {
     let mut ham: Vec<f64> = scores
         .iter()
         .zip(labels)
@@ -837,7 +988,7 @@ fn fit_categories(
 }
 
 /// A short identifier derived from the model's features and weights.
-fn model_id(features: &[u64], spam_weights: &[f32], category_weights: &[f32]) -> String {
+pub(crate) fn model_id(features: &[u64], spam_weights: &[f32], category_weights: &[f32]) -> String {
     let mut hasher = Sha256::new();
     for h in features {
         hasher.update(h.to_le_bytes());

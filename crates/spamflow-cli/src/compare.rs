@@ -1,0 +1,188 @@
+//! `spamflow compare`: the current model against a candidate on the same messages, accepted or
+//! rejected by quality tolerances (the gate before a retrained model is shipped).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::eval::{
+    EvalSummary, Evaluation, FOCUS_CATEGORIES, evaluate, read_split, to_json, write_json,
+};
+use crate::{load_model, thread_pool};
+
+/// Arguments of `spamflow compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The model in service (default: the model built into this binary).
+    #[arg(long)]
+    pub current: Option<PathBuf>,
+    /// The model that would replace it.
+    #[arg(long)]
+    pub candidate: PathBuf,
+    /// Manifest CSV listing the labeled messages both are evaluated on.
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// Split of the manifest to evaluate on.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Largest accepted drop of ROC AUC (absolute).
+    #[arg(long, default_value_t = 0.0005)]
+    pub max_auc_drop: f64,
+    /// Largest accepted rise of the false-positive rate at each model's own threshold
+    /// (absolute, as a fraction: 0.001 is 0.1 percentage points).
+    #[arg(long, default_value_t = 0.001)]
+    pub max_fpr_increase: f64,
+    /// Largest accepted drop of the category macro-F1 over pharma, mortgage and software.
+    #[arg(long, default_value_t = 0.02)]
+    pub max_macro_f1_drop: f64,
+    /// Also write both evaluations and the decision as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Runs `spamflow compare`; true when the candidate is accepted.
+pub fn run(args: &CompareArgs) -> anyhow::Result<bool> {
+    let current = load_model(args.current.as_deref())?;
+    let candidate = load_model(Some(&args.candidate))?;
+    let (rows, messages) = read_split(&args.manifest, &args.split)?;
+    let pool = thread_pool(args.threads)?;
+    let current = evaluate(&current, &rows, &messages, &pool);
+    let candidate = evaluate(&candidate, &rows, &messages, &pool);
+    let failures = failures(&current, &candidate, args);
+    print_table(&current, &candidate, &failures)?;
+    if let Some(path) = &args.json {
+        write_json(
+            path,
+            &json!({
+                "current": to_json(&current.summary, &current.categories),
+                "candidate": to_json(&candidate.summary, &candidate.categories),
+                "accepted": failures.is_empty(),
+                "failures": failures,
+            }),
+        )?;
+    }
+    Ok(failures.is_empty())
+}
+
+/// The figures the tolerances judge.
+struct Gate {
+    auc: f64,
+    fpr: f64,
+    macro_f1: f64,
+}
+
+impl Gate {
+    fn of(evaluation: &Evaluation) -> Self {
+        Gate {
+            auc: evaluation.summary.spam.roc_auc,
+            fpr: evaluation.summary.spam.metrics.fpr,
+            macro_f1: evaluation.categories.macro_f1_of(&FOCUS_CATEGORIES),
+        }
+    }
+}
+
+/// One sentence per tolerance the candidate exceeds (empty: accepted).
+fn failures(current: &Evaluation, candidate: &Evaluation, args: &CompareArgs) -> Vec<String> {
+    let (a, b) = (Gate::of(current), Gate::of(candidate));
+    let mut failures = Vec::new();
+    let auc_drop = a.auc - b.auc;
+    if auc_drop > args.max_auc_drop {
+        failures.push(format!(
+            "ROC AUC dropped by {auc_drop:.6} ({:.6} -> {:.6}), tolerance {}, exceeded by {:.6}",
+            a.auc,
+            b.auc,
+            args.max_auc_drop,
+            auc_drop - args.max_auc_drop
+        ));
+    }
+    let fpr_rise = b.fpr - a.fpr;
+    if fpr_rise > args.max_fpr_increase {
+        failures.push(format!(
+            "FPR rose by {fpr_rise:.5} ({:.5} -> {:.5}), tolerance {}, exceeded by {:.5}",
+            a.fpr,
+            b.fpr,
+            args.max_fpr_increase,
+            fpr_rise - args.max_fpr_increase
+        ));
+    }
+    let f1_drop = a.macro_f1 - b.macro_f1;
+    if f1_drop > args.max_macro_f1_drop {
+        failures.push(format!(
+            "pharma/mortgage/software macro-F1 dropped by {f1_drop:.4} ({:.4} -> {:.4}), tolerance {}, exceeded by {:.4}",
+            a.macro_f1,
+            b.macro_f1,
+            args.max_macro_f1_drop,
+            f1_drop - args.max_macro_f1_drop
+        ));
+    }
+    failures
+}
+
+/// The side-by-side table and the decision line.
+fn print_table(
+    current: &Evaluation,
+    candidate: &Evaluation,
+    failures: &[String],
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let figures = |e: &Evaluation| -> Vec<f64> {
+        let EvalSummary { spam, .. } = &e.summary;
+        let m = &spam.metrics;
+        vec![
+            spam.roc_auc,
+            spam.one_minus_auc_pct,
+            m.threshold,
+            m.false_positives as f64,
+            m.fpr,
+            m.fnr,
+            m.recall,
+            m.precision,
+            m.f1,
+            spam.recall_at_fpr_0_1pct,
+            e.categories.macro_f1_of(&FOCUS_CATEGORIES),
+            e.summary.msgs_per_sec,
+        ]
+    };
+    let names = [
+        ("roc_auc", 6),
+        ("1-auc (%)", 4),
+        ("threshold", 4),
+        ("false positives", 0),
+        ("fpr", 5),
+        ("fnr", 5),
+        ("recall", 4),
+        ("precision", 4),
+        ("f1", 4),
+        ("recall@fpr<=0.1%", 4),
+        ("pharma/mortgage/software f1", 4),
+        ("throughput (msgs/s)", 0),
+    ];
+    writeln!(
+        out,
+        "messages {}  current {}  candidate {}",
+        current.summary.messages, current.summary.model_id, candidate.summary.model_id
+    )?;
+    writeln!(
+        out,
+        "{:<28}{:>14}{:>14}{:>14}",
+        "metric", "current", "candidate", "difference"
+    )?;
+    for (((name, digits), a), b) in names.iter().zip(figures(current)).zip(figures(candidate)) {
+        writeln!(
+            out,
+            "{name:<28}{a:>14.digits$}{b:>14.digits$}{:>+14.digits$}",
+            b - a,
+            digits = *digits
+        )?;
+    }
+    if failures.is_empty() {
+        writeln!(out, "ACCEPT")?;
+    } else {
+        writeln!(out, "REJECT: {}", failures.join("; "))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,703 @@
+//! Incremental update: a trained model plus new labeled messages to a new model, in seconds.
+//!
+//! 1. The new messages become features through the model's own feature configuration and
+//!    subword tokenizer, so they are computed exactly as the model computes them in serving
+//!    (compatible by construction). The share of their feature occurrences the model knows is
+//!    the vocabulary coverage; below [`UpdateOptions::min_coverage`] the report advises a full
+//!    retrain (the model would be blind to most of what the new data says).
+//! 2. Vocabulary extension: features the model lacks that occur in at least
+//!    `min_document_frequency` new messages are ranked by chi-squared against spam/ham in the new
+//!    data; the best `max_new_features` are appended as new rows with zero weights, zero FTRL
+//!    state and zero category weights.
+//! 3. Warm start: FTRL continues from the stored state (`z`, `n`); a model without one (logistic
+//!    regression, naive Bayes, version-1 files) gets `n = prior_count` and the `z` that makes
+//!    FTRL's proximal step reproduce its weights. FTRL has no intercept: a parent's bias is
+//!    dropped from learning and absorbed by the calibration.
+//! 4. `epochs` FTRL passes over the new messages, with the mini-batch loop of training.
+//! 5. Calibration: as in training, Platt scaling and the threshold (for `target_fpr`) are fitted
+//!    on out-of-fold scores, here of the update itself: each fold's messages are scored by a model
+//!    warm-started from the same parent and updated on the other folds. Progressive validation
+//!    (scoring each mini-batch before learning it) would be cheaper, but its first-pass scores
+//!    come from a model that has seen little of the new data, so it would calibrate a model less
+//!    confident than the one shipped. Keeping the old calibration ignores that the updated
+//!    weights score on a different scale. With fewer than `folds` spam or ham messages there is
+//!    nothing to fit on, and the old calibration and threshold are kept.
+//! 6. The category head is kept: new rows get zero category weights. The shipped head is
+//!    multinomial naive Bayes, whose counts are not stored, so it cannot be updated soundly
+//!    without the old data; its macro-F1 on the new labeled spam is recorded in the metadata.
+
+use std::collections::HashMap;
+
+use ndarray::{Array1, Array2};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use spamflow_features::{FeatureExtractor, Namespace, SubwordTokenizer};
+
+use crate::artifact::{ModelArtifact, ModelMetadata, TrainingData, ValidationSummary};
+use crate::category::Category;
+use crate::metrics::{binary_metrics, category_report, roc_auc};
+use crate::scorer::{feature_values, sigmoid};
+use crate::train::{
+    FtrlHyper, LabeledMessage, TrainError, TrainOptions, TrainProgress, chi_squared,
+    choose_threshold, count_messages, extract_all, fold_assignment, ftrl_passes, model_id,
+    online_state, parse_all, platt_scaling,
+};
+
+/// Update settings. `Default` gives the documented defaults (tuned on the drift experiment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateOptions {
+    /// Seed for fold assignment and shuffling.
+    pub seed: u64,
+    /// FTRL passes over the new messages.
+    pub epochs: usize,
+    /// New features appended at most.
+    pub max_new_features: usize,
+    /// A new feature must occur in this many new messages.
+    pub min_document_frequency: u32,
+    /// Squared-gradient sum `n` assumed for a model without online state (the larger, the
+    /// smaller FTRL's first steps away from its weights).
+    pub prior_count: f64,
+    /// Folds of the out-of-fold scores the calibration is fitted on.
+    pub folds: usize,
+    /// Out-of-fold false-positive rate the threshold is chosen for.
+    pub target_fpr: f64,
+    /// Vocabulary coverage below which the report advises a full retrain.
+    pub min_coverage: f64,
+}
+
+impl Default for UpdateOptions {
+    fn default() -> Self {
+        UpdateOptions {
+            seed: 42,
+            epochs: 5,
+            max_new_features: 2000,
+            min_document_frequency: 3,
+            prior_count: 100.0,
+            folds: 5,
+            target_fpr: 0.001,
+            min_coverage: 0.5,
+        }
+    }
+}
+
+/// Where the update's FTRL state came from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarmStart {
+    /// The FTRL state stored in the model.
+    OnlineState,
+    /// Derived from the weights with `n = prior_count`.
+    FromWeights {
+        /// The `n` assumed for every existing row.
+        prior_count: f64,
+    },
+}
+
+/// What an update did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpdateReport {
+    /// The model updated.
+    pub parent_model_id: String,
+    /// The new model.
+    pub model_id: String,
+    /// New messages learned from.
+    pub messages: usize,
+    /// Of which spam.
+    pub spam: usize,
+    /// Share of the new messages' feature occurrences (distinct features per message, summed)
+    /// that the parent model has rows for.
+    pub coverage: f64,
+    /// Coverage is below [`UpdateOptions::min_coverage`]: a full retrain is advisable.
+    pub retrain_advised: bool,
+    /// Rows appended by vocabulary extension.
+    pub new_features: usize,
+    /// How FTRL was warm-started.
+    pub warm_start: WarmStart,
+    /// True when calibration and threshold were refitted; false when the parent's were kept
+    /// (too few messages of a class).
+    pub calibration_refitted: bool,
+}
+
+/// Updates `artifact` with `messages`: vocabulary extension, warm-started FTRL, recalibration
+/// (see the module documentation). `created_at` and `training_data` are recorded in the new
+/// model's metadata (counts are filled in here). Deterministic for a seed.
+pub fn update(
+    artifact: &ModelArtifact,
+    messages: &[LabeledMessage<'_>],
+    options: &UpdateOptions,
+    created_at: &str,
+    mut training_data: TrainingData,
+    progress: &dyn TrainProgress,
+) -> Result<(ModelArtifact, UpdateReport), TrainError> {
+    let parent_id = artifact.metadata.model_id.clone();
+    let not_updatable = |reason: String| TrainError::NotUpdatable {
+        model_id: parent_id.clone(),
+        reason,
+    };
+    if messages.is_empty() {
+        return Err(TrainError::NoMessages);
+    }
+    artifact
+        .check_shapes()
+        .map_err(|e| not_updatable(e.to_string()))?;
+    let tokenizer = artifact
+        .tokenizer_json
+        .as_deref()
+        .map(SubwordTokenizer::from_json)
+        .transpose()
+        .map_err(|e| not_updatable(format!("its subword tokenizer does not load: {e}")))?;
+    let subword_prefix = format!("{}:", Namespace::Subword.prefix());
+    if tokenizer.is_none()
+        && artifact
+            .feature_names
+            .iter()
+            .any(|n| n.starts_with(&subword_prefix))
+    {
+        return Err(not_updatable(
+            "it has subword (sw:) features but no subword tokenizer to compute them".into(),
+        ));
+    }
+    if options.folds < 2 {
+        return Err(not_updatable("an update needs at least 2 folds".into()));
+    }
+    count_messages(&mut training_data, messages);
+    let labels: Vec<bool> = messages.iter().map(|m| m.spam).collect();
+
+    let extractor = FeatureExtractor::new(artifact.feature_config.clone(), tokenizer);
+    let parsed = parse_all(&extractor, messages, progress);
+    let (examples, names) = extract_all(&extractor, &parsed, progress);
+    drop(parsed);
+
+    progress.stage("extend vocabulary", 1);
+    let mut row_of: HashMap<u64, u32> = artifact
+        .feature_hashes
+        .iter()
+        .zip(0u32..)
+        .map(|(&h, row)| (h, row))
+        .collect();
+    let occurrences: usize = examples.iter().map(|e| e.features.entries.len()).sum();
+    let known: usize = examples
+        .iter()
+        .flat_map(|e| &e.features.entries)
+        .filter(|(h, _)| row_of.contains_key(h))
+        .count();
+    let coverage = if occurrences == 0 {
+        1.0
+    } else {
+        known as f64 / occurrences as f64
+    };
+    let added = new_features(
+        examples.iter().map(|e| &e.features.entries),
+        &labels,
+        &row_of,
+        options,
+    );
+    let mut feature_hashes = artifact.feature_hashes.clone();
+    let mut feature_names = artifact.feature_names.clone();
+    for &hash in &added {
+        row_of.insert(hash, feature_hashes.len() as u32);
+        feature_hashes.push(hash);
+        feature_names.push(names.get(hash).unwrap_or("?").to_owned());
+    }
+    let rows: Vec<Vec<(u32, f32)>> = examples
+        .iter()
+        .map(|e| feature_values(&e.features, |h| row_of.get(&h).copied()))
+        .collect();
+    drop(examples);
+    progress.advance(1);
+
+    let n_features = feature_hashes.len();
+    let (hyper, start, warm_start) = warm_start(artifact, n_features, options)?;
+    let batch_of = |batch: &[usize]| {
+        let mut x = Array2::<f64>::zeros((batch.len(), n_features));
+        for (mut record, &i) in x.rows_mut().into_iter().zip(batch) {
+            for &(column, value) in &rows[i] {
+                record[column as usize] = f64::from(value);
+            }
+        }
+        let y: Array1<bool> = batch.iter().map(|&i| labels[i]).collect();
+        (x, y)
+    };
+    let score = |weights: &Array1<f64>, i: usize| -> f64 {
+        rows[i]
+            .iter()
+            .map(|&(column, value)| weights[column as usize] * f64::from(value))
+            .sum()
+    };
+
+    let spam = labels.iter().filter(|&&s| s).count();
+    let ham = labels.len() - spam;
+    let refit = spam >= options.folds && ham >= options.folds;
+    let mut validation = ValidationSummary::default();
+    let (calibration, threshold) = if refit {
+        progress.stage("calibrate (out-of-fold)", options.folds as u64);
+        let folds = fold_assignment(&labels, options.folds, options.seed);
+        let per_fold: Vec<Result<Vec<(usize, f64)>, TrainError>> = (0..options.folds)
+            .into_par_iter()
+            .map(|fold| {
+                let train: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] != fold).collect();
+                let fitted = ftrl_passes(
+                    Some(start.clone()),
+                    hyper,
+                    n_features,
+                    &train,
+                    options.epochs,
+                    options.seed,
+                    &batch_of,
+                )?;
+                progress.advance(1);
+                let weights = fitted.get_weights();
+                Ok((0..labels.len())
+                    .filter(|&i| folds[i] == fold)
+                    .map(|i| (i, score(&weights, i)))
+                    .collect())
+            })
+            .collect();
+        let mut out_of_fold = vec![0.0; labels.len()];
+        for fold in per_fold {
+            for (i, s) in fold? {
+                out_of_fold[i] = s;
+            }
+        }
+        let (a, b) = platt_scaling(&out_of_fold, &labels)?;
+        let calibrated: Vec<f64> = out_of_fold
+            .iter()
+            .map(|&s| f64::from(sigmoid((a * s + b) as f32)))
+            .collect();
+        let threshold = choose_threshold(&calibrated, &labels, options.target_fpr);
+        let at_threshold = binary_metrics(&calibrated, &labels, threshold);
+        let auc = roc_auc(&out_of_fold, &labels);
+        validation = ValidationSummary {
+            folds: options.folds,
+            candidates: vec![("ftrl".to_owned(), auc)],
+            roc_auc: auc,
+            fpr: at_threshold.fpr,
+            recall: at_threshold.recall,
+            category_macro_f1: 0.0,
+        };
+        ((a as f32, b as f32), threshold as f32)
+    } else {
+        // The parent's calibration, with its bias (not part of FTRL) folded in.
+        let (a, b) = artifact.calibration;
+        ((a, b + a * artifact.spam_bias), artifact.threshold)
+    };
+
+    progress.stage("update", 1);
+    let all: Vec<usize> = (0..labels.len()).collect();
+    let fitted = ftrl_passes(
+        Some(start),
+        hyper,
+        n_features,
+        &all,
+        options.epochs,
+        options.seed,
+        &batch_of,
+    )?;
+    let spam_weights: Vec<f32> = fitted.get_weights().iter().map(|&w| w as f32).collect();
+    let mut category_weights = artifact.category_weights.clone();
+    category_weights.resize(n_features * Category::ALL.len(), 0.0);
+    validation.category_macro_f1 =
+        category_macro_f1(&rows, messages, &category_weights, &artifact.category_bias);
+    progress.advance(1);
+
+    let model_id = model_id(&feature_hashes, &spam_weights, &category_weights);
+    let report = UpdateReport {
+        parent_model_id: parent_id.clone(),
+        model_id: model_id.clone(),
+        messages: messages.len(),
+        spam,
+        coverage,
+        retrain_advised: coverage < options.min_coverage,
+        new_features: added.len(),
+        warm_start,
+        calibration_refitted: refit,
+    };
+    let updated = ModelArtifact {
+        metadata: ModelMetadata {
+            model_id,
+            created_at: created_at.to_owned(),
+            spamflow_version: env!("CARGO_PKG_VERSION").to_owned(),
+            algorithm: "ftrl".to_owned(),
+            seed: options.seed,
+            training_data,
+            validation,
+            parent_model_id: Some(parent_id),
+        },
+        feature_config: artifact.feature_config.clone(),
+        tokenizer_json: artifact.tokenizer_json.clone(),
+        feature_hashes,
+        feature_names,
+        spam_weights,
+        spam_bias: 0.0,
+        category_weights,
+        category_bias: artifact.category_bias.clone(),
+        calibration,
+        threshold,
+        online_state: Some(online_state(&fitted)),
+    };
+    Ok((updated, report))
+}
+
+/// Features of the new messages the model lacks, in at least `min_document_frequency` of them,
+/// the `max_new_features` best by chi-squared against spam/ham (ties by hash).
+fn new_features<'a>(
+    examples: impl Iterator<Item = &'a Vec<(u64, f32)>>,
+    labels: &[bool],
+    known: &HashMap<u64, u32>,
+    options: &UpdateOptions,
+) -> Vec<u64> {
+    let mut frequencies: HashMap<u64, [u32; 2]> = HashMap::new();
+    for (entries, &spam) in examples.zip(labels) {
+        for (hash, _) in entries {
+            if !known.contains_key(hash) {
+                frequencies.entry(*hash).or_default()[usize::from(!spam)] += 1;
+            }
+        }
+    }
+    let n_spam = labels.iter().filter(|&&s| s).count() as f64;
+    let n_ham = labels.len() as f64 - n_spam;
+    let mut scored: Vec<(f64, u64)> = frequencies
+        .into_iter()
+        .filter(|(_, f)| f[0] + f[1] >= options.min_document_frequency)
+        .map(|(h, f)| {
+            (
+                chi_squared(f64::from(f[0]), f64::from(f[1]), n_spam, n_ham),
+                h,
+            )
+        })
+        .filter(|(score, _)| *score > 0.0)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored
+        .into_iter()
+        .take(options.max_new_features)
+        .map(|(_, h)| h)
+        .collect()
+}
+
+/// The FTRL hyper-parameters, the starting model over `n_features` rows (new rows zero) and
+/// where its state came from.
+fn warm_start(
+    artifact: &ModelArtifact,
+    n_features: usize,
+    options: &UpdateOptions,
+) -> Result<(FtrlHyper, linfa_ftrl::Ftrl<f64>, WarmStart), TrainError> {
+    let mut z = Array1::<f64>::zeros(n_features);
+    let mut n = Array1::<f64>::zeros(n_features);
+    let (hyper, how) = match &artifact.online_state {
+        Some(state) => {
+            for (i, (&zi, &ni)) in state.z.iter().zip(&state.n).enumerate() {
+                z[i] = f64::from(zi);
+                n[i] = f64::from(ni);
+            }
+            let hyper = FtrlHyper {
+                alpha: state.alpha,
+                beta: state.beta,
+                l1: state.l1,
+                l2: state.l2,
+            };
+            (hyper, WarmStart::OnlineState)
+        }
+        None => {
+            let hyper = FtrlHyper::of(&TrainOptions::default());
+            let n0 = options.prior_count.max(0.0);
+            for (i, &w) in artifact.spam_weights.iter().enumerate() {
+                n[i] = n0;
+                z[i] = hyper.z_for(f64::from(w), n0);
+            }
+            (hyper, WarmStart::FromWeights { prior_count: n0 })
+        }
+    };
+    Ok((hyper, hyper.model(z, n)?, how))
+}
+
+/// Macro-F1 of the category head on the labeled spam among `messages` (0 when there is none).
+fn category_macro_f1(
+    rows: &[Vec<(u32, f32)>],
+    messages: &[LabeledMessage<'_>],
+    weights: &[f32],
+    bias: &[f32],
+) -> f64 {
+    let n = Category::ALL.len();
+    let (truth, predicted): (Vec<Category>, Vec<Category>) = rows
+        .iter()
+        .zip(messages)
+        .filter_map(|(values, m)| {
+            let truth = m.category.filter(|_| m.spam)?;
+            let mut logits: Vec<f32> = bias.to_vec();
+            for &(row, value) in values {
+                let start = row as usize * n;
+                for (logit, w) in logits.iter_mut().zip(weights.get(start..start + n)?) {
+                    *logit += value * w;
+                }
+            }
+            let best = Category::ALL
+                .into_iter()
+                .max_by(|a, b| logits[a.index()].total_cmp(&logits[b.index()]))?;
+            Some((truth, best))
+        })
+        .unzip();
+    if truth.is_empty() {
+        return 0.0;
+    }
+    category_report(&truth, &predicted).macro_f1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scorer::Model;
+    use crate::train::{Algorithm, NoProgress, train};
+
+    fn message(subject: &str, body: &str) -> Vec<u8> {
+        format!("From: a@{subject}.example\nSubject: {subject}\n\n{body}\n").into_bytes()
+    }
+
+    type Owned = Vec<(Vec<u8>, bool, Option<Category>)>;
+
+    fn labeled(owned: &Owned) -> Vec<LabeledMessage<'_>> {
+        owned
+            .iter()
+            .map(|(bytes, spam, category)| LabeledMessage {
+                bytes,
+                spam: *spam,
+                category: *category,
+            })
+            .collect()
+    }
+
+    fn old_data() -> Owned {
+        let mut owned = Vec::new();
+        for i in 0..30 {
+            owned.push((
+                message("pills", &format!("cheap pills viagra offer {i}")),
+                true,
+                Some(Category::Pharma),
+            ));
+            owned.push((
+                message("meeting", &format!("agenda for the team meeting {i}")),
+                false,
+                None,
+            ));
+            owned.push((
+                message("patch", &format!("kernel patch review comments {i}")),
+                false,
+                None,
+            ));
+        }
+        owned
+    }
+
+    /// Spam that looks like meeting mail except for two words the old model never saw.
+    fn new_data() -> Owned {
+        let mut owned = Vec::new();
+        for i in 0..25 {
+            owned.push((
+                message("meeting", &format!("zorblax presale agenda team {i}")),
+                true,
+                Some(Category::Fraud),
+            ));
+            owned.push((
+                message("meeting", &format!("agenda for the team meeting {i}")),
+                false,
+                None,
+            ));
+            owned.push((
+                message("pills", &format!("cheap pills viagra offer {i}")),
+                true,
+                Some(Category::Pharma),
+            ));
+        }
+        owned
+    }
+
+    fn base(algorithm: Algorithm) -> Result<ModelArtifact, TrainError> {
+        let options = TrainOptions {
+            algorithm: Some(algorithm),
+            subword_vocab_size: 200,
+            max_features: 300,
+            folds: 3,
+            ..TrainOptions::default()
+        };
+        let old = old_data();
+        train(
+            &labeled(&old),
+            &options,
+            None,
+            "2026-01-01T00:00:00Z",
+            TrainingData::default(),
+            &NoProgress,
+        )
+    }
+
+    #[test]
+    fn warm_start_learns_a_new_token_keeps_old_knowledge_and_is_deterministic()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let parent = base(Algorithm::Ftrl)?;
+        assert!(
+            parent.online_state.is_some(),
+            "FTRL training keeps its state"
+        );
+        let probe = message("meeting", "zorblax presale agenda team");
+        let before = Model::from_artifact(parent.clone())?.classify(&probe);
+        assert!(!before.spam, "the parent cannot know zorblax: {before:?}");
+
+        let new = new_data();
+        let options = UpdateOptions {
+            folds: 3,
+            ..UpdateOptions::default()
+        };
+        let (updated, report) = update(
+            &parent,
+            &labeled(&new),
+            &options,
+            "2026-01-02T00:00:00Z",
+            TrainingData::default(),
+            &NoProgress,
+        )?;
+        assert_eq!(report.warm_start, WarmStart::OnlineState);
+        assert!(report.calibration_refitted);
+        assert!(report.new_features > 0, "{report:?}");
+        assert!(report.coverage > 0.0 && report.coverage < 1.0, "{report:?}");
+        assert!(
+            updated.feature_names.iter().any(|n| n == "body:zorblax"),
+            "vocabulary extension adds the new token"
+        );
+        assert_eq!(
+            updated.feature_hashes[..parent.feature_hashes.len()],
+            parent.feature_hashes[..]
+        );
+        assert_eq!(
+            updated.metadata.parent_model_id.as_deref(),
+            Some(parent.metadata.model_id.as_str())
+        );
+        assert_eq!(updated.metadata.training_data.messages, new.len());
+        assert_ne!(updated.metadata.model_id, parent.metadata.model_id);
+
+        let model = Model::from_artifact(updated.clone())?;
+        let after = model.classify(&probe);
+        assert!(after.spam, "the update flips the verdict: {after:?}");
+        assert!(
+            model
+                .classify(&message("pills", "buy cheap viagra pills"))
+                .spam
+        );
+        assert!(
+            !model
+                .classify(&message("patch", "kernel patch review"))
+                .spam,
+            "old ham it saw no more of stays ham"
+        );
+        assert!(
+            !model
+                .classify(&message("meeting", "team meeting agenda"))
+                .spam
+        );
+
+        let bytes = updated.to_bytes()?;
+        assert_eq!(ModelArtifact::from_bytes(&bytes)?, updated);
+        let (again, _) = update(
+            &parent,
+            &labeled(&new),
+            &options,
+            "2026-01-02T00:00:00Z",
+            TrainingData::default(),
+            &NoProgress,
+        )?;
+        assert_eq!(again, updated, "deterministic for a seed");
+        Ok(())
+    }
+
+    #[test]
+    fn models_without_online_state_start_from_their_weights() -> Result<(), TrainError> {
+        let parent = base(Algorithm::Logistic)?;
+        assert!(parent.online_state.is_none());
+        let new = new_data();
+        let options = UpdateOptions {
+            folds: 3,
+            epochs: 0,
+            max_new_features: 0,
+            ..UpdateOptions::default()
+        };
+        let (updated, report) = update(
+            &parent,
+            &labeled(&new),
+            &options,
+            "2026-01-02T00:00:00Z",
+            TrainingData::default(),
+            &NoProgress,
+        )?;
+        assert_eq!(
+            report.warm_start,
+            WarmStart::FromWeights { prior_count: 100.0 }
+        );
+        assert_eq!(report.new_features, 0);
+        let mut largest = 0f32;
+        for (old, new) in parent.spam_weights.iter().zip(&updated.spam_weights) {
+            assert!(
+                (old - new).abs() <= 1e-5 * old.abs().max(1.0),
+                "{old} {new}"
+            );
+            largest = largest.max(old.abs());
+        }
+        assert!(largest > 0.1, "the logistic model has real weights");
+        Ok(())
+    }
+
+    #[test]
+    fn z_for_inverts_the_proximal_step() {
+        let hyper = FtrlHyper {
+            alpha: 0.5,
+            beta: 1.0,
+            l1: 0.01,
+            l2: 0.001,
+        };
+        for w in [-3.0, -0.2, 0.0, 0.05, 4.0] {
+            for n in [0.0, 1.0, 250.0] {
+                let z = hyper.z_for(w, n);
+                let back = if z.abs() <= hyper.l1 {
+                    0.0
+                } else {
+                    (z.signum() * hyper.l1 - z) / ((n.sqrt() + hyper.beta) / hyper.alpha + hyper.l2)
+                };
+                assert!((back - w).abs() < 1e-12, "w {w} n {n}: {back}");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_models_it_cannot_update_with_clear_errors() -> Result<(), TrainError> {
+        let mut parent = base(Algorithm::Ftrl)?;
+        let new = new_data();
+        let messages = labeled(&new);
+        let run = |artifact: &ModelArtifact, messages: &[LabeledMessage<'_>]| {
+            update(
+                artifact,
+                messages,
+                &UpdateOptions::default(),
+                "2026-01-02T00:00:00Z",
+                TrainingData::default(),
+                &NoProgress,
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+        };
+        assert!(run(&parent, &[]).contains("at least one message"));
+        assert!(
+            parent.feature_names.iter().any(|n| n.starts_with("sw:")),
+            "the toy model uses subword features"
+        );
+        let tokenizer = parent.tokenizer_json.take();
+        assert!(run(&parent, &messages).contains("no subword tokenizer"));
+        parent.tokenizer_json = Some("{not json".into());
+        assert!(run(&parent, &messages).contains("tokenizer does not load"));
+        parent.tokenizer_json = tokenizer;
+        if let Some(state) = parent.online_state.as_mut() {
+            state.z.pop();
+        }
+        assert!(run(&parent, &messages).contains("online state"));
+        Ok(())
+    }
+}
