@@ -70,7 +70,7 @@ eval_on() { # eval_on MODEL MANIFEST SPLIT JSON
 }
 
 echo "== base: train on spam + easy_ham (train rows)"
-"$BIN" train --manifest "$WORK/old.csv" --out "$WORK/base.spamflow" --threads "$THREADS" | tail -n +1
+"$BIN" train --manifest "$WORK/old.csv" --out "$WORK/base.spamflow" --threads "$THREADS"
 
 if [[ ${1:-} == tune ]]; then
     # 80/20 split of the later train rows by a hash of the path: decisions never see test rows.

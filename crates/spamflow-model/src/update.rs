@@ -30,7 +30,6 @@ use std::collections::HashMap;
 
 use ndarray::{Array1, Array2};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 use spamflow_features::{FeatureExtractor, Namespace, SubwordTokenizer};
 
 use crate::artifact::{ModelArtifact, ModelMetadata, TrainingData, ValidationSummary};
@@ -51,8 +50,7 @@ use crate::train::{
 /// coverage measured about 40-45 % on data like the model's own training data (a model keeps
 /// only its selected features) and 38 % on the drifted subsets; 25 % flags data the model barely
 /// knows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpdateOptions {
     /// Seed for fold assignment and shuffling.
     pub seed: u64,
@@ -89,8 +87,7 @@ impl Default for UpdateOptions {
 }
 
 /// Where the update's FTRL state came from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum WarmStart {
     /// The FTRL state stored in the model.
     OnlineState,
@@ -102,7 +99,7 @@ pub enum WarmStart {
 }
 
 /// What an update did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpdateReport {
     /// The model updated.
     pub parent_model_id: String,
