@@ -28,15 +28,18 @@ pub struct UpdateArgs {
     /// Random seed (fold assignment, shuffling) [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// FTRL passes over the new messages [default: 5].
+    /// FTRL passes over the new messages [default: 10].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// New features appended at most (vocabulary extension; 0: none) [default: 2000].
+    /// New features appended at most (vocabulary extension; 0: none) [default: 5000].
     #[arg(long)]
     pub max_new_features: Option<usize>,
     /// Squared-gradient prior `n0` for a model without FTRL state [default: 100].
     #[arg(long)]
     pub prior_count: Option<f64>,
+    /// Folds of the out-of-fold scores the calibration and threshold are fitted on [default: 3].
+    #[arg(long)]
+    pub folds: Option<usize>,
     /// Worker threads (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -55,6 +58,7 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
         epochs: args.epochs.unwrap_or(defaults.epochs),
         max_new_features: args.max_new_features.unwrap_or(defaults.max_new_features),
         prior_count: args.prior_count.unwrap_or(defaults.prior_count),
+        folds: args.folds.unwrap_or(defaults.folds),
         ..defaults
     };
     let created_at = now_rfc3339();
