@@ -62,7 +62,8 @@ fn trap_hits_become_spam_feedback_and_feedback_exports_as_a_corpus() {
     create_topics(&[(&input, 2), (&output, 2), (&dead, 1), (&feedback, 2)]);
     let dir = tempfile::tempdir().unwrap();
 
-    // 24 messages: envelope recipients decide where there are some, headers otherwise.
+    // 24 messages: envelope recipients decide where there are some, otherwise the receiving
+    // server's `Delivered-To`; a trap address in `To` (the sender's words) never counts.
     let mut records = Vec::new();
     let mut expected_hits: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for i in 0..24 {
@@ -83,12 +84,17 @@ fn trap_hits_become_spam_feedback_and_feedback_exports_as_a_corpus() {
                 vec!["user@example.org"],
                 false,
             ),
-            3 => (
+            3 => {
+                let mut raw = b"Delivered-To: Someone@traps.spamflow.test\r\n".to_vec();
+                raw.extend(note(i, "someone@example.org"));
+                (raw, vec![], true)
+            }
+            4 => (note(i, "user@example.org"), vec!["user@example.org"], false),
+            _ => (
                 note(i, "Someone <someone@traps.spamflow.test>"),
                 vec![],
-                true,
+                false,
             ),
-            _ => (note(i, "user@example.org"), vec!["user@example.org"], false),
         };
         if hit {
             expected_hits.insert(id.clone(), raw.clone());

@@ -49,6 +49,16 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<bool> {
     let current = load_model(args.current.as_deref())?;
     let candidate = load_model(Some(&args.candidate))?;
     let (rows, messages) = read_split(&args.manifest, &args.split)?;
+    let spam = rows.iter().filter(|r| r.spam).count();
+    // Without both classes AUC is undefined and one of FPR and recall is vacuous: a gate that
+    // could not fail. Refuse instead (a trap-only feedback export, say).
+    anyhow::ensure!(
+        spam > 0 && spam < rows.len(),
+        "compare needs spam and ham to judge: split {:?} of {} has {spam} spam and {} ham",
+        args.split,
+        args.manifest.display(),
+        rows.len() - spam
+    );
     let pool = thread_pool(args.threads)?;
     let current = evaluate(&current, &rows, &messages, &pool);
     let candidate = evaluate(&candidate, &rows, &messages, &pool);
@@ -89,6 +99,13 @@ impl Gate {
 fn failures(current: &Evaluation, candidate: &Evaluation, args: &CompareArgs) -> Vec<String> {
     let (a, b) = (Gate::of(current), Gate::of(candidate));
     let mut failures = Vec::new();
+    let figures = [a.auc, a.fpr, a.macro_f1, b.auc, b.fpr, b.macro_f1];
+    if figures.iter().any(|f| !f.is_finite()) {
+        failures.push(format!(
+            "a gated figure is not a number (ROC AUC {} -> {}, FPR {} -> {}, macro-F1 {} -> {})",
+            a.auc, b.auc, a.fpr, b.fpr, a.macro_f1, b.macro_f1
+        ));
+    }
     let auc_drop = a.auc - b.auc;
     if auc_drop > args.max_auc_drop {
         failures.push(format!(

@@ -3,17 +3,20 @@
 //!
 //! Each distinct message (by SHA-256 of its bytes) is written once, as
 //! `messages/<sha256>.eml`; `manifest.csv` lists it with its label, a split and where the
-//! reports came from. When reports disagree, the latest one wins (and is counted). The split
+//! reports came from. When reports disagree, the latest one wins (by report time, then partition
+//! and offset; conflicts are counted). The split
 //! depends only on the message bytes, so a message keeps its split however the topic grows and
 //! however often it is exported.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
+use spamflow_model::Category;
+use spamflow_registry::write_atomically;
 use spamflow_stream::{ClientSettings, FeedbackReport, ReportedLabel};
 
 /// Arguments of `spamflow dataset`.
@@ -48,11 +51,19 @@ struct ExportArgs {
     stall_secs: u64,
 }
 
+/// When a report was made, then its partition and offset: the order reports are merged in.
+type ReportStamp = (i64, (i32, i64));
+
 /// One distinct message of the export.
 #[derive(Debug)]
 struct Entry {
+    /// The label of the latest report.
     label: ReportedLabel,
-    sources: Vec<&'static str>,
+    /// When the latest report was made.
+    latest: ReportStamp,
+    /// The category of the latest report that named one.
+    category: Option<(Category, ReportStamp)>,
+    sources: BTreeSet<&'static str>,
     reports: u32,
     conflicting: bool,
 }
@@ -88,27 +99,35 @@ fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
                 return Ok(());
             }
             let sha = hex::encode(Sha256::digest(&report.raw));
+            let stamp = (report.reported_unix_micros, report.position);
+            let category = label.category.map(|c| (c, stamp));
             match entries.get_mut(&sha) {
                 Some(entry) => {
                     entry.conflicting |= entry.label.spam != label.spam;
-                    entry.label = ReportedLabel {
-                        spam: label.spam,
-                        category: label
-                            .category
-                            .or(entry.label.category.filter(|_| label.spam)),
-                    };
-                    entry.reports += 1;
-                    if !entry.sources.contains(&report.source) {
-                        entry.sources.push(report.source);
+                    if stamp > entry.latest {
+                        entry.label = label;
+                        entry.latest = stamp;
                     }
+                    if category
+                        .is_some_and(|(_, at)| entry.category.is_none_or(|(_, seen)| at > seen))
+                    {
+                        entry.category = category;
+                    }
+                    entry.reports += 1;
+                    entry.sources.insert(report.source);
                 }
                 None => {
-                    write_if_missing(&messages_dir.join(format!("{sha}.eml")), &report.raw)?;
+                    let path = messages_dir.join(format!("{sha}.eml"));
+                    if !path.exists() {
+                        write_atomically(&path, &report.raw).map_err(std::io::Error::other)?;
+                    }
                     entries.insert(
                         sha,
                         Entry {
                             label,
-                            sources: vec![report.source],
+                            latest: stamp,
+                            category,
+                            sources: BTreeSet::from([report.source]),
                             reports: 1,
                             conflicting: false,
                         },
@@ -130,18 +149,17 @@ fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
             format!("messages/{sha}.eml").as_str(),
             if entry.label.spam { "spam" } else { "ham" },
             split,
-            entry.label.category.map_or("", |c| c.as_str()),
-            &entry.sources.join("+"),
+            entry
+                .category
+                .filter(|_| entry.label.spam)
+                .map_or("", |(c, _)| c.as_str()),
+            &entry.sources.iter().copied().collect::<Vec<_>>().join("+"),
             &entry.reports.to_string(),
         ])?;
     }
     let manifest_path = args.out.join("manifest.csv");
     let bytes = manifest.into_inner().context("cannot build the manifest")?;
-    let temporary = args.out.join(".manifest.csv.partial");
-    std::fs::write(&temporary, bytes)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, &manifest_path)
-        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    write_atomically(&manifest_path, &bytes)?;
     let conflicts = entries.values().filter(|e| e.conflicting).count();
     let duplicates: u32 = entries.values().map(|e| e.reports - 1).sum();
     writeln!(
@@ -174,16 +192,6 @@ fn split_of(sha_hex: &str, test_percent: u8) -> &'static str {
     } else {
         "train"
     }
-}
-
-/// Writes a content-addressed file unless an earlier export already did.
-fn write_if_missing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if path.exists() {
-        return Ok(());
-    }
-    let temporary = path.with_extension("partial");
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path)
 }
 
 #[cfg(test)]

@@ -260,11 +260,7 @@ impl LabeledSet {
 /// the file's size.
 fn write_model(path: &Path, artifact: &ModelArtifact) -> anyhow::Result<usize> {
     let encoded = artifact.to_bytes()?;
-    let temporary = path.with_extension("partial");
-    std::fs::write(&temporary, &encoded)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    spamflow_registry::write_atomically(path, &encoded)?;
     Ok(encoded.len())
 }
 

@@ -113,24 +113,16 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
         )?,
     }
     let v = &artifact.metadata.validation;
-    if report.calibration_refitted {
-        writeln!(
-            out,
-            "{}-fold out-of-fold ROC AUC {:.6} (1-AUC {:.4} %); threshold {:.4} (FPR {:.4} %, recall {:.4}); category macro-F1 {:.4}",
-            v.folds,
-            v.roc_auc,
-            (1.0 - v.roc_auc) * 100.0,
-            artifact.threshold,
-            v.fpr * 100.0,
-            v.recall,
-            v.category_macro_f1
-        )?;
-    } else {
-        writeln!(
-            out,
-            "too few messages of a class to recalibrate: calibration and threshold {:.4} kept",
-            artifact.threshold
-        )?;
-    }
+    writeln!(
+        out,
+        "{}-fold out-of-fold ROC AUC {:.6} (1-AUC {:.4} %); threshold {:.4} (FPR {:.4} %, recall {:.4}); category macro-F1 {:.4}",
+        v.folds,
+        v.roc_auc,
+        (1.0 - v.roc_auc) * 100.0,
+        artifact.threshold,
+        v.fpr * 100.0,
+        v.recall,
+        v.category_macro_f1
+    )?;
     Ok(())
 }

@@ -20,5 +20,5 @@ pub use flags::Flags;
 pub use html::{HtmlText, html_to_text};
 pub use limits::Limits;
 pub use normalize::{normalize_text, words};
-pub use parse::{Attachment, ParsedMail, message_id, parse_mail, recipients};
+pub use parse::{Attachment, ParsedMail, delivery_recipients, message_id, parse_mail};
 pub use subword::{SubwordError, SubwordTokenizer};

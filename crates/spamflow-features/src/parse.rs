@@ -326,10 +326,9 @@ pub fn message_id(bytes: &[u8], limits: &Limits) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Header fields that name a message's recipients, as MTAs and mail clients write them.
-const RECIPIENT_HEADERS: [&str; 6] = [
-    "To",
-    "Cc",
+/// Header fields in which the receiving mail server records the envelope recipient (`To` and
+/// `Cc` are the sender's words, so they do not count).
+const RECIPIENT_HEADERS: [&str; 4] = [
     "Delivered-To",
     "X-Original-To",
     "Envelope-To",
@@ -339,10 +338,10 @@ const RECIPIENT_HEADERS: [&str; 6] = [
 /// Most recipient addresses read from one message.
 const MAX_RECIPIENTS: usize = 256;
 
-/// The recipient addresses named in a message's header section (`To`, `Cc`, `Delivered-To`,
-/// `X-Original-To`, `Envelope-To`, `X-Envelope-To`), lower-cased, at most 256; read from the
-/// header section only, bounded by `limits`.
-pub fn recipients(bytes: &[u8], limits: &Limits) -> Vec<String> {
+/// The envelope recipients the receiving mail server recorded in a message's header section
+/// (`Delivered-To`, `X-Original-To`, `Envelope-To`, `X-Envelope-To`), lower-cased, at most 256;
+/// bounded by `limits`. `To` and `Cc` are ignored: any sender can write any address there.
+pub fn delivery_recipients(bytes: &[u8], limits: &Limits) -> Vec<String> {
     let bytes = skip_mbox_from_line(bytes);
     let bytes = &bytes[..bytes.len().min(limits.max_message_bytes)];
     let mut parser = MessageParser::new();
@@ -680,18 +679,16 @@ pub(crate) fn base_domain(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn recipients_come_from_address_and_delivery_headers() {
-        let message = b"From sender Mon Jan 1 00:00:00 2024\nTo: \"Ann\" <Ann@Example.ORG>, bob@example.org\nCc: undisclosed-recipients:;\nDelivered-To: trap@traps.example.net\nX-Original-To: <Other@Example.net>\nSubject: hi\n\nTo: not-a-header@example.org\n";
+    fn delivery_recipients_come_from_the_receiving_servers_headers_only() {
+        let message = b"From sender Mon Jan 1 00:00:00 2024\nTo: \"Ann\" <Ann@Example.ORG>, bob@example.org\nCc: undisclosed-recipients:;\nDelivered-To: trap@traps.example.net\nX-Original-To: <Other@Example.net>\nSubject: hi\n\nDelivered-To: not-a-header@example.org\n";
         assert_eq!(
-            super::recipients(message, &super::Limits::default()),
-            [
-                "ann@example.org",
-                "bob@example.org",
-                "trap@traps.example.net",
-                "other@example.net"
-            ]
+            super::delivery_recipients(message, &super::Limits::default()),
+            ["trap@traps.example.net", "other@example.net"]
         );
-        assert!(super::recipients(b"\xff\xfe no headers", &super::Limits::default()).is_empty());
+        assert!(
+            super::delivery_recipients(b"\xff\xfe no headers", &super::Limits::default())
+                .is_empty()
+        );
     }
 
     use super::*;

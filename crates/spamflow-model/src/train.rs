@@ -333,10 +333,9 @@ pub fn train(
         .map(|&h| names.get(h).unwrap_or("?").to_owned())
         .collect();
     let spam_weights: Vec<f32> = fit.weights.iter().map(|&w| w as f32).collect();
-    let model_id = model_id(&vocabulary, &spam_weights, &category_weights);
-    Ok(ModelArtifact {
+    let mut artifact = ModelArtifact {
         metadata: ModelMetadata {
-            model_id,
+            model_id: String::new(),
             created_at: created_at.to_owned(),
             spamflow_version: env!("CARGO_PKG_VERSION").to_owned(),
             algorithm: algorithm.as_str().to_owned(),
@@ -366,7 +365,9 @@ pub fn train(
         calibration: (calibration.0 as f32, calibration.1 as f32),
         threshold: threshold as f32,
         online_state: fit.ftrl.as_ref().map(online_state),
-    })
+    };
+    artifact.metadata.model_id = model_id(&artifact);
+    Ok(artifact)
 }
 
 /// The storable form of a linfa FTRL model's state.
@@ -988,14 +989,31 @@ fn fit_categories(
 }
 
 /// A short identifier derived from the model's features and weights.
-pub(crate) fn model_id(features: &[u64], spam_weights: &[f32], category_weights: &[f32]) -> String {
+/// Everything that decides a model's verdicts goes in: features, weights, biases, calibration,
+/// threshold, feature configuration and tokenizer. Metadata (time, data fingerprints) does not,
+/// so the same model trained twice gets the same id.
+pub(crate) fn model_id(artifact: &ModelArtifact) -> String {
     let mut hasher = Sha256::new();
-    for h in features {
+    for h in &artifact.feature_hashes {
         hasher.update(h.to_le_bytes());
     }
-    for w in spam_weights.iter().chain(category_weights) {
+    let scalars = [
+        artifact.spam_bias,
+        artifact.calibration.0,
+        artifact.calibration.1,
+        artifact.threshold,
+    ];
+    for w in artifact
+        .spam_weights
+        .iter()
+        .chain(&artifact.category_weights)
+        .chain(&artifact.category_bias)
+        .chain(&scalars)
+    {
         hasher.update(w.to_le_bytes());
     }
+    hasher.update(serde_json::to_vec(&artifact.feature_config).unwrap_or_default());
+    hasher.update(artifact.tokenizer_json.as_deref().unwrap_or("").as_bytes());
     format!("sf-{}", &hex::encode(hasher.finalize())[..12])
 }
 

@@ -118,9 +118,6 @@ pub struct UpdateReport {
     pub new_features: usize,
     /// How FTRL was warm-started.
     pub warm_start: WarmStart,
-    /// True when calibration and threshold were refitted; false when the parent's were kept
-    /// (too few messages of a class).
-    pub calibration_refitted: bool,
 }
 
 /// Updates `artifact` with `messages`: vocabulary extension, warm-started FTRL, recalibration
@@ -232,9 +229,16 @@ pub fn update(
 
     let spam = labels.iter().filter(|&&s| s).count();
     let ham = labels.len() - spam;
-    let refit = spam >= options.folds && ham >= options.folds;
-    let mut validation = ValidationSummary::default();
-    let (calibration, threshold) = if refit {
+    if spam < options.folds || ham < options.folds {
+        // Learning from one class only would push every weight towards it while nothing can
+        // measure or recalibrate the result: refuse instead of producing a skewed model.
+        return Err(TrainError::TooFewMessages {
+            needed: options.folds,
+            spam,
+            ham,
+        });
+    }
+    let (calibration, threshold, mut validation) = {
         progress.stage("calibrate (out-of-fold)", options.folds as u64);
         let folds = fold_assignment(&labels, options.folds, options.seed);
         let per_fold: Vec<Result<Vec<(usize, f64)>, TrainError>> = (0..options.folds)
@@ -272,7 +276,7 @@ pub fn update(
         let threshold = choose_threshold(&calibrated, &labels, options.target_fpr);
         let at_threshold = binary_metrics(&calibrated, &labels, threshold);
         let auc = roc_auc(&out_of_fold, &labels);
-        validation = ValidationSummary {
+        let validation = ValidationSummary {
             folds: options.folds,
             candidates: vec![("ftrl".to_owned(), auc)],
             roc_auc: auc,
@@ -280,11 +284,7 @@ pub fn update(
             recall: at_threshold.recall,
             category_macro_f1: 0.0,
         };
-        ((a as f32, b as f32), threshold as f32)
-    } else {
-        // The parent's calibration, with its bias (not part of FTRL) folded in.
-        let (a, b) = artifact.calibration;
-        ((a, b + a * artifact.spam_bias), artifact.threshold)
+        ((a as f32, b as f32), threshold as f32, validation)
     };
 
     progress.stage("update", 1);
@@ -305,28 +305,16 @@ pub fn update(
         category_macro_f1(&rows, messages, &category_weights, &artifact.category_bias);
     progress.advance(1);
 
-    let model_id = model_id(&feature_hashes, &spam_weights, &category_weights);
-    let report = UpdateReport {
-        parent_model_id: parent_id.clone(),
-        model_id: model_id.clone(),
-        messages: messages.len(),
-        spam,
-        coverage,
-        retrain_advised: coverage < options.min_coverage,
-        new_features: added.len(),
-        warm_start,
-        calibration_refitted: refit,
-    };
-    let updated = ModelArtifact {
+    let mut updated = ModelArtifact {
         metadata: ModelMetadata {
-            model_id,
+            model_id: String::new(),
             created_at: created_at.to_owned(),
             spamflow_version: env!("CARGO_PKG_VERSION").to_owned(),
             algorithm: "ftrl".to_owned(),
             seed: options.seed,
             training_data,
             validation,
-            parent_model_id: Some(parent_id),
+            parent_model_id: Some(parent_id.clone()),
         },
         feature_config: artifact.feature_config.clone(),
         tokenizer_json: artifact.tokenizer_json.clone(),
@@ -339,6 +327,17 @@ pub fn update(
         calibration,
         threshold,
         online_state: Some(online_state(&fitted)),
+    };
+    updated.metadata.model_id = model_id(&updated);
+    let report = UpdateReport {
+        parent_model_id: parent_id,
+        model_id: updated.metadata.model_id.clone(),
+        messages: messages.len(),
+        spam,
+        coverage,
+        retrain_advised: coverage < options.min_coverage,
+        new_features: added.len(),
+        warm_start,
     };
     Ok((updated, report))
 }
@@ -561,7 +560,6 @@ mod tests {
             &NoProgress,
         )?;
         assert_eq!(report.warm_start, WarmStart::OnlineState);
-        assert!(report.calibration_refitted);
         assert!(report.new_features > 0, "{report:?}");
         assert!(report.coverage > 0.0 && report.coverage < 1.0, "{report:?}");
         assert!(

@@ -55,6 +55,11 @@ pub enum RegistryError {
         /// The ids it matches, comma-separated.
         matches: String,
     },
+    /// A different model is registered under the same id.
+    #[error(
+        "a different model is already registered as {0} (its weights or settings differ, not just its metadata)"
+    )]
+    IdClash(String),
     /// A model id that cannot be a file name.
     #[error("model id {0:?} is not usable as a file name (letters, digits, '.', '-', '_' only)")]
     BadId(String),
@@ -134,7 +139,8 @@ impl Registry {
     }
 
     /// Verifies a model file's bytes and registers them under the model's id. Registering the
-    /// same model again is a no-op; a different file under an existing id is refused.
+    /// same model again is a no-op (also when only its metadata, such as the creation time,
+    /// differs: the registered file is kept); a different model under an existing id is refused.
     pub fn add(&self, bytes: &[u8]) -> Result<RegisteredModel, RegistryError> {
         let artifact =
             ModelArtifact::from_bytes(bytes).map_err(|source| RegistryError::InvalidModel {
@@ -147,11 +153,20 @@ impl Registry {
         let _lock = self.lock()?;
         match std::fs::read(&path) {
             Ok(existing) if existing == bytes => {}
-            Ok(_) => {
-                return Err(RegistryError::Damaged {
-                    path,
-                    problem: format!("a different file is already registered as {id}"),
-                });
+            Ok(existing) => {
+                let without_metadata = |mut artifact: ModelArtifact| {
+                    artifact.metadata = ModelMetadata::default();
+                    artifact
+                };
+                let registered = ModelArtifact::from_bytes(&existing).map_err(|source| {
+                    RegistryError::InvalidModel {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                if without_metadata(registered) != without_metadata(artifact.clone()) {
+                    return Err(RegistryError::IdClash(id));
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 write_atomically(&path, bytes)?;
@@ -363,8 +378,10 @@ fn check_id(id: &str) -> Result<(), RegistryError> {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
+/// Writes `bytes` to a temporary file beside `path`, syncs it, renames it over `path` and syncs
+/// the folder, so that a reader sees the old file or the new one, never a part, even after a
+/// crash. Model files, the registry's pointer and history, and exported corpora are written so.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -373,7 +390,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
     let mut file = File::create(&temporary).map_err(io(&temporary))?;
     file.write_all(bytes).map_err(io(&temporary))?;
     file.sync_all().map_err(io(&temporary))?;
-    std::fs::rename(&temporary, path).map_err(io(path))
+    std::fs::rename(&temporary, path).map_err(io(path))?;
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(folder)
+        .and_then(|f| f.sync_all())
+        .map_err(io(folder))
 }
 
 #[cfg(test)]
@@ -400,11 +424,18 @@ mod tests {
 
         let a = registry.add(&model_bytes("sf-aaa111", "2026-01-01T00:00:00Z"))?;
         let b = registry.add(&model_bytes("sf-bbb222", "2026-02-01T00:00:00Z"))?;
-        // The same file again is fine; another file under a taken id is not.
+        // The same model again is fine, even with other metadata; another model under a taken
+        // id is not.
         registry.add(&model_bytes("sf-aaa111", "2026-01-01T00:00:00Z"))?;
+        registry.add(&model_bytes("sf-aaa111", "2026-03-01T00:00:00Z"))?;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/default.spamflow");
+        let mut other = ModelArtifact::from_bytes(&std::fs::read(path).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        other.metadata.model_id = "sf-aaa111".into();
+        other.threshold = 0.25;
         assert!(matches!(
-            registry.add(&model_bytes("sf-aaa111", "2026-03-01T00:00:00Z")),
-            Err(RegistryError::Damaged { .. })
+            registry.add(&other.to_bytes().unwrap_or_default()),
+            Err(RegistryError::IdClash(_))
         ));
         let ids: Vec<String> = registry.list()?.into_iter().map(|m| m.id).collect();
         assert_eq!(ids, [a.id.clone(), b.id.clone()]);

@@ -67,8 +67,9 @@ pub struct RunConfig {
     /// Trap accounts: recipient addresses (`trap@example.org`) or domains
     /// (`@traps.example.org`) that no person uses. Every message addressed to one is labeled
     /// as usual and also published to `feedback_topic` as a spam `Feedback`. Recipients come
-    /// from the `InboundMail` envelope, or from the `To`, `Cc`, `Delivered-To`,
-    /// `X-Original-To` and `Envelope-To` header fields when there is no envelope.
+    /// from the `InboundMail` envelope, or, without one, from the header fields the receiving
+    /// server writes (`Delivered-To`, `X-Original-To`, `Envelope-To`, `X-Envelope-To`; never
+    /// `To` or `Cc`, which the sender writes).
     pub trap_recipients: Vec<String>,
     /// Most records in one batch (one transaction).
     pub batch_max_messages: usize,

@@ -290,7 +290,8 @@ impl RecordScorer<'_> {
     }
 
     /// Whether the message is addressed to a trap: by its SMTP envelope when the input carries
-    /// one with recipients, otherwise by its recipient header fields.
+    /// one with recipients, otherwise by the envelope recipients the receiving server recorded
+    /// in the header (`Delivered-To` and the like; never `To` or `Cc`, which the sender writes).
     fn reached_trap(
         &self,
         raw: &[u8],
@@ -302,7 +303,7 @@ impl RecordScorer<'_> {
         }
         match envelope.filter(|e| !e.recipients.is_empty()) {
             Some(envelope) => envelope.recipients.iter().any(|r| self.traps.contains(r)),
-            None => spamflow_features::recipients(raw, limits)
+            None => spamflow_features::delivery_recipients(raw, limits)
                 .iter()
                 .any(|r| self.traps.contains(r)),
         }
@@ -515,10 +516,10 @@ mod tests {
             limits: limits(1 << 20),
             traps: &traps,
         };
-        let inbound = |recipients: &[&str], to: &str| {
+        let inbound = |recipients: &[&str], header: &str| {
             v1::InboundMail {
                 message_id: "m-1".into(),
-                raw: format!("To: {to}\r\nSubject: hello\r\n\r\nlunch?").into_bytes(),
+                raw: format!("{header}\r\nSubject: hello\r\n\r\nlunch?").into_bytes(),
                 envelope: Some(v1::SmtpEnvelope {
                     recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
                     tenant: "acme".into(),
@@ -531,7 +532,7 @@ mod tests {
         let hit = scorer.score(&record(
             &inbound(
                 &["a@example.org", "spam@traps.example.net"],
-                "a@example.org",
+                "To: a@example.org",
             ),
             None,
         ));
@@ -545,13 +546,19 @@ mod tests {
         assert!(feedback.raw.starts_with(b"To: a@example.org"));
         assert!(matches!(hit.outcome, Outcome::Labeled(_)));
         let miss = scorer.score(&record(
-            &inbound(&["a@example.org"], "x@traps.example.net"),
+            &inbound(&["a@example.org"], "Delivered-To: x@traps.example.net"),
             None,
         ));
         assert_eq!(miss.trap_feedback, None);
-        // Without envelope recipients (or raw input) the header fields decide.
-        let by_header = scorer.score(&record(&inbound(&[], "X@TRAPS.example.net"), None));
+        // Without envelope recipients (or raw input) the receiving server's header fields
+        // decide; `To` and `Cc`, which any sender writes, do not.
+        let by_header = scorer.score(&record(
+            &inbound(&[], "Delivered-To: X@TRAPS.example.net"),
+            None,
+        ));
         assert!(by_header.trap_feedback.is_some());
+        let by_to = scorer.score(&record(&inbound(&[], "To: x@traps.example.net"), None));
+        assert!(by_to.trap_feedback.is_none());
         let raw = RecordScorer {
             format: InputFormat::Raw,
             ..scorer
@@ -609,6 +616,24 @@ mod tests {
             comparison.probability_difference, 0.0,
             "same weights, same probability"
         );
+
+        // A shadow whose features are computed differently extracts its own.
+        let mut artifact =
+            spamflow_model::ModelArtifact::from_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        artifact.feature_config.word_pairs = !artifact.feature_config.word_pairs;
+        let other = Model::from_artifact(artifact).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!other.extracts_like(&serving));
+        let message = b"Subject: cheap meds\r\n\r\nbuy cheap pills online now";
+        let scored = RecordScorer {
+            shadow: Some(&other),
+            ..scorer
+        }
+        .score(&record(message, Some(b"k")));
+        let comparison = scored.shadow.unwrap_or_else(|| panic!("no comparison"));
+        let expected = (other.classify(message).spam_probability
+            - serving.classify(message).spam_probability)
+            .abs();
+        assert_eq!(comparison.probability_difference, expected);
     }
 
     fn limits(dead_letter_max_bytes: usize) -> RecordLimits {

@@ -98,7 +98,11 @@ impl ModelSource {
                 let since = modified.duration_since(SystemTime::UNIX_EPOCH).ok()?;
                 Some(format!("{}:{}", since.as_nanos(), meta.len()))
             }
-            ModelSource::Registry(registry) => registry.current().ok().flatten(),
+            // A damaged pointer changes the stamp too, so that the reload reports it.
+            ModelSource::Registry(registry) => match registry.current() {
+                Ok(id) => id,
+                Err(error) => Some(format!("unreadable: {error}")),
+            },
         }
     }
 
@@ -176,7 +180,10 @@ impl ModelSlot {
         Arc::clone(&self.current)
     }
 
-    /// Reloads when the source changed since the last look and its check interval passed.
+    /// Reloads when the source changed since the last successful load and its check interval
+    /// passed. A refused source is tried again at every check (and logged each time) until it
+    /// loads or changes back: a temporary read error on a shared volume does not pin the old
+    /// model.
     pub fn reload_if_changed(&mut self) {
         let Some(every) = self.check_every else {
             return;
@@ -197,9 +204,10 @@ impl ModelSlot {
         if matches!(self.source, ModelSource::Builtin) {
             return false;
         }
-        self.last_seen = self.source.stamp();
+        let stamp = self.source.stamp();
         match self.source.load() {
             Ok(model) => {
+                self.last_seen = stamp;
                 let old = Arc::clone(&self.current);
                 tracing::info!(
                     role = self.role.name(),

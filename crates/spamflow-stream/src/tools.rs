@@ -288,10 +288,14 @@ pub struct FeedbackReport {
     pub label: Option<ReportedLabel>,
     /// Who reported it: `user_report`, `trap_account` or `unspecified`.
     pub source: &'static str,
+    /// When, in microseconds since the Unix epoch (0 when unknown).
+    pub reported_unix_micros: i64,
+    /// Partition and offset of the record: with the time, orders reports deterministically.
+    pub position: (i32, i64),
 }
 
 impl FeedbackReport {
-    fn from_wire(feedback: v1::Feedback) -> Self {
+    fn from_wire(feedback: v1::Feedback, position: (i32, i64)) -> Self {
         let spam = match feedback.label() {
             v1::Label::Spam => Some(true),
             v1::Label::Ham => Some(false),
@@ -308,6 +312,8 @@ impl FeedbackReport {
                 spam,
                 category: category.filter(|_| spam),
             }),
+            reported_unix_micros: feedback.reported_unix_micros,
+            position,
             message_id: feedback.message_id,
             raw: feedback.raw,
         }
@@ -324,8 +330,9 @@ pub struct FeedbackRead {
 }
 
 /// Hands every committed `Feedback` of `topic` to `each`, from the beginning of every partition
-/// to its end as of the read (records published meanwhile may or may not be included). Stops
-/// with [`ToolError::Stalled`] when no partition progresses for `stall_timeout`.
+/// to its end when the read starts (later records are left for the next export, so a busy topic
+/// cannot keep the read going). Stops with [`ToolError::Stalled`] when no partition progresses
+/// for `stall_timeout`.
 pub fn read_feedback(
     settings: &ClientSettings,
     topic: &str,
@@ -364,29 +371,51 @@ pub fn read_feedback(
     consumer
         .assign(&assignment)
         .map_err(kafka("cannot assign partitions"))?;
-    let mut at_end: std::collections::BTreeSet<i32> = std::collections::BTreeSet::new();
+    // Where each partition ends now; a partition is done at that offset or at its end of
+    // partition (with read_committed, the last stable offset), whichever comes first.
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for &partition in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(30))
+            .map_err(kafka("cannot read partition offsets"))?;
+        if high > low {
+            ends.insert(partition, high);
+        }
+    }
     let mut read = FeedbackRead::default();
     let mut last_progress = Instant::now();
-    while at_end.len() < partitions.len() {
+    while !ends.is_empty() {
+        if last_progress.elapsed() >= stall_timeout {
+            return Err(ToolError::Stalled {
+                topic: topic.to_owned(),
+                seconds: stall_timeout.as_secs(),
+            });
+        }
         match consumer.poll(Duration::from_millis(200)) {
-            None => {
-                if last_progress.elapsed() >= stall_timeout {
-                    return Err(ToolError::Stalled {
-                        topic: topic.to_owned(),
-                        seconds: stall_timeout.as_secs(),
-                    });
-                }
-            }
+            None => {}
             Some(Err(KafkaError::PartitionEOF(partition))) => {
-                at_end.insert(partition);
+                ends.remove(&partition);
                 last_progress = Instant::now();
             }
             Some(Err(error)) => tracing::warn!(%error, "consumer error"),
             Some(Ok(message)) => {
+                let Some(&end) = ends.get(&message.partition()) else {
+                    continue;
+                };
+                if message.offset() >= end {
+                    ends.remove(&message.partition());
+                    continue;
+                }
+                if message.offset() + 1 >= end {
+                    ends.remove(&message.partition());
+                }
                 last_progress = Instant::now();
                 read.records += 1;
                 match v1::Feedback::decode(message.payload().unwrap_or_default()) {
-                    Ok(feedback) => each(FeedbackReport::from_wire(feedback))?,
+                    Ok(feedback) => each(FeedbackReport::from_wire(
+                        feedback,
+                        (message.partition(), message.offset()),
+                    ))?,
                     Err(error) => {
                         read.undecodable += 1;
                         tracing::warn!(
