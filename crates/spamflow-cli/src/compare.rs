@@ -106,35 +106,33 @@ fn failures(current: &Evaluation, candidate: &Evaluation, args: &CompareArgs) ->
             a.auc, b.auc, a.fpr, b.fpr, a.macro_f1, b.macro_f1
         ));
     }
-    let auc_drop = a.auc - b.auc;
-    if auc_drop > args.max_auc_drop {
-        failures.push(format!(
-            "ROC AUC dropped by {auc_drop:.6} ({:.6} -> {:.6}), tolerance {}, exceeded by {:.6}",
-            a.auc,
-            b.auc,
+    let checks = [
+        (
+            "ROC AUC dropped",
+            a.auc - b.auc,
+            (a.auc, b.auc),
             args.max_auc_drop,
-            auc_drop - args.max_auc_drop
-        ));
-    }
-    let fpr_rise = b.fpr - a.fpr;
-    if fpr_rise > args.max_fpr_increase {
-        failures.push(format!(
-            "FPR rose by {fpr_rise:.5} ({:.5} -> {:.5}), tolerance {}, exceeded by {:.5}",
-            a.fpr,
-            b.fpr,
+        ),
+        (
+            "FPR rose",
+            b.fpr - a.fpr,
+            (a.fpr, b.fpr),
             args.max_fpr_increase,
-            fpr_rise - args.max_fpr_increase
-        ));
-    }
-    let f1_drop = a.macro_f1 - b.macro_f1;
-    if f1_drop > args.max_macro_f1_drop {
-        failures.push(format!(
-            "pharma/mortgage/software macro-F1 dropped by {f1_drop:.4} ({:.4} -> {:.4}), tolerance {}, exceeded by {:.4}",
-            a.macro_f1,
-            b.macro_f1,
+        ),
+        (
+            "pharma/mortgage/software macro-F1 dropped",
+            a.macro_f1 - b.macro_f1,
+            (a.macro_f1, b.macro_f1),
             args.max_macro_f1_drop,
-            f1_drop - args.max_macro_f1_drop
-        ));
+        ),
+    ];
+    for (what, worse, (from, to), tolerance) in checks {
+        if worse > tolerance {
+            failures.push(format!(
+                "{what} by {worse:.6} ({from:.6} -> {to:.6}), tolerance {tolerance}, exceeded by {:.6}",
+                worse - tolerance
+            ));
+        }
     }
     failures
 }

@@ -1017,14 +1017,49 @@ pub(crate) fn model_id(artifact: &ModelArtifact) -> String {
     format!("sf-{}", &hex::encode(hasher.finalize())[..12])
 }
 
+/// Toy corpora for the training and update tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod toy {
     use super::*;
-    use crate::scorer::Model;
 
-    fn message(subject: &str, body: &str) -> Vec<u8> {
+    /// Messages with their labels, owned.
+    pub(crate) type Owned = Vec<(Vec<u8>, bool, Option<Category>)>;
+
+    /// A tiny message with a subject and a body.
+    pub(crate) fn message(subject: &str, body: &str) -> Vec<u8> {
         format!("From: a@{subject}.example\nSubject: {subject}\n\n{body}\n").into_bytes()
     }
+
+    /// `count` rounds of one message per `(subject, body, spam, category)` kind, the body
+    /// numbered by its round.
+    pub(crate) fn corpus(kinds: &[(&str, &str, bool, Option<Category>)], count: usize) -> Owned {
+        let mut owned = Vec::new();
+        for i in 0..count {
+            for &(subject, body, spam, category) in kinds {
+                owned.push((message(subject, &format!("{body} {i}")), spam, category));
+            }
+        }
+        owned
+    }
+
+    /// Borrowed training messages of `owned`.
+    pub(crate) fn labeled(owned: &Owned) -> Vec<LabeledMessage<'_>> {
+        owned
+            .iter()
+            .map(|(bytes, spam, category)| LabeledMessage {
+                bytes,
+                spam: *spam,
+                category: *category,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::toy::{corpus, labeled, message};
+    use super::*;
+    use crate::scorer::Model;
 
     #[test]
     fn folds_are_stratified_and_deterministic() {
@@ -1056,37 +1091,26 @@ mod tests {
 
     #[test]
     fn every_algorithm_learns_a_separable_toy_problem() -> Result<(), Box<dyn std::error::Error>> {
-        let mut owned = Vec::new();
-        for i in 0..40 {
-            owned.push((
-                message("pills", &format!("cheap pills viagra offer {i}")),
-                true,
-                Some(Category::Pharma),
-            ));
-            owned.push((
-                message("rates", &format!("refinance mortgage rates now {i}")),
-                true,
-                Some(Category::Mortgage),
-            ));
-            owned.push((
-                message("meeting", &format!("agenda for the team meeting {i}")),
-                false,
-                None,
-            ));
-            owned.push((
-                message("patch", &format!("kernel patch review comments {i}")),
-                false,
-                None,
-            ));
-        }
-        let messages: Vec<LabeledMessage<'_>> = owned
-            .iter()
-            .map(|(bytes, spam, category)| LabeledMessage {
-                bytes,
-                spam: *spam,
-                category: *category,
-            })
-            .collect();
+        let owned = corpus(
+            &[
+                (
+                    "pills",
+                    "cheap pills viagra offer",
+                    true,
+                    Some(Category::Pharma),
+                ),
+                (
+                    "rates",
+                    "refinance mortgage rates now",
+                    true,
+                    Some(Category::Mortgage),
+                ),
+                ("meeting", "agenda for the team meeting", false, None),
+                ("patch", "kernel patch review comments", false, None),
+            ],
+            40,
+        );
+        let messages = labeled(&owned);
         for algorithm in Algorithm::ALL {
             let options = TrainOptions {
                 algorithm: Some(algorithm),

@@ -451,68 +451,61 @@ fn category_macro_f1(
 mod tests {
     use super::*;
     use crate::scorer::Model;
+    use crate::train::toy::{Owned, corpus, labeled, message};
     use crate::train::{Algorithm, NoProgress, train};
 
-    fn message(subject: &str, body: &str) -> Vec<u8> {
-        format!("From: a@{subject}.example\nSubject: {subject}\n\n{body}\n").into_bytes()
-    }
-
-    type Owned = Vec<(Vec<u8>, bool, Option<Category>)>;
-
-    fn labeled(owned: &Owned) -> Vec<LabeledMessage<'_>> {
-        owned
-            .iter()
-            .map(|(bytes, spam, category)| LabeledMessage {
-                bytes,
-                spam: *spam,
-                category: *category,
-            })
-            .collect()
+    /// `update` of `parent` with `new` at a fixed time.
+    fn update_with(
+        parent: &ModelArtifact,
+        new: &Owned,
+        options: &UpdateOptions,
+    ) -> Result<(ModelArtifact, UpdateReport), TrainError> {
+        update(
+            parent,
+            &labeled(new),
+            options,
+            "2026-01-02T00:00:00Z",
+            TrainingData::default(),
+            &NoProgress,
+        )
     }
 
     fn old_data() -> Owned {
-        let mut owned = Vec::new();
-        for i in 0..30 {
-            owned.push((
-                message("pills", &format!("cheap pills viagra offer {i}")),
-                true,
-                Some(Category::Pharma),
-            ));
-            owned.push((
-                message("meeting", &format!("agenda for the team meeting {i}")),
-                false,
-                None,
-            ));
-            owned.push((
-                message("patch", &format!("kernel patch review comments {i}")),
-                false,
-                None,
-            ));
-        }
-        owned
+        corpus(
+            &[
+                (
+                    "pills",
+                    "cheap pills viagra offer",
+                    true,
+                    Some(Category::Pharma),
+                ),
+                ("meeting", "agenda for the team meeting", false, None),
+                ("patch", "kernel patch review comments", false, None),
+            ],
+            30,
+        )
     }
 
     /// Spam that looks like meeting mail except for two words the old model never saw.
     fn new_data() -> Owned {
-        let mut owned = Vec::new();
-        for i in 0..25 {
-            owned.push((
-                message("meeting", &format!("zorblax presale agenda team {i}")),
-                true,
-                Some(Category::Fraud),
-            ));
-            owned.push((
-                message("meeting", &format!("agenda for the team meeting {i}")),
-                false,
-                None,
-            ));
-            owned.push((
-                message("pills", &format!("cheap pills viagra offer {i}")),
-                true,
-                Some(Category::Pharma),
-            ));
-        }
-        owned
+        corpus(
+            &[
+                (
+                    "meeting",
+                    "zorblax presale agenda team",
+                    true,
+                    Some(Category::Fraud),
+                ),
+                ("meeting", "agenda for the team meeting", false, None),
+                (
+                    "pills",
+                    "cheap pills viagra offer",
+                    true,
+                    Some(Category::Pharma),
+                ),
+            ],
+            25,
+        )
     }
 
     fn base(algorithm: Algorithm) -> Result<ModelArtifact, TrainError> {
@@ -551,14 +544,7 @@ mod tests {
             folds: 3,
             ..UpdateOptions::default()
         };
-        let (updated, report) = update(
-            &parent,
-            &labeled(&new),
-            &options,
-            "2026-01-02T00:00:00Z",
-            TrainingData::default(),
-            &NoProgress,
-        )?;
+        let (updated, report) = update_with(&parent, &new, &options)?;
         assert_eq!(report.warm_start, WarmStart::OnlineState);
         assert!(report.new_features > 0, "{report:?}");
         assert!(report.coverage > 0.0 && report.coverage < 1.0, "{report:?}");
@@ -599,14 +585,7 @@ mod tests {
 
         let bytes = updated.to_bytes()?;
         assert_eq!(ModelArtifact::from_bytes(&bytes)?, updated);
-        let (again, _) = update(
-            &parent,
-            &labeled(&new),
-            &options,
-            "2026-01-02T00:00:00Z",
-            TrainingData::default(),
-            &NoProgress,
-        )?;
+        let (again, _) = update_with(&parent, &new, &options)?;
         assert_eq!(again, updated, "deterministic for a seed");
         Ok(())
     }
@@ -622,14 +601,7 @@ mod tests {
             max_new_features: 0,
             ..UpdateOptions::default()
         };
-        let (updated, report) = update(
-            &parent,
-            &labeled(&new),
-            &options,
-            "2026-01-02T00:00:00Z",
-            TrainingData::default(),
-            &NoProgress,
-        )?;
+        let (updated, report) = update_with(&parent, &new, &options)?;
         assert_eq!(
             report.warm_start,
             WarmStart::FromWeights { prior_count: 100.0 }
