@@ -17,7 +17,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use spamflow_model::Category;
 use spamflow_registry::write_atomically;
-use spamflow_stream::{ClientSettings, FeedbackReport, ReportedLabel};
+use spamflow_stream::{ClientSettings, FeedbackReport};
 
 /// Arguments of `spamflow dataset`.
 #[derive(Debug, clap::Args)]
@@ -57,8 +57,8 @@ type ReportStamp = (i64, (i32, i64));
 /// One distinct message of the export.
 #[derive(Debug)]
 struct Entry {
-    /// The label of the latest report.
-    label: ReportedLabel,
+    /// The label of the latest report: true for spam.
+    spam: bool,
     /// When the latest report was made.
     latest: ReportStamp,
     /// The category of the latest report that named one.
@@ -103,9 +103,9 @@ fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
             let category = label.category.map(|c| (c, stamp));
             match entries.get_mut(&sha) {
                 Some(entry) => {
-                    entry.conflicting |= entry.label.spam != label.spam;
+                    entry.conflicting |= entry.spam != label.spam;
                     if stamp > entry.latest {
-                        entry.label = label;
+                        entry.spam = label.spam;
                         entry.latest = stamp;
                     }
                     if category
@@ -124,7 +124,7 @@ fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
                     entries.insert(
                         sha,
                         Entry {
-                            label,
+                            spam: label.spam,
                             latest: stamp,
                             category,
                             sources: BTreeSet::from([report.source]),
@@ -144,14 +144,14 @@ fn run_export(args: &ExportArgs) -> anyhow::Result<()> {
     for (sha, entry) in &entries {
         let split = split_of(sha, args.test_percent);
         test += usize::from(split == "test");
-        spam += usize::from(entry.label.spam);
+        spam += usize::from(entry.spam);
         manifest.write_record([
             format!("messages/{sha}.eml").as_str(),
-            if entry.label.spam { "spam" } else { "ham" },
+            if entry.spam { "spam" } else { "ham" },
             split,
             entry
                 .category
-                .filter(|_| entry.label.spam)
+                .filter(|_| entry.spam)
                 .map_or("", |(c, _)| c.as_str()),
             &entry.sources.iter().copied().collect::<Vec<_>>().join("+"),
             &entry.reports.to_string(),

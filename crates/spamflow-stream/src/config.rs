@@ -335,33 +335,25 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_combinations_are_refused() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("typo.toml", "batch_max_mesages = 3\n")?;
-            let error = RunConfig::load(Some(Path::new("typo.toml")), &RunOverrides::default())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let refused = |name: &str, body: &str| -> figment::error::Result<String> {
+                jail.create_file(name, body)?;
+                Ok(
+                    RunConfig::load(Some(Path::new(name)), &RunOverrides::default())
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default(),
+                )
+            };
+            let error = refused("typo.toml", "batch_max_mesages = 3\n")?;
             assert!(error.contains("batch_max_mesages"), "{error}");
-            jail.create_file("loop.toml", "output_topic = \"mail.inbound\"\n")?;
-            let error = RunConfig::load(Some(Path::new("loop.toml")), &RunOverrides::default())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let error = refused("loop.toml", "output_topic = \"mail.inbound\"\n")?;
             assert!(error.contains("also an input topic"), "{error}");
-            jail.create_file("nowait.toml", "batch_max_wait_ms = 0\n")?;
-            let error = RunConfig::load(Some(Path::new("nowait.toml")), &RunOverrides::default())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let error = refused("nowait.toml", "batch_max_wait_ms = 0\n")?;
             assert!(error.contains("must be positive"), "{error}");
-            jail.create_file(
+            let error = refused(
                 "two_models.toml",
                 "model = \"a.spamflow\"\nmodel_registry = \"models\"\n",
             )?;
-            let error =
-                RunConfig::load(Some(Path::new("two_models.toml")), &RunOverrides::default())
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default();
             assert!(error.contains("exclude each other"), "{error}");
             Ok(())
         });
