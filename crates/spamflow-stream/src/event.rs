@@ -342,11 +342,12 @@ pub fn category_name(category: v1::Category) -> Option<&'static str> {
 
 /// The verdict name used in JSON, headers and metrics: `spam` or `ham`.
 pub fn verdict_name(verdict: v1::Verdict) -> &'static str {
-    if verdict == v1::Verdict::Spam {
-        "spam"
-    } else {
-        "ham"
-    }
+    spam_name(verdict == v1::Verdict::Spam)
+}
+
+/// [`verdict_name`] of a spam decision.
+pub fn spam_name(spam: bool) -> &'static str {
+    if spam { "spam" } else { "ham" }
 }
 
 /// A `LabeledMail` for a verdict (no source coordinates or timings yet).

@@ -33,7 +33,7 @@ use crate::config::{Delivery, RunConfig};
 use crate::delivery::{DeliveryCounter, send_waiting};
 use crate::event::{
     InputRecord, Outcome, RecordLimits, RecordScorer, Scored, TrapAccounts, category_name, now_us,
-    verdict_name,
+    spam_name, verdict_name,
 };
 use crate::reload::ModelSlot;
 use crate::telemetry::{
@@ -694,8 +694,7 @@ impl Pipeline {
                 metrics::counter!(TRAP_HITS).increment(1);
             }
             if let Some(shadow) = &scored.shadow {
-                let name = |spam: bool| if spam { "spam" } else { "ham" };
-                metrics::counter!(SHADOW_VERDICTS, "serving" => name(shadow.serving_spam), "shadow" => name(shadow.shadow_spam))
+                metrics::counter!(SHADOW_VERDICTS, "serving" => spam_name(shadow.serving_spam), "shadow" => spam_name(shadow.shadow_spam))
                     .increment(1);
                 metrics::histogram!(SHADOW_PROBABILITY_DIFFERENCE)
                     .record(f64::from(shadow.probability_difference));
