@@ -341,7 +341,7 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
         inspected["metadata"]["parent_model_id"],
         weak_id["metadata"]["model_id"]
     );
-    assert_eq!(inspected["format_version"], 2);
+    assert_eq!(inspected["format_version"], 3);
     assert_eq!(inspected["incremental_update"], "exact");
     assert_eq!(inspected["metadata"]["algorithm"], "ftrl");
 

@@ -5,16 +5,17 @@
 //! Loading checks each in turn and says precisely what is wrong with a bad file.
 //!
 //! Version 2 added the FTRL online-learning state ([`OnlineState`], so a model can be updated
-//! incrementally) and the parent model id. bincode is not self-describing, so a version-1 payload
-//! is decoded with the version-1 layout and converted (no online state, no parent); this build
-//! writes version 2 only.
+//! incrementally) and the parent model id. Version 3 added [`FeatureConfig::header_words`].
+//! bincode is not self-describing, so older payloads are decoded with their own layout and
+//! converted: a version-1 file has no online state and no parent, and files before version 3
+//! extracted header words. This build writes version 3 only.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use spamflow_features::FeatureConfig;
+use spamflow_features::{FeatureConfig, Limits};
 
 /// The artifact format this build writes (it also reads [`OLDEST_FORMAT_VERSION`] and later).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest artifact format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"SPAMFLOW";
@@ -161,6 +162,64 @@ pub struct ModelArtifact {
     pub online_state: Option<OnlineState>,
 }
 
+/// The feature-configuration layout of format versions 1 and 2 (no `header_words` field: those
+/// builds always extracted header words).
+#[derive(Deserialize)]
+struct FeatureConfigV2 {
+    limits: Limits,
+    ignored_header_prefixes: Vec<String>,
+    word_pairs: bool,
+    subword_window_bytes: usize,
+}
+
+impl From<FeatureConfigV2> for FeatureConfig {
+    fn from(v2: FeatureConfigV2) -> Self {
+        FeatureConfig {
+            limits: v2.limits,
+            ignored_header_prefixes: v2.ignored_header_prefixes,
+            word_pairs: v2.word_pairs,
+            header_words: true,
+            subword_window_bytes: v2.subword_window_bytes,
+        }
+    }
+}
+
+/// The version-2 payload layout: the current one with the older feature configuration.
+#[derive(Deserialize)]
+struct ModelArtifactV2 {
+    metadata: ModelMetadata,
+    feature_config: FeatureConfigV2,
+    tokenizer_json: Option<String>,
+    feature_hashes: Vec<u64>,
+    feature_names: Vec<String>,
+    spam_weights: Vec<f32>,
+    spam_bias: f32,
+    category_weights: Vec<f32>,
+    category_bias: Vec<f32>,
+    calibration: (f32, f32),
+    threshold: f32,
+    online_state: Option<OnlineState>,
+}
+
+impl From<ModelArtifactV2> for ModelArtifact {
+    fn from(v2: ModelArtifactV2) -> Self {
+        ModelArtifact {
+            metadata: v2.metadata,
+            feature_config: v2.feature_config.into(),
+            tokenizer_json: v2.tokenizer_json,
+            feature_hashes: v2.feature_hashes,
+            feature_names: v2.feature_names,
+            spam_weights: v2.spam_weights,
+            spam_bias: v2.spam_bias,
+            category_weights: v2.category_weights,
+            category_bias: v2.category_bias,
+            calibration: v2.calibration,
+            threshold: v2.threshold,
+            online_state: v2.online_state,
+        }
+    }
+}
+
 /// The version-1 metadata layout (no parent model id).
 #[derive(Deserialize)]
 struct ModelMetadataV1 {
@@ -177,7 +236,7 @@ struct ModelMetadataV1 {
 #[derive(Deserialize)]
 struct ModelArtifactV1 {
     metadata: ModelMetadataV1,
-    feature_config: FeatureConfig,
+    feature_config: FeatureConfigV2,
     tokenizer_json: Option<String>,
     feature_hashes: Vec<u64>,
     feature_names: Vec<String>,
@@ -189,10 +248,10 @@ struct ModelArtifactV1 {
     threshold: f32,
 }
 
-impl From<ModelArtifactV1> for ModelArtifact {
+impl From<ModelArtifactV1> for ModelArtifactV2 {
     fn from(v1: ModelArtifactV1) -> Self {
         let m = v1.metadata;
-        ModelArtifact {
+        ModelArtifactV2 {
             metadata: ModelMetadata {
                 model_id: m.model_id,
                 created_at: m.created_at,
@@ -301,7 +360,8 @@ impl ModelArtifact {
             return Err(ArtifactError::ChecksumMismatch);
         }
         let artifact: ModelArtifact = match version {
-            1 => decode::<ModelArtifactV1>(payload)?.into(),
+            1 => ModelArtifactV2::from(decode::<ModelArtifactV1>(payload)?).into(),
+            2 => decode::<ModelArtifactV2>(payload)?.into(),
             _ => decode(payload)?,
         };
         artifact.check_shapes()?;
@@ -346,7 +406,10 @@ pub(crate) mod tests {
                 model_id: "test".into(),
                 ..ModelMetadata::default()
             },
-            feature_config: FeatureConfig::default(),
+            feature_config: FeatureConfig {
+                header_words: false,
+                ..FeatureConfig::default()
+            },
             tokenizer_json: None,
             feature_hashes: vec![1, 2],
             feature_names: vec!["body:a".into(), "body:b".into()],
@@ -367,6 +430,16 @@ pub(crate) mod tests {
         }
     }
 
+    /// `config` in the layout of format versions 1 and 2 (no `header_words`).
+    fn legacy_feature_config(config: &FeatureConfig) -> impl Serialize + '_ {
+        (
+            &config.limits,
+            &config.ignored_header_prefixes,
+            config.word_pairs,
+            config.subword_window_bytes,
+        )
+    }
+
     /// The version-1 encoding of `artifact` (which must have no online state and no parent),
     /// written field by field in the version-1 layout as version-1 builds wrote it.
     fn version_1_bytes(artifact: &ModelArtifact) -> Vec<u8> {
@@ -383,7 +456,7 @@ pub(crate) mod tests {
         let payload = bincode::serde::encode_to_vec(
             (
                 metadata,
-                &artifact.feature_config,
+                legacy_feature_config(&artifact.feature_config),
                 &artifact.tokenizer_json,
                 &artifact.feature_hashes,
                 &artifact.feature_names,
@@ -400,9 +473,40 @@ pub(crate) mod tests {
         frame(1, &payload)
     }
 
+    /// The version-2 encoding of `artifact`, as version-2 builds wrote it.
+    fn version_2_bytes(artifact: &ModelArtifact) -> Vec<u8> {
+        let payload = bincode::serde::encode_to_vec(
+            (
+                &artifact.metadata,
+                legacy_feature_config(&artifact.feature_config),
+                &artifact.tokenizer_json,
+                &artifact.feature_hashes,
+                &artifact.feature_names,
+                &artifact.spam_weights,
+                artifact.spam_bias,
+                &artifact.category_weights,
+                &artifact.category_bias,
+                artifact.calibration,
+                artifact.threshold,
+                &artifact.online_state,
+            ),
+            bincode::config::standard(),
+        )
+        .unwrap_or_default();
+        frame(2, &payload)
+    }
+
+    /// A model as an older build wrote it: header words were always extracted, so a file
+    /// trained with them off is not representable (`tiny_artifact` has them off).
+    fn legacy_artifact() -> ModelArtifact {
+        let mut artifact = tiny_artifact();
+        artifact.feature_config.header_words = true;
+        artifact
+    }
+
     #[test]
     fn version_1_files_still_load_without_online_state() -> Result<(), ArtifactError> {
-        let mut artifact = tiny_artifact();
+        let mut artifact = legacy_artifact();
         artifact.online_state = None;
         artifact.metadata.model_id = "sf-version1".into();
         let bytes = version_1_bytes(&artifact);
@@ -411,13 +515,28 @@ pub(crate) mod tests {
         assert_eq!(version, 1);
         assert_eq!(loaded, artifact);
         assert_eq!(loaded.metadata.parent_model_id, None);
-        // Re-saved, it becomes a version-2 file with the same content.
+        // Re-saved, it becomes a current file with the same content.
         let (again, version) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
         assert_eq!((again, version), (artifact, FORMAT_VERSION));
-        // A version-2 payload under a version-1 header is refused, not misread.
-        let v2 = tiny_artifact().to_bytes()?;
-        let relabeled = frame(1, &v2[HEADER_LEN..]);
+        // A current payload under a version-1 header is refused, not misread.
+        let current = tiny_artifact().to_bytes()?;
+        let relabeled = frame(1, &current[HEADER_LEN..]);
         assert!(ModelArtifact::from_bytes(&relabeled).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn version_2_files_load_with_header_words_on() -> Result<(), ArtifactError> {
+        let artifact = legacy_artifact();
+        let (loaded, version) =
+            ModelArtifact::from_bytes_with_version(&version_2_bytes(&artifact))?;
+        assert_eq!(version, 2);
+        assert!(loaded.feature_config.header_words);
+        assert_eq!(loaded, artifact);
+        let (again, version) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
+        assert_eq!((again, version), (artifact, FORMAT_VERSION));
+        let current = tiny_artifact().to_bytes()?;
+        assert!(ModelArtifact::from_bytes(&frame(2, &current[HEADER_LEN..])).is_err());
         Ok(())
     }
 
@@ -443,7 +562,7 @@ pub(crate) mod tests {
         let mut future = bytes.clone();
         future[8] = 99;
         assert!(error(&future).contains("version 99"));
-        assert!(error(&future).contains("versions 1 to 2"));
+        assert!(error(&future).contains("versions 1 to 3"));
         let mut inconsistent = artifact.clone();
         inconsistent.spam_weights.pop();
         assert!(error(&inconsistent.to_bytes()?).contains("spam weights"));

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Generalisation benchmark: how well does a model trained on one period's mail score mail that
+# came later, from other senders, collected elsewhere? A proxy for the mail spamflow will meet in
+# production, which is never the mail it was trained on.
+#
+# For each training-options file given (none: the defaults), a model is trained on the train rows
+# of the older subsets (spam, easy_ham) and evaluated on the later subsets (spam_2, easy_ham_2),
+# then on the later subsets with hard_ham (commercial mail that is not spam). Train rows of the
+# later subsets are the yardstick for decisions; their test rows are printed too. Also prints
+# each options file's random-split figures (5-fold cross-validation on all train rows, test split).
+#
+#   dev/generalization.sh [OPTIONS.toml ...]    # e.g. dev/options/header-words.toml; `default`
+#                                                # names the built-in defaults
+#
+# CORPUS (default ../shared/corpora/spamassassin), SPAMFLOW_BIN (default target/release/spamflow,
+# built if missing), THREADS (default: every core).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CORPUS=$(cd "${CORPUS:-../shared/corpora/spamassassin}" && pwd)
+BIN=${SPAMFLOW_BIN:-target/release/spamflow}
+THREADS=${THREADS:-$(nproc)}
+if [[ ! -x $BIN ]]; then
+    nice cargo build --release -p spamflow-cli
+fi
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+(($# > 0)) || set -- default
+
+# filter OUT SUBSETS...: rows of the given subsets, paths made absolute.
+filter() {
+    local out=$1
+    shift
+    awk -F, -v OFS=, -v corpus="$CORPUS" -v subsets="$*" '
+        BEGIN { n = split(subsets, s, " "); for (i = 1; i <= n; i++) keep[s[i]] = 1 }
+        NR == 1 { print; next }
+        ($3 in keep) { $1 = corpus "/" $1; print }' "$CORPUS/manifest.csv" >"$out"
+}
+filter "$WORK/older.csv" spam easy_ham
+filter "$WORK/later.csv" spam_2 easy_ham_2
+filter "$WORK/later-hard.csv" spam_2 easy_ham_2 hard_ham
+
+line() { # line LABEL JSON
+    python3 - "$@" <<'PY'
+import json, sys
+label, path = sys.argv[1], sys.argv[2]
+e = json.load(open(path))
+s = e["spam"]
+print(f"  {label:<28} 1-AUC {s['one_minus_auc_pct']:7.4f} %  recall@FPR<=0.1% {s['recall_at_fpr_0_1pct']*100:5.1f} %"
+      f"  at threshold: FPR {s['fpr']*100:6.3f} %, recall {s['recall']*100:5.1f} %  ({e['messages']} msgs)")
+PY
+}
+
+for options in "$@"; do
+    flags=()
+    [[ $options == default ]] || flags=(--options "$options")
+    echo "== $options"
+    "$BIN" train --manifest "$WORK/older.csv" --out "$WORK/older.spamflow" --threads "$THREADS" \
+        "${flags[@]}" >/dev/null 2>&1
+    for set in later later-hard; do
+        for split in train test; do
+            "$BIN" eval --model "$WORK/older.spamflow" --manifest "$WORK/$set.csv" --split "$split" \
+                --json "$WORK/e.json" --threads "$THREADS" >/dev/null
+            line "older -> $set ($split rows)" "$WORK/e.json"
+        done
+    done
+    "$BIN" train --manifest "$CORPUS/manifest.csv" --out "$WORK/all.spamflow" --threads "$THREADS" \
+        "${flags[@]}" 2>&1 | grep -E "5-fold CV" | sed 's/^ */  all train rows: /'
+    "$BIN" eval --model "$WORK/all.spamflow" --manifest "$CORPUS/manifest.csv" --split test \
+        --json "$WORK/e.json" --threads "$THREADS" >/dev/null
+    line "all train rows -> test split" "$WORK/e.json"
+done
