@@ -85,14 +85,12 @@ fn mbox_starts(bytes: &[u8]) -> Vec<usize> {
         return Vec::new();
     }
     let mut starts = vec![0];
-    let needle = b"\n\nFrom ";
-    let mut pos = 0;
-    while let Some(offset) = bytes[pos..].windows(needle.len()).position(|w| w == needle) {
-        let start = pos + offset + 2;
+    // Matches of the needle cannot overlap, so consecutive matches are all the candidates.
+    for found in memchr::memmem::find_iter(bytes, b"\n\nFrom ") {
+        let start = found + 2;
         if is_envelope_line(&bytes[start..]) {
             starts.push(start);
         }
-        pos = start;
     }
     starts
 }

@@ -205,7 +205,9 @@ impl FeatureExtractor {
     /// Features of a parsed message; when `names` is given, records a readable name per hash.
     pub fn features_of(&self, mail: &ParsedMail, names: Option<&mut FeatureNames>) -> Extraction {
         let mut sink = Sink {
-            hashes: Vec::with_capacity(512),
+            // About one word per six text bytes, two features (word and pair) per word: room for
+            // the common message without growing.
+            hashes: Vec::with_capacity(512 + mail.text.len() / 3),
             names,
             scratch: String::new(),
         };
@@ -223,16 +225,22 @@ impl FeatureExtractor {
 
         normalized.clear();
         let text_stats = normalize_text(&mail.text, &mut normalized);
+        // A pair is hashed with the hash of its first word as seed: keep that hash, not the word.
+        // The word itself is kept only to name the pair.
+        let mut previous_seed = None;
         let mut previous = String::new();
         let word_pairs = self.config.word_pairs;
         let word_stats = words(&normalized, self.config.limits.max_tokens, |w| {
             sink.add(Namespace::Body, w);
             if word_pairs {
-                if !previous.is_empty() {
-                    sink.add_pair(&previous, w);
+                if let Some(seed) = previous_seed {
+                    sink.add_pair(seed, &previous, w);
                 }
-                previous.clear();
-                previous.push_str(w);
+                previous_seed = Some(xxh3_64_with_seed(w.as_bytes(), PAIR_SEED));
+                if sink.names.is_some() {
+                    previous.clear();
+                    previous.push_str(w);
+                }
             }
         });
         if word_stats.truncated {
@@ -435,9 +443,10 @@ impl Sink<'_> {
         });
     }
 
-    fn add_pair(&mut self, first: &str, second: &str) {
-        let seed = xxh3_64_with_seed(first.as_bytes(), PAIR_SEED);
-        self.add_seeded(seed, second, || format!("pair:{first} {second}"));
+    /// The pair `first second`, where `first_seed` is `xxh3(first, PAIR_SEED)`; `first` is only
+    /// read for the name.
+    fn add_pair(&mut self, first_seed: u64, first: &str, second: &str) {
+        self.add_seeded(first_seed, second, || format!("pair:{first} {second}"));
     }
 
     /// A word of a header field: hashed with the field's hash as seed, named `hdr:field:word`.

@@ -249,19 +249,21 @@ fn push_text(out: &mut String, run: &str, max_text_bytes: usize) {
     }
 }
 
+/// Position of the first `needle` at or after `from`.
 fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|window| window == needle)
-        .map(|at| from + at)
+    memchr::memmem::find(haystack.get(from..)?, needle).map(|at| from + at)
 }
 
+/// Position of the first `needle` at or after `from`, ignoring ASCII case. Compares only where
+/// memchr finds the needle's first byte (in either case).
 fn find_ascii_case_insensitive(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|window| window.eq_ignore_ascii_case(needle))
+    let rest = haystack.get(from..)?;
+    let first = *needle.first()?;
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), rest)
+        .find(|&at| {
+            rest.get(at..at + needle.len())
+                .is_some_and(|window| window.eq_ignore_ascii_case(needle))
+        })
         .map(|at| from + at)
 }
 
@@ -279,6 +281,25 @@ pub(crate) fn floor_char_boundary(text: &str, index: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn searches_find_the_first_match_at_or_after_the_start() {
+        let haystack = b"a<!-- x --> </ScRiPt> </script> --> tail";
+        for from in 0..=haystack.len() + 1 {
+            let windows = |eq: fn(&[u8], &[u8]) -> bool, needle: &[u8]| {
+                haystack
+                    .get(from..)?
+                    .windows(needle.len())
+                    .position(|w| eq(w, needle))
+                    .map(|at| from + at)
+            };
+            assert_eq!(find(haystack, from, b"-->"), windows(|a, b| a == b, b"-->"));
+            assert_eq!(
+                find_ascii_case_insensitive(haystack, from, b"</script"),
+                windows(|a, b| a.eq_ignore_ascii_case(b), b"</script")
+            );
+        }
+    }
 
     #[test]
     fn block_tags_are_sorted_for_binary_search() {

@@ -324,27 +324,31 @@ fn whitespace_end(text: &str, from: usize, space: bool) -> usize {
     let bytes = text.as_bytes();
     let mut at = from;
     loop {
-        let rest = bytes.get(at..).unwrap_or_default();
-        at += rest
-            .iter()
-            .position(|&b| match BYTE_CLASSES[usize::from(b)] {
-                ByteClass::NonAscii => true,
-                class => (class == ByteClass::Space) != space,
-            })
-            .unwrap_or(rest.len());
+        while let Some(&b) = bytes.get(at) {
+            match BYTE_CLASSES[usize::from(b)] {
+                ByteClass::NonAscii => break,
+                class if (class == ByteClass::Space) != space => return at,
+                _ => at += 1,
+            }
+        }
+        // At the end of the text or at a non-ASCII character, which only needs decoding here.
         match text.get(at..).and_then(|rest| rest.chars().next()) {
-            Some(c) if !c.is_ascii() && c.is_whitespace() == space => at += c.len_utf8(),
+            Some(c) if c.is_whitespace() == space => at += c.len_utf8(),
             _ => return at,
         }
     }
 }
 
 /// Emits a run of single letters collected from separate chunks if it is long enough.
+#[inline]
 fn flush_spelled(
     spelled: &mut String,
     stats: &mut WordStats,
     emit: &mut impl FnMut(&str, &mut WordStats),
 ) {
+    if spelled.is_empty() {
+        return; // the usual case: the chunk before was an ordinary word
+    }
     if spelled.chars().count() >= MIN_SPLIT_LETTERS {
         stats.deobfuscated += 1;
         emit(spelled, stats);

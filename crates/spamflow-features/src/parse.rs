@@ -99,7 +99,7 @@ pub fn parse_mail(bytes: &[u8], limits: &Limits) -> ParsedMail {
         }
         _ => {
             mail.flags.insert(Flags::NO_HEADERS);
-            let text = String::from_utf8_lossy(bytes);
+            let text = utf8_lossy(bytes);
             push_bounded(
                 &mut mail.text,
                 &text,
@@ -446,9 +446,18 @@ fn read_headers(message: &Message<'_>, mail: &mut ParsedMail) {
         if mail.headers.len() < MAX_HEADERS {
             let value = raw_value(header);
             let value = &value[..value.len().min(MAX_HEADER_VALUE_BYTES)];
-            let value = String::from_utf8_lossy(value).trim().to_owned();
+            let value = utf8_lossy(value).trim().to_owned();
             mail.headers.push((name.to_ascii_lowercase(), value));
         }
+    }
+}
+
+/// `bytes` as text, invalid sequences replaced as [`String::from_utf8_lossy`] does; checks the
+/// usual valid input with the faster strict validator first.
+fn utf8_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 

@@ -280,11 +280,13 @@ pub(crate) fn feature_values(
     features: &SparseFeatures,
     row_of: impl Fn(u64) -> Option<u32>,
 ) -> Vec<(u32, f32)> {
-    let mut values: Vec<(u32, f32)> = features
-        .entries
-        .iter()
-        .filter_map(|&(hash, count)| row_of(hash).map(|row| (row, log_count(count))))
-        .collect();
+    let mut values: Vec<(u32, f32)> = Vec::with_capacity(features.entries.len());
+    values.extend(
+        features
+            .entries
+            .iter()
+            .filter_map(|&(hash, count)| row_of(hash).map(|row| (row, log_count(count)))),
+    );
     let norm = values.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
     if norm > 0.0 {
         for (_, v) in &mut values {
