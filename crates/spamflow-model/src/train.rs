@@ -3,8 +3,10 @@
 //! 1. parse every message and train the subword tokenizer on the text it will see in serving;
 //! 2. extract sparse features and keep the most informative ones (chi-squared against spam/ham
 //!    and against each category, after a minimum document frequency);
-//! 3. fit logistic regression, multinomial naive Bayes and FTRL on a dense matrix of the kept
-//!    features and compare them by stratified k-fold cross-validated ROC AUC;
+//! 3. fit logistic regression, multinomial naive Bayes and FTRL on the kept features and compare
+//!    them by stratified k-fold cross-validated ROC AUC. Rows stay sparse ([`SparseRows`]);
+//!    FTRL sees one dense mini-batch at a time, so its memory grows with the messages' non-zero
+//!    values, not messages x features (logistic regression and naive Bayes need a dense matrix);
 //! 4. fit the best on all data, calibrate it (Platt scaling on out-of-fold scores) and choose the
 //!    threshold that keeps the out-of-fold false-positive rate at the target;
 //! 5. fit the category head (multinomial logistic regression over spam, minority categories
@@ -18,13 +20,12 @@ use linfa::prelude::*;
 use linfa_bayes::MultinomialNb;
 use linfa_ftrl::Ftrl;
 use linfa_logistic::{LogisticRegression, MultiLogisticRegression};
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spamflow_features::{
-    Extraction, FeatureConfig, FeatureExtractor, FeatureNames, ParsedMail, SubwordError,
-    SubwordTokenizer,
+    Extraction, FeatureConfig, FeatureExtractor, FeatureNames, SubwordError, SubwordTokenizer,
 };
 
 use crate::artifact::{ModelArtifact, ModelMetadata, OnlineState, TrainingData, ValidationSummary};
@@ -238,19 +239,14 @@ pub fn train(
     }
     count_messages(&mut training_data, messages);
 
-    let plain = FeatureExtractor::new(options.feature_config.clone(), None);
-    let parsed = parse_all(&plain, messages, progress);
-
     let tokenizer = if options.feature_config.subword_window_bytes == 0 {
         None
     } else if tokenizer.is_some() {
         tokenizer
     } else if options.subword_vocab_size > 0 {
+        let plain = FeatureExtractor::new(options.feature_config.clone(), None);
+        let texts = subword_texts(&plain, messages, progress);
         progress.stage("train subword tokenizer", 1);
-        let texts: Vec<String> = parsed
-            .par_iter()
-            .map(|mail| plain.subword_text(mail))
-            .collect();
         let tokenizer = SubwordTokenizer::train(texts.iter(), options.subword_vocab_size)?;
         progress.advance(1);
         Some(tokenizer)
@@ -259,8 +255,7 @@ pub fn train(
     };
     let extractor = FeatureExtractor::new(options.feature_config.clone(), tokenizer);
 
-    let (examples, names) = extract_all(&extractor, &parsed, progress);
-    drop(parsed);
+    let (examples, names) = extract_all(&extractor, messages, progress);
 
     progress.stage("select features", 1);
     let categories: Vec<Option<Category>> = messages
@@ -279,7 +274,7 @@ pub fn train(
         .enumerate()
         .map(|(i, &h)| (h, i as u32))
         .collect();
-    let x = dense_matrix(&examples, &row_of);
+    let x = SparseRows::new(&examples, &row_of);
     drop(examples);
     progress.advance(1);
 
@@ -292,7 +287,7 @@ pub fn train(
     let mut compared = Vec::new();
     let mut best: Option<(Algorithm, f64, Vec<f64>)> = None;
     for algorithm in candidates {
-        let out_of_fold = cross_validate(algorithm, x.view(), &labels, &folds, options, progress)?;
+        let out_of_fold = cross_validate(algorithm, &x, &labels, &folds, options, progress)?;
         let auc = roc_auc(&out_of_fold, &labels);
         compared.push((algorithm.as_str().to_owned(), auc));
         if best.as_ref().is_none_or(|(_, best_auc, _)| auc > *best_auc) {
@@ -305,7 +300,7 @@ pub fn train(
 
     progress.stage("fit final model", 2);
     let all: Vec<usize> = (0..labels.len()).collect();
-    let fit = fit_linear(algorithm, x.view(), &labels, &all, options, progress)?;
+    let fit = fit_linear(algorithm, &x, &labels, &all, options, progress)?;
     progress.advance(1);
     let calibration = platt_scaling(&out_of_fold, &labels)?;
     let calibrated: Vec<f64> = out_of_fold
@@ -317,9 +312,10 @@ pub fn train(
     progress.advance(1);
 
     progress.stage("category head", options.folds as u64 + 1);
-    let category_x = x.select(Axis(1), &category_columns);
+    let category_x = x.columns(&category_columns);
+    drop(x);
     let (head_weights, category_bias, category_macro_f1) =
-        fit_category_head(category_x.view(), &categories, &folds, options, progress)?;
+        fit_category_head(&category_x, &categories, &folds, options, progress)?;
     drop(category_x);
     let mut category_weights = vec![0f32; vocabulary.len() * Category::ALL.len()];
     for (head_row, &column) in category_columns.iter().enumerate() {
@@ -401,45 +397,53 @@ pub(crate) fn count_messages(training_data: &mut TrainingData, messages: &[Label
         .collect();
 }
 
-/// The "parse" stage: every message parsed, in parallel, in input order.
-pub(crate) fn parse_all(
-    extractor: &FeatureExtractor,
+/// The "parse" stage when a subword tokenizer is trained: the text it will see of every
+/// message, in input order. Parsed mail is not kept: at scale it would not fit in memory.
+fn subword_texts(
+    plain: &FeatureExtractor,
     messages: &[LabeledMessage<'_>],
     progress: &dyn TrainProgress,
-) -> Vec<ParsedMail> {
+) -> Vec<String> {
     progress.stage("parse", messages.len() as u64);
     messages
         .par_iter()
         .map(|m| {
-            let mail = extractor.parse(m.bytes);
+            let text = plain.subword_text(&plain.parse(m.bytes));
             progress.advance(1);
-            mail
+            text
         })
         .collect()
 }
 
-/// The "extract features" stage: the features of every parsed message, in input order, and the
-/// readable names of all of them.
+/// Messages parsed and extracted together, so that only this many parsed messages and their
+/// per-message feature names are alive at once.
+const EXTRACT_CHUNK: usize = 512;
+
+/// The "extract features" stage: every message parsed and turned into features, in parallel,
+/// in input order, and the readable names of all features (the first name seen for a hash).
 pub(crate) fn extract_all(
     extractor: &FeatureExtractor,
-    parsed: &[ParsedMail],
+    messages: &[LabeledMessage<'_>],
     progress: &dyn TrainProgress,
 ) -> (Vec<Extraction>, FeatureNames) {
-    progress.stage("extract features", parsed.len() as u64);
-    let extracted: Vec<(Extraction, FeatureNames)> = parsed
-        .par_iter()
-        .map(|mail| {
-            let mut names = FeatureNames::default();
-            let extraction = extractor.features_of(mail, Some(&mut names));
-            progress.advance(1);
-            (extraction, names)
-        })
-        .collect();
+    progress.stage("extract features", messages.len() as u64);
     let mut names = FeatureNames::default();
-    let mut examples = Vec::with_capacity(extracted.len());
-    for (extraction, message_names) in extracted {
-        names.merge(message_names);
-        examples.push(extraction);
+    let mut examples = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(EXTRACT_CHUNK) {
+        let extracted: Vec<(Extraction, FeatureNames)> = chunk
+            .par_iter()
+            .map(|m| {
+                let mut message_names = FeatureNames::default();
+                let extraction =
+                    extractor.features_of(&extractor.parse(m.bytes), Some(&mut message_names));
+                progress.advance(1);
+                (extraction, message_names)
+            })
+            .collect();
+        for (extraction, message_names) in extracted {
+            names.merge(message_names);
+            examples.push(extraction);
+        }
     }
     (examples, names)
 }
@@ -543,14 +547,77 @@ pub(crate) fn chi_squared(a: f64, b: f64, n1: f64, n0: f64) -> f64 {
 }
 
 /// The dense training matrix: one row per message, one column per kept feature.
-fn dense_matrix(examples: &[Extraction], row_of: &HashMap<u64, u32>) -> Array2<f64> {
-    let mut x = Array2::<f64>::zeros((examples.len(), row_of.len()));
-    for (mut row, example) in x.axis_iter_mut(Axis(0)).zip(examples) {
-        for (column, value) in feature_values(&example.features, |h| row_of.get(&h).copied()) {
-            row[column as usize] = f64::from(value);
+/// Training rows as sparse feature values, densified a few rows at a time: memory grows with
+/// the non-zero values of the messages, not with messages x features.
+pub(crate) struct SparseRows {
+    rows: Vec<Vec<(u32, f32)>>,
+    n_columns: usize,
+}
+
+impl SparseRows {
+    /// The values of `examples` over the columns `column_of` gives (other features dropped).
+    pub(crate) fn new(examples: &[Extraction], column_of: &HashMap<u64, u32>) -> Self {
+        SparseRows {
+            rows: examples
+                .iter()
+                .map(|e| feature_values(&e.features, |h| column_of.get(&h).copied()))
+                .collect(),
+            n_columns: column_of.len(),
         }
     }
-    x
+
+    /// Number of columns (features).
+    pub(crate) fn n_columns(&self) -> usize {
+        self.n_columns
+    }
+
+    /// The sparse values of row `i`: `(column, value)`.
+    pub(crate) fn row(&self, i: usize) -> &[(u32, f32)] {
+        self.rows.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// The given rows as a dense matrix, in that order.
+    pub(crate) fn dense(&self, rows: &[usize]) -> Array2<f64> {
+        let mut x = Array2::<f64>::zeros((rows.len(), self.n_columns));
+        for (mut record, &i) in x.rows_mut().into_iter().zip(rows) {
+            for &(column, value) in self.row(i) {
+                record[column as usize] = f64::from(value);
+            }
+        }
+        x
+    }
+
+    /// `row(i) . weights`.
+    pub(crate) fn dot(&self, i: usize, weights: &Array1<f64>) -> f64 {
+        self.row(i)
+            .iter()
+            .map(|&(column, value)| weights[column as usize] * f64::from(value))
+            .sum()
+    }
+
+    /// The same rows restricted to `columns`, renumbered in that order.
+    fn columns(&self, columns: &[usize]) -> SparseRows {
+        let mut renumbered = vec![None; self.n_columns];
+        for (new, &old) in columns.iter().enumerate() {
+            if let Some(slot) = renumbered.get_mut(old) {
+                *slot = Some(new as u32);
+            }
+        }
+        SparseRows {
+            rows: self
+                .rows
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .filter_map(|&(column, value)| {
+                            Some((renumbered.get(column as usize).copied().flatten()?, value))
+                        })
+                        .collect()
+                })
+                .collect(),
+            n_columns: columns.len(),
+        }
+    }
 }
 
 /// Stratified fold of each message, shuffled deterministically by `seed`.
@@ -582,7 +649,7 @@ fn splitmix64(mut z: u64) -> u64 {
 /// Out-of-fold raw scores of `algorithm` for every message.
 fn cross_validate(
     algorithm: Algorithm,
-    x: ArrayView2<'_, f64>,
+    x: &SparseRows,
     labels: &[bool],
     folds: &[usize],
     options: &TrainOptions,
@@ -595,8 +662,10 @@ fn cross_validate(
             let test: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] == fold).collect();
             let fit = fit_linear(algorithm, x, labels, &train, options, progress)?;
             progress.advance(1);
-            let scores = x.select(Axis(0), &test).dot(&fit.weights) + fit.bias;
-            Ok(test.into_iter().zip(scores).collect())
+            Ok(test
+                .into_iter()
+                .map(|i| (i, x.dot(i, &fit.weights) + fit.bias))
+                .collect())
         })
         .collect();
     let mut out = vec![0.0; labels.len()];
@@ -620,13 +689,13 @@ struct LinearFit {
 /// Fits `algorithm` on the given rows and returns its linear form.
 fn fit_linear(
     algorithm: Algorithm,
-    x: ArrayView2<'_, f64>,
+    x: &SparseRows,
     labels: &[bool],
     rows: &[usize],
     options: &TrainOptions,
     progress: &dyn TrainProgress,
 ) -> Result<LinearFit, TrainError> {
-    let records = || x.select(Axis(0), rows);
+    let records = || x.dense(rows);
     let targets = || rows.iter().map(|&i| labels[i]).collect::<Array1<bool>>();
     match algorithm {
         Algorithm::Logistic => {
@@ -660,16 +729,11 @@ fn fit_linear(
             let fitted = ftrl_passes(
                 None,
                 FtrlHyper::of(options),
-                x.ncols(),
+                x.n_columns(),
                 rows,
                 options.ftrl_epochs,
                 options.seed,
-                &|batch| {
-                    (
-                        x.select(Axis(0), batch),
-                        batch.iter().map(|&i| labels[i]).collect(),
-                    )
-                },
+                &|batch| (x.dense(batch), batch.iter().map(|&i| labels[i]).collect()),
             )?;
             Ok(LinearFit {
                 weights: fitted.get_weights(),
@@ -863,7 +927,7 @@ pub(crate) fn choose_threshold(scores: &[f64], labels: &[bool], target_fpr: f64)
 /// Fits the category head on labeled spam; returns row-major weights `[features x 7]`, the bias
 /// per category and the cross-validated macro-F1.
 fn fit_category_head(
-    x: ArrayView2<'_, f64>,
+    x: &SparseRows,
     categories: &[Option<Category>],
     folds: &[usize],
     options: &TrainOptions,
@@ -874,7 +938,11 @@ fn fit_category_head(
         .collect();
     let n_classes = Category::ALL.len();
     if labeled.len() < 2 {
-        return Ok((vec![0.0; x.ncols() * n_classes], vec![0.0; n_classes], 0.0));
+        return Ok((
+            vec![0.0; x.n_columns() * n_classes],
+            vec![0.0; n_classes],
+            0.0,
+        ));
     }
     let per_fold: Vec<Result<Vec<(Category, Category)>, TrainError>> = (0..options.folds)
         .into_par_iter()
@@ -891,7 +959,7 @@ fn fit_category_head(
                 .collect();
             let (weights, bias) = fit_categories(x, categories, &train, options, progress)?;
             progress.advance(1);
-            let logits = x.select(Axis(0), &test).dot(&weights) + &bias;
+            let logits = x.dense(&test).dot(&weights) + &bias;
             Ok(test
                 .iter()
                 .zip(logits.axis_iter(Axis(0)))
@@ -927,7 +995,7 @@ fn fit_category_head(
 /// Returns weights `[features x 7]` and bias `[7]`; categories absent from the rows get a bias
 /// that keeps them from being predicted.
 fn fit_categories(
-    x: ArrayView2<'_, f64>,
+    x: &SparseRows,
     categories: &[Option<Category>],
     rows: &[usize],
     options: &TrainOptions,
@@ -949,12 +1017,12 @@ fn fit_categories(
             .clamp(1.0, 8.0) as usize;
         repeated.extend(std::iter::repeat_n(i, factor));
     }
-    let records = x.select(Axis(0), &repeated);
+    let records = x.dense(&repeated);
     let targets: Array1<usize> = repeated
         .iter()
         .filter_map(|&i| categories[i].map(Category::index))
         .collect();
-    let mut weights = Array2::zeros((x.ncols(), Category::ALL.len()));
+    let mut weights = Array2::zeros((x.n_columns(), Category::ALL.len()));
     let mut bias = Array1::from_elem(Category::ALL.len(), -30.0);
     let present: Vec<usize> = (0..7).filter(|&c| counts[c] > 0).collect();
     if present.len() == 1 {
@@ -1071,6 +1139,45 @@ mod tests {
             assert_eq!(spam, 2);
         }
         assert_ne!(folds, fold_assignment(&labels, 5, 8));
+    }
+
+    #[test]
+    fn sparse_rows_densify_dot_and_restrict_like_a_dense_matrix() {
+        let example = |entries: Vec<(u64, f32)>| Extraction {
+            features: spamflow_features::SparseFeatures { entries },
+            ..Extraction::default()
+        };
+        let examples = [
+            example(vec![(10, 1.0), (20, 3.0), (99, 1.0)]),
+            example(vec![]),
+            example(vec![(30, 2.0)]),
+        ];
+        let column_of: HashMap<u64, u32> = [(10, 0), (20, 1), (30, 2)].into_iter().collect();
+        let rows = SparseRows::new(&examples, &column_of);
+        assert_eq!(rows.n_columns(), 3);
+        let dense = rows.dense(&[2, 0, 1]);
+        assert_eq!(dense.dim(), (3, 3));
+        // Row values are the scorer's: log counts scaled to unit length; unknown hashes dropped.
+        for (i, &row) in [2, 0, 1].iter().enumerate() {
+            let expected = feature_values(&examples[row].features, |h| column_of.get(&h).copied());
+            let mut want = [0.0f64; 3];
+            for (column, value) in expected {
+                want[column as usize] = f64::from(value);
+            }
+            assert_eq!(dense.row(i).to_vec(), want.to_vec());
+        }
+        let weights = Array1::from(vec![1.0, -2.0, 0.5]);
+        for row in 0..3 {
+            let want = rows.dense(&[row]).row(0).dot(&weights);
+            assert!((rows.dot(row, &weights) - want).abs() < 1e-12);
+        }
+        let restricted = rows.columns(&[2, 1]);
+        assert_eq!(restricted.n_columns(), 2);
+        assert_eq!(
+            restricted.dense(&[0, 2]),
+            rows.dense(&[0, 2]).select(Axis(1), &[2, 1])
+        );
+        assert!(rows.row(7).is_empty());
     }
 
     #[test]

@@ -28,18 +28,18 @@
 
 use std::collections::HashMap;
 
-use ndarray::{Array1, Array2};
+use ndarray::Array1;
 use rayon::prelude::*;
 use spamflow_features::{FeatureExtractor, Namespace, SubwordTokenizer};
 
 use crate::artifact::{ModelArtifact, ModelMetadata, TrainingData, ValidationSummary};
 use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
-use crate::scorer::{feature_values, sigmoid};
+use crate::scorer::sigmoid;
 use crate::train::{
-    FtrlHyper, LabeledMessage, TrainError, TrainOptions, TrainProgress, chi_squared,
+    FtrlHyper, LabeledMessage, SparseRows, TrainError, TrainOptions, TrainProgress, chi_squared,
     choose_threshold, count_messages, extract_all, fold_assignment, ftrl_passes, model_id,
-    online_state, parse_all, platt_scaling,
+    online_state, platt_scaling,
 };
 
 /// Update settings. `Default` gives the documented defaults, chosen with `dev/drift-experiment.sh
@@ -166,9 +166,7 @@ pub fn update(
     let labels: Vec<bool> = messages.iter().map(|m| m.spam).collect();
 
     let extractor = FeatureExtractor::new(artifact.feature_config.clone(), tokenizer);
-    let parsed = parse_all(&extractor, messages, progress);
-    let (examples, names) = extract_all(&extractor, &parsed, progress);
-    drop(parsed);
+    let (examples, names) = extract_all(&extractor, messages, progress);
 
     progress.stage("extend vocabulary", 1);
     let mut row_of: HashMap<u64, u32> = artifact
@@ -201,30 +199,15 @@ pub fn update(
         feature_hashes.push(hash);
         feature_names.push(names.get(hash).unwrap_or("?").to_owned());
     }
-    let rows: Vec<Vec<(u32, f32)>> = examples
-        .iter()
-        .map(|e| feature_values(&e.features, |h| row_of.get(&h).copied()))
-        .collect();
+    let rows = SparseRows::new(&examples, &row_of);
     drop(examples);
     progress.advance(1);
 
     let n_features = feature_hashes.len();
     let (hyper, start, warm_start) = warm_start(artifact, n_features, options)?;
     let batch_of = |batch: &[usize]| {
-        let mut x = Array2::<f64>::zeros((batch.len(), n_features));
-        for (mut record, &i) in x.rows_mut().into_iter().zip(batch) {
-            for &(column, value) in &rows[i] {
-                record[column as usize] = f64::from(value);
-            }
-        }
         let y: Array1<bool> = batch.iter().map(|&i| labels[i]).collect();
-        (x, y)
-    };
-    let score = |weights: &Array1<f64>, i: usize| -> f64 {
-        rows[i]
-            .iter()
-            .map(|&(column, value)| weights[column as usize] * f64::from(value))
-            .sum()
+        (rows.dense(batch), y)
     };
 
     let spam = labels.iter().filter(|&&s| s).count();
@@ -258,7 +241,7 @@ pub fn update(
                 let weights = fitted.get_weights();
                 Ok((0..labels.len())
                     .filter(|&i| folds[i] == fold)
-                    .map(|i| (i, score(&weights, i)))
+                    .map(|i| (i, rows.dot(i, &weights)))
                     .collect())
             })
             .collect();
@@ -417,17 +400,18 @@ fn warm_start(
 
 /// Macro-F1 of the category head on the labeled spam among `messages` (0 when there is none).
 fn category_macro_f1(
-    rows: &[Vec<(u32, f32)>],
+    rows: &SparseRows,
     messages: &[LabeledMessage<'_>],
     weights: &[f32],
     bias: &[f32],
 ) -> f64 {
     let n = Category::ALL.len();
-    let (truth, predicted): (Vec<Category>, Vec<Category>) = rows
+    let (truth, predicted): (Vec<Category>, Vec<Category>) = messages
         .iter()
-        .zip(messages)
-        .filter_map(|(values, m)| {
+        .enumerate()
+        .filter_map(|(i, m)| {
             let truth = m.category.filter(|_| m.spam)?;
+            let values = rows.row(i);
             let mut logits: Vec<f32> = bias.to_vec();
             for &(row, value) in values {
                 let start = row as usize * n;
