@@ -9,13 +9,7 @@
 # built if missing), COPIES (default "1 4").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CORPUS=$(cd "${CORPUS:-../shared/corpora/spamassassin}" && pwd)
-BIN=${SPAMFLOW_BIN:-target/release/spamflow}
-if [[ ! -x $BIN ]]; then
-    nice cargo build --release -p spamflow-cli
-fi
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+source dev/corpus-experiment.sh
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 for copies in ${COPIES:-1 4}; do
     awk -F, -v OFS=, -v corpus="$CORPUS" -v copies="$copies" '

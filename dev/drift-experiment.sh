@@ -21,25 +21,7 @@
 # defaults of `spamflow update` when unset); for `tune`, GRID_EPOCHS, GRID_MAX_NEW, GRID_FOLDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CORPUS=$(cd "${CORPUS:-../shared/corpora/spamassassin}" && pwd)
-BIN=${SPAMFLOW_BIN:-target/release/spamflow}
-THREADS=${THREADS:-$(nproc)}
-if [[ ! -x $BIN ]]; then
-    nice cargo build --release -p spamflow-cli
-fi
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-
-# filter OUT SUBSETS...: rows of the given subsets, paths made absolute (the manifest reader uses
-# an absolute path as is).
-filter() {
-    local out=$1
-    shift
-    awk -F, -v OFS=, -v corpus="$CORPUS" -v subsets="$*" '
-        BEGIN { n = split(subsets, s, " "); for (i = 1; i <= n; i++) keep[s[i]] = 1 }
-        NR == 1 { print; next }
-        ($3 in keep) { $1 = corpus "/" $1; print }' "$CORPUS/manifest.csv" >"$out"
-}
+source dev/corpus-experiment.sh
 filter "$WORK/old.csv" spam easy_ham
 filter "$WORK/later.csv" spam_2 hard_ham easy_ham_2
 filter "$WORK/all.csv" spam easy_ham spam_2 hard_ham easy_ham_2

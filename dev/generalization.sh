@@ -9,32 +9,15 @@
 # later subsets are the yardstick for decisions; their test rows are printed too. Also prints
 # each options file's random-split figures (5-fold cross-validation on all train rows, test split).
 #
-#   dev/generalization.sh [OPTIONS.toml ...]    # e.g. dev/options/header-words.toml; `default`
+#   dev/generalization.sh [OPTIONS.toml ...]    # e.g. dev/options/no-header-words.toml; `default`
 #                                                # names the built-in defaults
 #
 # CORPUS (default ../shared/corpora/spamassassin), SPAMFLOW_BIN (default target/release/spamflow,
 # built if missing), THREADS (default: every core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CORPUS=$(cd "${CORPUS:-../shared/corpora/spamassassin}" && pwd)
-BIN=${SPAMFLOW_BIN:-target/release/spamflow}
-THREADS=${THREADS:-$(nproc)}
-if [[ ! -x $BIN ]]; then
-    nice cargo build --release -p spamflow-cli
-fi
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+source dev/corpus-experiment.sh
 (($# > 0)) || set -- default
-
-# filter OUT SUBSETS...: rows of the given subsets, paths made absolute.
-filter() {
-    local out=$1
-    shift
-    awk -F, -v OFS=, -v corpus="$CORPUS" -v subsets="$*" '
-        BEGIN { n = split(subsets, s, " "); for (i = 1; i <= n; i++) keep[s[i]] = 1 }
-        NR == 1 { print; next }
-        ($3 in keep) { $1 = corpus "/" $1; print }' "$CORPUS/manifest.csv" >"$out"
-}
 filter "$WORK/older.csv" spam easy_ham
 filter "$WORK/later.csv" spam_2 easy_ham_2
 filter "$WORK/later-hard.csv" spam_2 easy_ham_2 hard_ham
@@ -55,7 +38,7 @@ for options in "$@"; do
     [[ $options == default ]] || flags=(--options "$options")
     echo "== $options"
     "$BIN" train --manifest "$WORK/older.csv" --out "$WORK/older.spamflow" --threads "$THREADS" \
-        "${flags[@]}" >/dev/null 2>&1
+        "${flags[@]}" >/dev/null
     for set in later later-hard; do
         for split in train test; do
             "$BIN" eval --model "$WORK/older.spamflow" --manifest "$WORK/$set.csv" --split "$split" \

@@ -461,6 +461,15 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     writeln!(out, "features          {}", artifact.feature_hashes.len())?;
     writeln!(
         out,
+        "header words      {}",
+        if artifact.feature_config.header_words {
+            "on"
+        } else {
+            "off"
+        }
+    )?;
+    writeln!(
+        out,
         "parent model      {}",
         m.parent_model_id
             .as_deref()

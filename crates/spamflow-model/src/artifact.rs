@@ -184,10 +184,11 @@ impl From<FeatureConfigV2> for FeatureConfig {
     }
 }
 
-/// The version-2 payload layout: the current one with the older feature configuration.
+/// The payload layout of format versions 1 and 2: metadata `M`, the older feature
+/// configuration, the model, then `O`, the online state (absent in version 1).
 #[derive(Deserialize)]
-struct ModelArtifactV2 {
-    metadata: ModelMetadata,
+struct LegacyArtifact<M, O> {
+    metadata: M,
     feature_config: FeatureConfigV2,
     tokenizer_json: Option<String>,
     feature_hashes: Vec<u64>,
@@ -198,24 +199,31 @@ struct ModelArtifactV2 {
     category_bias: Vec<f32>,
     calibration: (f32, f32),
     threshold: f32,
-    online_state: Option<OnlineState>,
+    online_state: O,
 }
 
-impl From<ModelArtifactV2> for ModelArtifact {
-    fn from(v2: ModelArtifactV2) -> Self {
+/// The version-1 payload layout: version-1 metadata, no online state.
+type ModelArtifactV1 = LegacyArtifact<ModelMetadataV1, NoOnlineState>;
+/// The version-2 payload layout: the current one with the older feature configuration.
+type ModelArtifactV2 = LegacyArtifact<ModelMetadata, Option<OnlineState>>;
+
+impl<M: Into<ModelMetadata>, O: Into<Option<OnlineState>>> From<LegacyArtifact<M, O>>
+    for ModelArtifact
+{
+    fn from(legacy: LegacyArtifact<M, O>) -> Self {
         ModelArtifact {
-            metadata: v2.metadata,
-            feature_config: v2.feature_config.into(),
-            tokenizer_json: v2.tokenizer_json,
-            feature_hashes: v2.feature_hashes,
-            feature_names: v2.feature_names,
-            spam_weights: v2.spam_weights,
-            spam_bias: v2.spam_bias,
-            category_weights: v2.category_weights,
-            category_bias: v2.category_bias,
-            calibration: v2.calibration,
-            threshold: v2.threshold,
-            online_state: v2.online_state,
+            metadata: legacy.metadata.into(),
+            feature_config: legacy.feature_config.into(),
+            tokenizer_json: legacy.tokenizer_json,
+            feature_hashes: legacy.feature_hashes,
+            feature_names: legacy.feature_names,
+            spam_weights: legacy.spam_weights,
+            spam_bias: legacy.spam_bias,
+            category_weights: legacy.category_weights,
+            category_bias: legacy.category_bias,
+            calibration: legacy.calibration,
+            threshold: legacy.threshold,
+            online_state: legacy.online_state.into(),
         }
     }
 }
@@ -232,48 +240,29 @@ struct ModelMetadataV1 {
     validation: ValidationSummary,
 }
 
-/// The version-1 payload layout (no online state).
-#[derive(Deserialize)]
-struct ModelArtifactV1 {
-    metadata: ModelMetadataV1,
-    feature_config: FeatureConfigV2,
-    tokenizer_json: Option<String>,
-    feature_hashes: Vec<u64>,
-    feature_names: Vec<String>,
-    spam_weights: Vec<f32>,
-    spam_bias: f32,
-    category_weights: Vec<f32>,
-    category_bias: Vec<f32>,
-    calibration: (f32, f32),
-    threshold: f32,
+impl From<ModelMetadataV1> for ModelMetadata {
+    fn from(v1: ModelMetadataV1) -> Self {
+        ModelMetadata {
+            model_id: v1.model_id,
+            created_at: v1.created_at,
+            spamflow_version: v1.spamflow_version,
+            algorithm: v1.algorithm,
+            seed: v1.seed,
+            training_data: v1.training_data,
+            validation: v1.validation,
+            parent_model_id: None,
+        }
+    }
 }
 
-impl From<ModelArtifactV1> for ModelArtifactV2 {
-    fn from(v1: ModelArtifactV1) -> Self {
-        let m = v1.metadata;
-        ModelArtifactV2 {
-            metadata: ModelMetadata {
-                model_id: m.model_id,
-                created_at: m.created_at,
-                spamflow_version: m.spamflow_version,
-                algorithm: m.algorithm,
-                seed: m.seed,
-                training_data: m.training_data,
-                validation: m.validation,
-                parent_model_id: None,
-            },
-            feature_config: v1.feature_config,
-            tokenizer_json: v1.tokenizer_json,
-            feature_hashes: v1.feature_hashes,
-            feature_names: v1.feature_names,
-            spam_weights: v1.spam_weights,
-            spam_bias: v1.spam_bias,
-            category_weights: v1.category_weights,
-            category_bias: v1.category_bias,
-            calibration: v1.calibration,
-            threshold: v1.threshold,
-            online_state: None,
-        }
+/// The online state of a version-1 file: none, and no bytes (bincode writes nothing for a unit
+/// struct).
+#[derive(Deserialize)]
+struct NoOnlineState;
+
+impl From<NoOnlineState> for Option<OnlineState> {
+    fn from(_: NoOnlineState) -> Self {
+        None
     }
 }
 
@@ -360,7 +349,7 @@ impl ModelArtifact {
             return Err(ArtifactError::ChecksumMismatch);
         }
         let artifact: ModelArtifact = match version {
-            1 => ModelArtifactV2::from(decode::<ModelArtifactV1>(payload)?).into(),
+            1 => decode::<ModelArtifactV1>(payload)?.into(),
             2 => decode::<ModelArtifactV2>(payload)?.into(),
             _ => decode(payload)?,
         };

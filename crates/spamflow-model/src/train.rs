@@ -1,8 +1,10 @@
 //! Training: messages to a [`ModelArtifact`], with linfa doing the learning.
 //!
-//! 1. parse every message and train the subword tokenizer on the text it will see in serving;
-//! 2. extract sparse features and keep the most informative ones (chi-squared against spam/ham
-//!    and against each category, after a minimum document frequency);
+//! 1. unless one is given, train the subword tokenizer on the text it will see in serving (a
+//!    first parse of every message, keeping only that text);
+//! 2. parse and extract sparse features, in chunks, and keep the most informative ones
+//!    (chi-squared against spam/ham and against each category, after a minimum document
+//!    frequency);
 //! 3. fit logistic regression, multinomial naive Bayes and FTRL on the kept features and compare
 //!    them by stratified k-fold cross-validated ROC AUC. Rows stay sparse ([`SparseRows`]);
 //!    FTRL sees one dense mini-batch at a time, so its memory grows with the messages' non-zero
@@ -269,6 +271,12 @@ pub fn train(
     if vocabulary.is_empty() {
         return Err(TrainError::NoFeatures(options.min_document_frequency));
     }
+    // The names of every feature seen are many; only the kept ones are needed from here on.
+    let feature_names: Vec<String> = vocabulary
+        .iter()
+        .map(|&h| names.get(h).unwrap_or("?").to_owned())
+        .collect();
+    drop(names);
     let row_of: HashMap<u64, u32> = vocabulary
         .iter()
         .enumerate()
@@ -324,10 +332,6 @@ pub fn train(
             .copy_from_slice(&head_weights[head_row * n..(head_row + 1) * n]);
     }
 
-    let feature_names: Vec<String> = vocabulary
-        .iter()
-        .map(|&h| names.get(h).unwrap_or("?").to_owned())
-        .collect();
     let spam_weights: Vec<f32> = fit.weights.iter().map(|&w| w as f32).collect();
     let mut artifact = ModelArtifact {
         metadata: ModelMetadata {
@@ -426,16 +430,28 @@ pub(crate) fn extract_all(
     messages: &[LabeledMessage<'_>],
     progress: &dyn TrainProgress,
 ) -> (Vec<Extraction>, FeatureNames) {
+    extract_in_chunks(extractor, messages, EXTRACT_CHUNK, progress)
+}
+
+/// [`extract_all`] with `chunk` messages at a time (at least 1).
+fn extract_in_chunks(
+    extractor: &FeatureExtractor,
+    messages: &[LabeledMessage<'_>],
+    chunk: usize,
+    progress: &dyn TrainProgress,
+) -> (Vec<Extraction>, FeatureNames) {
     progress.stage("extract features", messages.len() as u64);
     let mut names = FeatureNames::default();
     let mut examples = Vec::with_capacity(messages.len());
-    for chunk in messages.chunks(EXTRACT_CHUNK) {
+    for chunk in messages.chunks(chunk.max(1)) {
         let extracted: Vec<(Extraction, FeatureNames)> = chunk
             .par_iter()
             .map(|m| {
                 let mut message_names = FeatureNames::default();
-                let extraction =
+                let mut extraction =
                     extractor.features_of(&extractor.parse(m.bytes), Some(&mut message_names));
+                // Kept until features are selected: give back the room of duplicate hashes.
+                extraction.features.entries.shrink_to_fit();
                 progress.advance(1);
                 (extraction, message_names)
             })
@@ -546,7 +562,6 @@ pub(crate) fn chi_squared(a: f64, b: f64, n1: f64, n0: f64) -> f64 {
     n * (a * d - b * c).powi(2) / denominator
 }
 
-/// The dense training matrix: one row per message, one column per kept feature.
 /// Training rows as sparse feature values, densified a few rows at a time: memory grows with
 /// the non-zero values of the messages, not with messages x features.
 pub(crate) struct SparseRows {
@@ -1178,6 +1193,34 @@ mod tests {
             rows.dense(&[0, 2]).select(Axis(1), &[2, 1])
         );
         assert!(rows.row(7).is_empty());
+    }
+
+    #[test]
+    fn extraction_in_chunks_keeps_order_and_first_names() {
+        let owned = corpus(
+            &[
+                ("pills", "cheap pills online", true, Some(Category::Pharma)),
+                ("meeting", "agenda for the meeting", false, None),
+                (
+                    "rates",
+                    "refinance your mortgage",
+                    true,
+                    Some(Category::Mortgage),
+                ),
+            ],
+            3,
+        );
+        let messages = labeled(&owned);
+        let extractor = FeatureExtractor::new(FeatureConfig::default(), None);
+        let (whole, whole_names) =
+            extract_in_chunks(&extractor, &messages, messages.len(), &NoProgress);
+        let (chunked, chunked_names) = extract_in_chunks(&extractor, &messages, 2, &NoProgress);
+        assert_eq!(messages.len(), 9, "five chunks of two");
+        assert_eq!(chunked, whole);
+        for (hash, _) in whole.iter().flat_map(|e| &e.features.entries) {
+            assert_eq!(chunked_names.get(*hash), whole_names.get(*hash));
+            assert!(whole_names.get(*hash).is_some());
+        }
     }
 
     #[test]
