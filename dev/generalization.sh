@@ -37,8 +37,11 @@ for options in "$@"; do
     flags=()
     [[ $options == default ]] || flags=(--options "$options")
     echo "== $options"
-    "$BIN" train --manifest "$WORK/older.csv" --out "$WORK/older.spamflow" --threads "$THREADS" \
-        "${flags[@]}" >/dev/null
+    if ! "$BIN" train --manifest "$WORK/older.csv" --out "$WORK/older.spamflow" \
+        --threads "$THREADS" "${flags[@]}" >"$WORK/train.log" 2>&1; then
+        cat "$WORK/train.log" >&2
+        exit 1
+    fi
     for set in later later-hard; do
         for split in train test; do
             "$BIN" eval --model "$WORK/older.spamflow" --manifest "$WORK/$set.csv" --split "$split" \
