@@ -429,19 +429,15 @@ pub(crate) mod tests {
         )
     }
 
-    /// The version-1 encoding of `artifact` (which must have no online state and no parent),
-    /// written field by field in the version-1 layout as version-1 builds wrote it.
-    fn version_1_bytes(artifact: &ModelArtifact) -> Vec<u8> {
-        let m = &artifact.metadata;
-        let metadata = (
-            &m.model_id,
-            &m.created_at,
-            &m.spamflow_version,
-            &m.algorithm,
-            m.seed,
-            &m.training_data,
-            &m.validation,
-        );
+    /// `artifact` in the payload layout of format versions 1 and 2 under a `version` header:
+    /// `metadata` first, then the older feature configuration, the model and `online_state`
+    /// (`()` for version 1: bincode writes nothing for it).
+    fn legacy_bytes(
+        version: u32,
+        metadata: impl Serialize,
+        artifact: &ModelArtifact,
+        online_state: impl Serialize,
+    ) -> Vec<u8> {
         let payload = bincode::serde::encode_to_vec(
             (
                 metadata,
@@ -455,34 +451,33 @@ pub(crate) mod tests {
                 &artifact.category_bias,
                 artifact.calibration,
                 artifact.threshold,
+                online_state,
             ),
             bincode::config::standard(),
         )
         .unwrap_or_default();
-        frame(1, &payload)
+        frame(version, &payload)
+    }
+
+    /// The version-1 encoding of `artifact` (which must have no online state and no parent),
+    /// written in the version-1 layout as version-1 builds wrote it.
+    fn version_1_bytes(artifact: &ModelArtifact) -> Vec<u8> {
+        let m = &artifact.metadata;
+        let metadata = (
+            &m.model_id,
+            &m.created_at,
+            &m.spamflow_version,
+            &m.algorithm,
+            m.seed,
+            &m.training_data,
+            &m.validation,
+        );
+        legacy_bytes(1, metadata, artifact, ())
     }
 
     /// The version-2 encoding of `artifact`, as version-2 builds wrote it.
     fn version_2_bytes(artifact: &ModelArtifact) -> Vec<u8> {
-        let payload = bincode::serde::encode_to_vec(
-            (
-                &artifact.metadata,
-                legacy_feature_config(&artifact.feature_config),
-                &artifact.tokenizer_json,
-                &artifact.feature_hashes,
-                &artifact.feature_names,
-                &artifact.spam_weights,
-                artifact.spam_bias,
-                &artifact.category_weights,
-                &artifact.category_bias,
-                artifact.calibration,
-                artifact.threshold,
-                &artifact.online_state,
-            ),
-            bincode::config::standard(),
-        )
-        .unwrap_or_default();
-        frame(2, &payload)
+        legacy_bytes(2, &artifact.metadata, artifact, &artifact.online_state)
     }
 
     /// A model as an older build wrote it: header words were always extracted, so a file
