@@ -204,12 +204,29 @@ impl FeatureExtractor {
 
     /// Features of a parsed message; when `names` is given, records a readable name per hash.
     pub fn features_of(&self, mail: &ParsedMail, names: Option<&mut FeatureNames>) -> Extraction {
+        self.features(mail, names, true)
+    }
+
+    /// The features of [`FeatureExtractor::features_of`] without those of the header namespace
+    /// (`hdr:`: header words and facts): what the message says, not where it came from. Training
+    /// learns from these copies too, so the model does not lean on servers and lists it knows.
+    pub fn headerless_features_of(&self, mail: &ParsedMail) -> SparseFeatures {
+        self.features(mail, None, false).features
+    }
+
+    fn features(
+        &self,
+        mail: &ParsedMail,
+        names: Option<&mut FeatureNames>,
+        headers: bool,
+    ) -> Extraction {
         let mut sink = Sink {
             // About one word per six text bytes, two features (word and pair) per word: room for
             // the common message without growing.
             hashes: Vec::with_capacity(512 + mail.text.len() / 3),
             names,
             scratch: String::new(),
+            headers,
         };
         let mut flags = mail.flags;
 
@@ -315,7 +332,7 @@ impl FeatureExtractor {
                 continue;
             }
             sink.add_fact("has", name);
-            if !self.config.header_words {
+            if !self.config.header_words || !sink.headers {
                 continue;
             }
             normalized.clear();
@@ -425,6 +442,8 @@ struct Sink<'a> {
     names: Option<&'a mut FeatureNames>,
     /// Reused buffer for `label=value` features, so they cost no allocation.
     scratch: String,
+    /// False drops the features of the header namespace.
+    headers: bool,
 }
 
 impl Sink<'_> {
@@ -438,6 +457,9 @@ impl Sink<'_> {
     }
 
     fn add(&mut self, namespace: Namespace, token: &str) {
+        if namespace == Namespace::Header && !self.headers {
+            return;
+        }
         self.add_seeded(namespace.seed(), token, || {
             format!("{}:{}", namespace.prefix(), token)
         });
@@ -451,6 +473,9 @@ impl Sink<'_> {
 
     /// A word of a header field: hashed with the field's hash as seed, named `hdr:field:word`.
     fn add_keyed(&mut self, field_hash: u64, field: &str, word: &str) {
+        if !self.headers {
+            return;
+        }
         self.add_seeded(field_hash, word, || format!("hdr:{field}:{word}"));
     }
 

@@ -27,7 +27,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spamflow_features::{
-    Extraction, FeatureConfig, FeatureExtractor, FeatureNames, SubwordError, SubwordTokenizer,
+    Extraction, FeatureConfig, FeatureExtractor, FeatureNames, SparseFeatures, SubwordError,
+    SubwordTokenizer,
 };
 
 use crate::artifact::{ModelArtifact, ModelMetadata, OnlineState, TrainingData, ValidationSummary};
@@ -128,6 +129,11 @@ pub struct TrainOptions {
     pub category_alpha: f64,
     /// Category head L-BFGS iterations.
     pub category_iterations: u64,
+    /// Also train the spam head on a copy of every message without header features (the `hdr:`
+    /// namespace: header words and facts), so that what a message says keeps its weight on mail
+    /// from servers and lists the model has never seen (README, "Generalisation to later mail").
+    /// Copies are learned from, never scored for validation or calibration.
+    pub headerless_copies: bool,
 }
 
 impl Default for TrainOptions {
@@ -152,6 +158,7 @@ impl Default for TrainOptions {
             category_algorithm: Algorithm::NaiveBayes,
             category_alpha: 0.001,
             category_iterations: 150,
+            headerless_copies: true,
         }
     }
 }
@@ -256,8 +263,11 @@ pub fn train(
         None
     };
     let extractor = FeatureExtractor::new(options.feature_config.clone(), tokenizer);
-
-    let (examples, names) = extract_all(&extractor, messages, progress);
+    let Extracted {
+        examples,
+        headerless,
+        names,
+    } = extract_all(&extractor, options.headerless_copies, messages, progress);
 
     progress.stage("select features", 1);
     let categories: Vec<Option<Category>> = messages
@@ -282,8 +292,11 @@ pub fn train(
         .enumerate()
         .map(|(i, &h)| (h, i as u32))
         .collect();
-    let x = SparseRows::new(&examples, &row_of);
+    let x = SparseRows::new(examples.iter().map(|e| &e.features), &row_of);
     drop(examples);
+    let category_x = x.columns(&category_columns);
+    let spam_rows = SpamRows::new(x, SparseRows::new(&headerless, &row_of), &labels);
+    drop(headerless);
     progress.advance(1);
 
     let folds = fold_assignment(&labels, options.folds, options.seed);
@@ -295,7 +308,7 @@ pub fn train(
     let mut compared = Vec::new();
     let mut best: Option<(Algorithm, f64, Vec<f64>)> = None;
     for algorithm in candidates {
-        let out_of_fold = cross_validate(algorithm, &x, &labels, &folds, options, progress)?;
+        let out_of_fold = cross_validate(algorithm, &spam_rows, &folds, options, progress)?;
         let auc = roc_auc(&out_of_fold, &labels);
         compared.push((algorithm.as_str().to_owned(), auc));
         if best.as_ref().is_none_or(|(_, best_auc, _)| auc > *best_auc) {
@@ -307,8 +320,8 @@ pub fn train(
     };
 
     progress.stage("fit final model", 2);
-    let all: Vec<usize> = (0..labels.len()).collect();
-    let fit = fit_linear(algorithm, &x, &labels, &all, options, progress)?;
+    let fit = fit_linear(algorithm, &spam_rows, &spam_rows.all(), options, progress)?;
+    drop(spam_rows);
     progress.advance(1);
     let calibration = platt_scaling(&out_of_fold, &labels)?;
     let calibrated: Vec<f64> = out_of_fold
@@ -320,8 +333,6 @@ pub fn train(
     progress.advance(1);
 
     progress.stage("category head", options.folds as u64 + 1);
-    let category_x = x.columns(&category_columns);
-    drop(x);
     let (head_weights, category_bias, category_macro_f1) =
         fit_category_head(&category_x, &categories, &folds, options, progress)?;
     drop(category_x);
@@ -423,45 +434,72 @@ fn subword_texts(
 /// per-message feature names are alive at once.
 const EXTRACT_CHUNK: usize = 512;
 
-/// The "extract features" stage: every message parsed and turned into features, in parallel,
-/// in input order, and the readable names of all features (the first name seen for a hash).
+/// What the "extract features" stage produces, in input order.
+pub(crate) struct Extracted {
+    /// Every message's features.
+    pub(crate) examples: Vec<Extraction>,
+    /// Every message's headerless features, when asked for (else empty).
+    pub(crate) headerless: Vec<SparseFeatures>,
+    /// The readable names of all features of `examples` (the first name seen for a hash).
+    pub(crate) names: FeatureNames,
+}
+
+/// The "extract features" stage: every message parsed once and turned into features, in
+/// parallel; with `headerless_copies`, also into its headerless features.
 pub(crate) fn extract_all(
     extractor: &FeatureExtractor,
+    headerless_copies: bool,
     messages: &[LabeledMessage<'_>],
     progress: &dyn TrainProgress,
-) -> (Vec<Extraction>, FeatureNames) {
-    extract_in_chunks(extractor, messages, EXTRACT_CHUNK, progress)
+) -> Extracted {
+    extract_in_chunks(
+        extractor,
+        headerless_copies,
+        messages,
+        EXTRACT_CHUNK,
+        progress,
+    )
 }
 
 /// [`extract_all`] with `chunk` messages at a time (at least 1).
 fn extract_in_chunks(
     extractor: &FeatureExtractor,
+    headerless_copies: bool,
     messages: &[LabeledMessage<'_>],
     chunk: usize,
     progress: &dyn TrainProgress,
-) -> (Vec<Extraction>, FeatureNames) {
+) -> Extracted {
     progress.stage("extract features", messages.len() as u64);
-    let mut names = FeatureNames::default();
-    let mut examples = Vec::with_capacity(messages.len());
+    let mut extracted = Extracted {
+        examples: Vec::with_capacity(messages.len()),
+        headerless: Vec::new(),
+        names: FeatureNames::default(),
+    };
     for chunk in messages.chunks(chunk.max(1)) {
-        let extracted: Vec<(Extraction, FeatureNames)> = chunk
+        let results: Vec<(Extraction, Option<SparseFeatures>, FeatureNames)> = chunk
             .par_iter()
             .map(|m| {
+                let mail = extractor.parse(m.bytes);
                 let mut message_names = FeatureNames::default();
-                let mut extraction =
-                    extractor.features_of(&extractor.parse(m.bytes), Some(&mut message_names));
+                let mut extraction = extractor.features_of(&mail, Some(&mut message_names));
                 // Kept until features are selected: give back the room of duplicate hashes.
                 extraction.features.entries.shrink_to_fit();
+                let copy = headerless_copies.then(|| {
+                    let mut features = extractor.headerless_features_of(&mail);
+                    features.entries.shrink_to_fit();
+                    features
+                });
                 progress.advance(1);
-                (extraction, message_names)
+                (extraction, copy, message_names)
             })
             .collect();
-        for (extraction, message_names) in extracted {
-            names.merge(message_names);
-            examples.push(extraction);
+        for (extraction, copy, message_names) in results {
+            extracted.names.merge(message_names);
+            extracted.examples.push(extraction);
+            extracted.headerless.extend(copy);
         }
     }
-    (examples, names)
+    extracted
 }
 
 /// Document frequencies of one feature: `[spam, ham, category 0..7]`.
@@ -571,14 +609,27 @@ pub(crate) struct SparseRows {
 
 impl SparseRows {
     /// The values of `examples` over the columns `column_of` gives (other features dropped).
-    pub(crate) fn new(examples: &[Extraction], column_of: &HashMap<u64, u32>) -> Self {
+    pub(crate) fn new<'a>(
+        examples: impl IntoIterator<Item = &'a SparseFeatures>,
+        column_of: &HashMap<u64, u32>,
+    ) -> Self {
         SparseRows {
             rows: examples
-                .iter()
-                .map(|e| feature_values(&e.features, |h| column_of.get(&h).copied()))
+                .into_iter()
+                .map(|features| feature_values(features, |h| column_of.get(&h).copied()))
                 .collect(),
             n_columns: column_of.len(),
         }
+    }
+
+    /// Number of rows.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// `other`'s rows after these (same columns).
+    fn append(&mut self, other: SparseRows) {
+        self.rows.extend(other.rows);
     }
 
     /// Number of columns (features).
@@ -661,11 +712,48 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Out-of-fold raw scores of `algorithm` for every message.
+/// The spam head's training rows: one per message, then the headerless copies (if any), copy
+/// `i` standing for message `i`.
+struct SpamRows {
+    x: SparseRows,
+    /// Labels of every row.
+    labels: Vec<bool>,
+    messages: usize,
+}
+
+impl SpamRows {
+    /// The rows of `messages` followed by those of `copies` (empty, or one per message).
+    fn new(messages: SparseRows, copies: SparseRows, labels: &[bool]) -> Self {
+        let count = messages.len();
+        let mut x = messages;
+        let mut row_labels = labels.to_vec();
+        if copies.len() == count {
+            x.append(copies);
+            row_labels.extend_from_slice(labels);
+        }
+        SpamRows {
+            x,
+            labels: row_labels,
+            messages: count,
+        }
+    }
+
+    /// The message row `row` stands for.
+    fn message_of(&self, row: usize) -> usize {
+        row % self.messages.max(1)
+    }
+
+    /// Every row.
+    fn all(&self) -> Vec<usize> {
+        (0..self.x.len()).collect()
+    }
+}
+
+/// Out-of-fold raw scores of `algorithm` for every message: each fold's messages scored by a
+/// model fitted on the rows (messages and copies) of the other folds.
 fn cross_validate(
     algorithm: Algorithm,
-    x: &SparseRows,
-    labels: &[bool],
+    rows: &SpamRows,
     folds: &[usize],
     options: &TrainOptions,
     progress: &dyn TrainProgress,
@@ -673,17 +761,18 @@ fn cross_validate(
     let per_fold: Vec<Result<Vec<(usize, f64)>, TrainError>> = (0..options.folds)
         .into_par_iter()
         .map(|fold| {
-            let train: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] != fold).collect();
-            let test: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] == fold).collect();
-            let fit = fit_linear(algorithm, x, labels, &train, options, progress)?;
+            let train: Vec<usize> = (0..rows.x.len())
+                .filter(|&i| folds[rows.message_of(i)] != fold)
+                .collect();
+            let fit = fit_linear(algorithm, rows, &train, options, progress)?;
             progress.advance(1);
-            Ok(test
-                .into_iter()
-                .map(|i| (i, x.dot(i, &fit.weights) + fit.bias))
+            Ok((0..rows.messages)
+                .filter(|&i| folds[i] == fold)
+                .map(|i| (i, rows.x.dot(i, &fit.weights) + fit.bias))
                 .collect())
         })
         .collect();
-    let mut out = vec![0.0; labels.len()];
+    let mut out = vec![0.0; rows.messages];
     for fold in per_fold {
         for (i, score) in fold? {
             out[i] = score;
@@ -704,12 +793,12 @@ struct LinearFit {
 /// Fits `algorithm` on the given rows and returns its linear form.
 fn fit_linear(
     algorithm: Algorithm,
-    x: &SparseRows,
-    labels: &[bool],
+    spam_rows: &SpamRows,
     rows: &[usize],
     options: &TrainOptions,
     progress: &dyn TrainProgress,
 ) -> Result<LinearFit, TrainError> {
+    let (x, labels) = (&spam_rows.x, &spam_rows.labels);
     let records = || x.dense(rows);
     let targets = || rows.iter().map(|&i| labels[i]).collect::<Array1<bool>>();
     match algorithm {
@@ -1168,8 +1257,9 @@ mod tests {
             example(vec![(30, 2.0)]),
         ];
         let column_of: HashMap<u64, u32> = [(10, 0), (20, 1), (30, 2)].into_iter().collect();
-        let rows = SparseRows::new(&examples, &column_of);
+        let rows = SparseRows::new(examples.iter().map(|e| &e.features), &column_of);
         assert_eq!(rows.n_columns(), 3);
+        assert_eq!(rows.len(), 3);
         let dense = rows.dense(&[2, 0, 1]);
         assert_eq!(dense.dim(), (3, 3));
         // Row values are the scorer's: log counts scaled to unit length; unknown hashes dropped.
@@ -1196,7 +1286,7 @@ mod tests {
     }
 
     #[test]
-    fn extraction_in_chunks_keeps_order_and_first_names() {
+    fn extraction_in_chunks_keeps_order_names_and_headerless_copies() {
         let owned = corpus(
             &[
                 ("pills", "cheap pills online", true, Some(Category::Pharma)),
@@ -1212,14 +1302,32 @@ mod tests {
         );
         let messages = labeled(&owned);
         let extractor = FeatureExtractor::new(FeatureConfig::default(), None);
-        let (whole, whole_names) =
-            extract_in_chunks(&extractor, &messages, messages.len(), &NoProgress);
-        let (chunked, chunked_names) = extract_in_chunks(&extractor, &messages, 2, &NoProgress);
+        let whole = extract_in_chunks(&extractor, false, &messages, messages.len(), &NoProgress);
+        let chunked = extract_in_chunks(&extractor, true, &messages, 2, &NoProgress);
         assert_eq!(messages.len(), 9, "five chunks of two");
-        assert_eq!(chunked, whole);
-        for (hash, _) in whole.iter().flat_map(|e| &e.features.entries) {
-            assert_eq!(chunked_names.get(*hash), whole_names.get(*hash));
-            assert!(whole_names.get(*hash).is_some());
+        assert_eq!(chunked.examples, whole.examples);
+        assert!(whole.headerless.is_empty());
+        for (hash, _) in whole.examples.iter().flat_map(|e| &e.features.entries) {
+            assert_eq!(chunked.names.get(*hash), whole.names.get(*hash));
+            assert!(whole.names.get(*hash).is_some());
+        }
+        // Each copy is its message's features less exactly those named `hdr:`.
+        assert_eq!(chunked.headerless.len(), messages.len());
+        for (copy, full) in chunked.headerless.iter().zip(&whole.examples) {
+            let expected: Vec<(u64, f32)> = full
+                .features
+                .entries
+                .iter()
+                .copied()
+                .filter(|(hash, _)| {
+                    !whole
+                        .names
+                        .get(*hash)
+                        .is_some_and(|n| n.starts_with("hdr:"))
+                })
+                .collect();
+            assert!(expected.len() < full.features.entries.len());
+            assert_eq!(copy.entries, expected);
         }
     }
 

@@ -37,9 +37,9 @@ use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
 use crate::scorer::sigmoid;
 use crate::train::{
-    FtrlHyper, LabeledMessage, SparseRows, TrainError, TrainOptions, TrainProgress, chi_squared,
-    choose_threshold, count_messages, extract_all, fold_assignment, ftrl_passes, model_id,
-    online_state, platt_scaling,
+    Extracted, FtrlHyper, LabeledMessage, SparseRows, TrainError, TrainOptions, TrainProgress,
+    chi_squared, choose_threshold, count_messages, extract_all, fold_assignment, ftrl_passes,
+    model_id, online_state, platt_scaling,
 };
 
 /// Update settings. `Default` gives the documented defaults, chosen with `dev/drift-experiment.sh
@@ -166,7 +166,9 @@ pub fn update(
     let labels: Vec<bool> = messages.iter().map(|m| m.spam).collect();
 
     let extractor = FeatureExtractor::new(artifact.feature_config.clone(), tokenizer);
-    let (examples, names) = extract_all(&extractor, messages, progress);
+    let Extracted {
+        examples, names, ..
+    } = extract_all(&extractor, false, messages, progress);
 
     progress.stage("extend vocabulary", 1);
     let mut row_of: HashMap<u64, u32> = artifact
@@ -199,7 +201,7 @@ pub fn update(
         feature_hashes.push(hash);
         feature_names.push(names.get(hash).unwrap_or("?").to_owned());
     }
-    let rows = SparseRows::new(&examples, &row_of);
+    let rows = SparseRows::new(examples.iter().map(|e| &e.features), &row_of);
     drop(examples);
     progress.advance(1);
 
