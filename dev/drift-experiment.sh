@@ -18,7 +18,7 @@
 #
 # CORPUS (default ../shared/corpora/spamassassin), SPAMFLOW_BIN (default target/release/spamflow,
 # built if missing), THREADS (default: every core), EPOCHS, MAX_NEW, FOLDS (update settings;
-# defaults of `spamflow update` when unset); for `tune`, GRID_EPOCHS, GRID_MAX_NEW, GRID_FOLDS.
+# defaults of `spamflow update` when unset), COPIES=0 (`update --no-headerless-copies`); for `tune`, GRID_EPOCHS, GRID_MAX_NEW, GRID_FOLDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source dev/corpus-experiment.sh
@@ -32,6 +32,8 @@ update_flags=()
 [[ -n ${EPOCHS:-} ]] && update_flags+=(--epochs "$EPOCHS")
 [[ -n ${MAX_NEW:-} ]] && update_flags+=(--max-new-features "$MAX_NEW")
 [[ -n ${FOLDS:-} ]] && update_flags+=(--folds "$FOLDS")
+copy_flags=()
+[[ ${COPIES:-1} == 0 ]] && copy_flags+=(--no-headerless-copies)
 
 summary() { # summary NAME JSON...: one line per evaluation
     python3 - "$@" <<'PY'
@@ -77,7 +79,8 @@ PY
                 name="e${epochs}_new${max_new}_folds${folds}"
                 "$BIN" update --model "$WORK/base.spamflow" --manifest "$WORK/tune.csv" \
                     --split learn --out "$WORK/u.spamflow" --epochs "$epochs" \
-                    --max-new-features "$max_new" --folds "$folds" --threads "$THREADS" >/dev/null
+                    --max-new-features "$max_new" --folds "$folds" --threads "$THREADS" \
+                    "${copy_flags[@]}" >/dev/null
                 eval_on "$WORK/u.spamflow" "$WORK/tune.csv" holdout "$WORK/$name.json"
                 summary x "$WORK/$name.json"
             done
@@ -89,7 +92,7 @@ fi
 echo "== update: base + spam_2, hard_ham, easy_ham_2 (train rows)"
 start=$(seconds)
 "$BIN" update --model "$WORK/base.spamflow" --manifest "$WORK/later.csv" \
-    --out "$WORK/update.spamflow" --threads "$THREADS" "${update_flags[@]}"
+    --out "$WORK/update.spamflow" --threads "$THREADS" "${update_flags[@]}" "${copy_flags[@]}"
 update_s=$(elapsed "$start" "$(seconds)")
 
 echo "== retrain: all subsets (train rows) from scratch"

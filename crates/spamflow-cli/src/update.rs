@@ -40,6 +40,9 @@ pub struct UpdateArgs {
     /// Folds of the out-of-fold scores the calibration and threshold are fitted on [default: 3].
     #[arg(long)]
     pub folds: Option<usize>,
+    /// Learn from the new messages only, not also from their headerless copies.
+    #[arg(long)]
+    pub no_headerless_copies: bool,
     /// Worker threads (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -59,6 +62,7 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
         max_new_features: args.max_new_features.unwrap_or(defaults.max_new_features),
         prior_count: args.prior_count.unwrap_or(defaults.prior_count),
         folds: args.folds.unwrap_or(defaults.folds),
+        headerless_copies: !args.no_headerless_copies,
         ..defaults
     };
     let created_at = now_rfc3339();

@@ -6,7 +6,9 @@
 //!    (chi-squared against spam/ham and against each category, after a minimum document
 //!    frequency);
 //! 3. fit logistic regression, multinomial naive Bayes and FTRL on the kept features and compare
-//!    them by stratified k-fold cross-validated ROC AUC. Rows stay sparse ([`SparseRows`]);
+//!    them by stratified k-fold cross-validated ROC AUC. With [`TrainOptions::headerless_copies`]
+//!    they learn from every message and its headerless copy ([`SpamRows`]); only the messages
+//!    are scored. Rows stay sparse ([`SparseRows`]);
 //!    FTRL sees one dense mini-batch at a time, so its memory grows with the messages' non-zero
 //!    values, not messages x features (logistic regression and naive Bayes need a dense matrix);
 //! 4. fit the best on all data, calibrate it (Platt scaling on out-of-fold scores) and choose the
@@ -714,16 +716,16 @@ fn splitmix64(mut z: u64) -> u64 {
 
 /// The spam head's training rows: one per message, then the headerless copies (if any), copy
 /// `i` standing for message `i`.
-struct SpamRows {
-    x: SparseRows,
+pub(crate) struct SpamRows {
+    pub(crate) x: SparseRows,
     /// Labels of every row.
-    labels: Vec<bool>,
+    pub(crate) labels: Vec<bool>,
     messages: usize,
 }
 
 impl SpamRows {
     /// The rows of `messages` followed by those of `copies` (empty, or one per message).
-    fn new(messages: SparseRows, copies: SparseRows, labels: &[bool]) -> Self {
+    pub(crate) fn new(messages: SparseRows, copies: SparseRows, labels: &[bool]) -> Self {
         let count = messages.len();
         let mut x = messages;
         let mut row_labels = labels.to_vec();
@@ -744,8 +746,18 @@ impl SpamRows {
     }
 
     /// Every row.
-    fn all(&self) -> Vec<usize> {
+    pub(crate) fn all(&self) -> Vec<usize> {
         (0..self.x.len()).collect()
+    }
+
+    /// For cross-validation fold `fold` of `folds` (one per message): the rows to learn from
+    /// (the other folds' messages and their copies) and the messages to score (this fold's).
+    pub(crate) fn fold_split(&self, folds: &[usize], fold: usize) -> (Vec<usize>, Vec<usize>) {
+        let learn = (0..self.x.len())
+            .filter(|&i| folds[self.message_of(i)] != fold)
+            .collect();
+        let score = (0..self.messages).filter(|&i| folds[i] == fold).collect();
+        (learn, score)
     }
 }
 
@@ -761,13 +773,11 @@ fn cross_validate(
     let per_fold: Vec<Result<Vec<(usize, f64)>, TrainError>> = (0..options.folds)
         .into_par_iter()
         .map(|fold| {
-            let train: Vec<usize> = (0..rows.x.len())
-                .filter(|&i| folds[rows.message_of(i)] != fold)
-                .collect();
-            let fit = fit_linear(algorithm, rows, &train, options, progress)?;
+            let (learn, score) = rows.fold_split(folds, fold);
+            let fit = fit_linear(algorithm, rows, &learn, options, progress)?;
             progress.advance(1);
-            Ok((0..rows.messages)
-                .filter(|&i| folds[i] == fold)
+            Ok(score
+                .into_iter()
                 .map(|i| (i, rows.x.dot(i, &fit.weights) + fit.bias))
                 .collect())
         })
@@ -1283,6 +1293,32 @@ mod tests {
             rows.dense(&[0, 2]).select(Axis(1), &[2, 1])
         );
         assert!(rows.row(7).is_empty());
+    }
+
+    #[test]
+    fn copies_are_learned_with_their_message_and_never_scored() {
+        let rows = |n: usize| {
+            let features: Vec<SparseFeatures> = (0..n)
+                .map(|i| SparseFeatures {
+                    entries: vec![(i as u64, 1.0)],
+                })
+                .collect();
+            let column_of: HashMap<u64, u32> = (0..n as u64).map(|h| (h, h as u32)).collect();
+            SparseRows::new(&features, &column_of)
+        };
+        let labels = [true, false, true];
+        let folds = [0, 1, 0];
+        let with_copies = SpamRows::new(rows(3), rows(3), &labels);
+        assert_eq!(with_copies.all(), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(with_copies.labels, [true, false, true, true, false, true]);
+        assert_eq!(with_copies.fold_split(&folds, 0), (vec![1, 4], vec![0, 2]));
+        assert_eq!(
+            with_copies.fold_split(&folds, 1),
+            (vec![0, 2, 3, 5], vec![1])
+        );
+        let without = SpamRows::new(rows(3), rows(0), &labels);
+        assert_eq!(without.all(), [0, 1, 2]);
+        assert_eq!(without.fold_split(&folds, 0), (vec![1], vec![0, 2]));
     }
 
     #[test]

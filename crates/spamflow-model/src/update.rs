@@ -13,7 +13,8 @@
 //!    regression, naive Bayes, version-1 files) gets `n = prior_count` and the `z` that makes
 //!    FTRL's proximal step reproduce its weights. FTRL has no intercept: a parent's bias is
 //!    dropped from learning and absorbed by the calibration.
-//! 4. `epochs` FTRL passes over the new messages, with the mini-batch loop of training.
+//! 4. `epochs` FTRL passes over the new messages, and over their headerless copies as in
+//!    training ([`UpdateOptions::headerless_copies`]), with the mini-batch loop of training.
 //! 5. Calibration: as in training, Platt scaling and the threshold (for `target_fpr`) are fitted
 //!    on out-of-fold scores, here of the update itself: each fold's messages are scored by a model
 //!    warm-started from the same parent and updated on the other folds. Progressive validation
@@ -37,9 +38,9 @@ use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
 use crate::scorer::sigmoid;
 use crate::train::{
-    Extracted, FtrlHyper, LabeledMessage, SparseRows, TrainError, TrainOptions, TrainProgress,
-    chi_squared, choose_threshold, count_messages, extract_all, fold_assignment, ftrl_passes,
-    model_id, online_state, platt_scaling,
+    Extracted, FtrlHyper, LabeledMessage, SpamRows, SparseRows, TrainError, TrainOptions,
+    TrainProgress, chi_squared, choose_threshold, count_messages, extract_all, fold_assignment,
+    ftrl_passes, model_id, online_state, platt_scaling,
 };
 
 /// Update settings. `Default` gives the documented defaults, chosen with `dev/drift-experiment.sh
@@ -69,6 +70,9 @@ pub struct UpdateOptions {
     pub target_fpr: f64,
     /// Vocabulary coverage below which the report advises a full retrain.
     pub min_coverage: f64,
+    /// Also learn from a headerless copy of every new message, as training does
+    /// ([`TrainOptions::headerless_copies`](crate::TrainOptions::headerless_copies)).
+    pub headerless_copies: bool,
 }
 
 impl Default for UpdateOptions {
@@ -82,6 +86,7 @@ impl Default for UpdateOptions {
             folds: 3,
             target_fpr: 0.001,
             min_coverage: 0.25,
+            headerless_copies: true,
         }
     }
 }
@@ -167,8 +172,10 @@ pub fn update(
 
     let extractor = FeatureExtractor::new(artifact.feature_config.clone(), tokenizer);
     let Extracted {
-        examples, names, ..
-    } = extract_all(&extractor, false, messages, progress);
+        examples,
+        headerless,
+        names,
+    } = extract_all(&extractor, options.headerless_copies, messages, progress);
 
     progress.stage("extend vocabulary", 1);
     let mut row_of: HashMap<u64, u32> = artifact
@@ -201,15 +208,20 @@ pub fn update(
         feature_hashes.push(hash);
         feature_names.push(names.get(hash).unwrap_or("?").to_owned());
     }
-    let rows = SparseRows::new(examples.iter().map(|e| &e.features), &row_of);
+    let rows = SpamRows::new(
+        SparseRows::new(examples.iter().map(|e| &e.features), &row_of),
+        SparseRows::new(&headerless, &row_of),
+        &labels,
+    );
     drop(examples);
+    drop(headerless);
     progress.advance(1);
 
     let n_features = feature_hashes.len();
     let (hyper, start, warm_start) = warm_start(artifact, n_features, options)?;
     let batch_of = |batch: &[usize]| {
-        let y: Array1<bool> = batch.iter().map(|&i| labels[i]).collect();
-        (rows.dense(batch), y)
+        let y: Array1<bool> = batch.iter().map(|&i| rows.labels[i]).collect();
+        (rows.x.dense(batch), y)
     };
 
     let spam = labels.iter().filter(|&&s| s).count();
@@ -229,21 +241,21 @@ pub fn update(
         let per_fold: Vec<Result<Vec<(usize, f64)>, TrainError>> = (0..options.folds)
             .into_par_iter()
             .map(|fold| {
-                let train: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] != fold).collect();
+                let (learn, score) = rows.fold_split(&folds, fold);
                 let fitted = ftrl_passes(
                     Some(start.clone()),
                     hyper,
                     n_features,
-                    &train,
+                    &learn,
                     options.epochs,
                     options.seed,
                     &batch_of,
                 )?;
                 progress.advance(1);
                 let weights = fitted.get_weights();
-                Ok((0..labels.len())
-                    .filter(|&i| folds[i] == fold)
-                    .map(|i| (i, rows.dot(i, &weights)))
+                Ok(score
+                    .into_iter()
+                    .map(|i| (i, rows.x.dot(i, &weights)))
                     .collect())
             })
             .collect();
@@ -273,12 +285,11 @@ pub fn update(
     };
 
     progress.stage("update", 1);
-    let all: Vec<usize> = (0..labels.len()).collect();
     let fitted = ftrl_passes(
         Some(start),
         hyper,
         n_features,
-        &all,
+        &rows.all(),
         options.epochs,
         options.seed,
         &batch_of,
@@ -286,8 +297,12 @@ pub fn update(
     let spam_weights: Vec<f32> = fitted.get_weights().iter().map(|&w| w as f32).collect();
     let mut category_weights = artifact.category_weights.clone();
     category_weights.resize(n_features * Category::ALL.len(), 0.0);
-    validation.category_macro_f1 =
-        category_macro_f1(&rows, messages, &category_weights, &artifact.category_bias);
+    validation.category_macro_f1 = category_macro_f1(
+        &rows.x,
+        messages,
+        &category_weights,
+        &artifact.category_bias,
+    );
     progress.advance(1);
 
     let mut updated = ModelArtifact {
