@@ -39,7 +39,8 @@ with open(os.path.join(corpus, "manifest.csv"), newline="") as f, \
         raw = open(os.path.join(corpus, row["path"]), "rb").read()
         if raw.startswith(b"From "):
             raw = raw.split(b"\n", 1)[-1]
-        head, sep, body = raw.partition(b"\n\n")
+        blank = re.search(rb"\r?\n\r?\n", raw)
+        head, sep, body = (raw[:blank.start()], blank.group(), raw[blank.end():]) if blank else (raw, b"", b"")
         fields, keep = [], False
         for line in head.split(b"\n"):
             if line[:1] in (b" ", b"\t"):
@@ -51,7 +52,8 @@ with open(os.path.join(corpus, "manifest.csv"), newline="") as f, \
                 fields.append(line)
         path = os.path.join(out, row["path"])
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        open(path, "wb").write(b"\n".join(fields) + sep + body)
+        newline = b"\r\n" if sep.startswith(b"\r") else b"\n"
+        open(path, "wb").write(newline.join(f.rstrip(b"\r") for f in fields) + sep + body)
         writer.writerow({**row, "path": path})
 PY
 
