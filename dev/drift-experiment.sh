@@ -18,7 +18,8 @@
 #
 # CORPUS (default ../shared/corpora/spamassassin), SPAMFLOW_BIN (default target/release/spamflow,
 # built if missing), THREADS (default: every core), EPOCHS, MAX_NEW, FOLDS (update settings;
-# defaults of `spamflow update` when unset), COPIES=0 (`update --no-headerless-copies`); for `tune`, GRID_EPOCHS, GRID_MAX_NEW, GRID_FOLDS.
+# defaults of `spamflow update` when unset), COPIES=0 (`update --no-headerless-copies`; base and
+# retrain still train with headerless copies: compare with dev/generalization.sh for those); for `tune`, GRID_EPOCHS, GRID_MAX_NEW, GRID_FOLDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source dev/corpus-experiment.sh

@@ -39,7 +39,7 @@ with open(os.path.join(corpus, "manifest.csv"), newline="") as f, \
         raw = open(os.path.join(corpus, row["path"]), "rb").read()
         if raw.startswith(b"From "):
             raw = raw.split(b"\n", 1)[-1]
-        blank = re.search(rb"\r?\n\r?\n", raw)
+        blank = re.search(rb"(?:^|\r?\n)\r?\n", raw)
         head, sep, body = (raw[:blank.start()], blank.group(), raw[blank.end():]) if blank else (raw, b"", b"")
         fields, keep = [], False
         for line in head.split(b"\n"):

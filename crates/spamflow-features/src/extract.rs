@@ -24,7 +24,8 @@ pub enum Namespace {
     Subject,
     /// A word of the From display name.
     FromName,
-    /// A header fact (domains, hops, mailer, header names, content types, charsets).
+    /// A header fact (domains, relays, mailer, header names, HTML tags, content types,
+    /// charsets) or a header-value word.
     Header,
     /// A URL host or domain.
     Url,

@@ -727,6 +727,10 @@ impl SpamRows {
     /// The rows of `messages` followed by those of `copies` (empty, or one per message).
     pub(crate) fn new(messages: SparseRows, copies: SparseRows, labels: &[bool]) -> Self {
         let count = messages.len();
+        debug_assert!(
+            copies.len() == 0 || copies.len() == count,
+            "one copy per message"
+        );
         let mut x = messages;
         let mut row_labels = labels.to_vec();
         if copies.len() == count {
