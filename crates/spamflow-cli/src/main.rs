@@ -328,10 +328,15 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "trained on {} messages ({} spam, {} ham) in {:.1} s, peak memory {}",
+        "trained on {} messages ({} spam, {} ham){} in {:.1} s, peak memory {}",
         messages.len(),
         artifact.metadata.training_data.spam,
         artifact.metadata.training_data.ham,
+        if options.headerless_copies {
+            " and their headerless copies"
+        } else {
+            ""
+        },
         started.elapsed().as_secs_f64(),
         peak_memory()
     )?;

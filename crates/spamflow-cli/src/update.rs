@@ -89,10 +89,15 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "updated on {} messages ({} spam, {} ham) in {:.1} s, peak memory {}",
+        "updated on {} messages ({} spam, {} ham){} in {:.1} s, peak memory {}",
         report.messages,
         report.spam,
         report.messages - report.spam,
+        if options.headerless_copies {
+            " and their headerless copies"
+        } else {
+            ""
+        },
         started.elapsed().as_secs_f64(),
         peak_memory()
     )?;
