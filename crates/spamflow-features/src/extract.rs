@@ -205,29 +205,37 @@ impl FeatureExtractor {
 
     /// Features of a parsed message; when `names` is given, records a readable name per hash.
     pub fn features_of(&self, mail: &ParsedMail, names: Option<&mut FeatureNames>) -> Extraction {
-        self.features(mail, names, true)
+        self.features(mail, names, false).0
     }
 
-    /// The features of [`FeatureExtractor::features_of`] without those of the header namespace
-    /// (`hdr:`: header words and facts): what the message says, not where it came from. Training
-    /// learns from these copies too, so the model does not lean on servers and lists it knows.
-    pub fn headerless_features_of(&self, mail: &ParsedMail) -> SparseFeatures {
-        self.features(mail, None, false).features
+    /// [`FeatureExtractor::features_of`] together with the message's headerless copy: the same
+    /// features without those of the header namespace (`hdr:`: header words and facts), what
+    /// the message says, not where it came from. Training learns from these copies too, so the
+    /// model does not lean on servers and lists it knows. One extraction makes both.
+    pub fn features_with_headerless_copy(
+        &self,
+        mail: &ParsedMail,
+        names: Option<&mut FeatureNames>,
+    ) -> (Extraction, SparseFeatures) {
+        let (extraction, copy) = self.features(mail, names, true);
+        (extraction, copy.unwrap_or_default())
     }
 
+    /// The features of `mail`; with `headerless_copy`, also those features minus the ones of the
+    /// header namespace.
     fn features(
         &self,
         mail: &ParsedMail,
         names: Option<&mut FeatureNames>,
-        headers: bool,
-    ) -> Extraction {
+        headerless_copy: bool,
+    ) -> (Extraction, Option<SparseFeatures>) {
         let mut sink = Sink {
             // About one word per six text bytes, two features (word and pair) per word: room for
             // the common message without growing.
             hashes: Vec::with_capacity(512 + mail.text.len() / 3),
+            header_hashes: headerless_copy.then(Vec::new),
             names,
             scratch: String::new(),
-            headers,
         };
         let mut flags = mail.flags;
 
@@ -292,10 +300,8 @@ impl FeatureExtractor {
         for name in flags.names() {
             sink.add(Namespace::Meta, name);
         }
-        Extraction {
-            features: sink.finish(),
-            flags,
-        }
+        let (features, copy) = sink.finish();
+        (Extraction { features, flags }, copy)
     }
 
     fn header_features(&self, mail: &ParsedMail, sink: &mut Sink<'_>) {
@@ -333,7 +339,7 @@ impl FeatureExtractor {
                 continue;
             }
             sink.add_fact("has", name);
-            if !self.config.header_words || !sink.headers {
+            if !self.config.header_words {
                 continue;
             }
             normalized.clear();
@@ -440,30 +446,39 @@ fn push_decimal(out: &mut String, n: usize) {
 /// Collects feature hashes (and names, when asked) for one message.
 struct Sink<'a> {
     hashes: Vec<u64>,
+    /// When a headerless copy is asked for: the hashes of the header namespace, again.
+    header_hashes: Option<Vec<u64>>,
     names: Option<&'a mut FeatureNames>,
     /// Reused buffer for `label=value` features, so they cost no allocation.
     scratch: String,
-    /// False drops the features of the header namespace.
-    headers: bool,
 }
 
 impl Sink<'_> {
-    /// Records the feature `xxh3(token, seed)`; `name` is called only when names are collected.
-    fn add_seeded(&mut self, seed: u64, token: &str, name: impl FnOnce() -> String) {
+    /// Records the feature `xxh3(token, seed)` and returns its hash; `name` is called only when
+    /// names are collected.
+    fn add_seeded(&mut self, seed: u64, token: &str, name: impl FnOnce() -> String) -> u64 {
         let hash = xxh3_64_with_seed(token.as_bytes(), seed);
         self.hashes.push(hash);
         if let Some(names) = self.names.as_deref_mut() {
             names.0.entry(hash).or_insert_with(name);
         }
+        hash
     }
 
     fn add(&mut self, namespace: Namespace, token: &str) {
-        if namespace == Namespace::Header && !self.headers {
-            return;
-        }
-        self.add_seeded(namespace.seed(), token, || {
+        let hash = self.add_seeded(namespace.seed(), token, || {
             format!("{}:{}", namespace.prefix(), token)
         });
+        if namespace == Namespace::Header {
+            self.note_header(hash);
+        }
+    }
+
+    /// Notes a hash of the header namespace, when a headerless copy is being made.
+    fn note_header(&mut self, hash: u64) {
+        if let Some(header_hashes) = &mut self.header_hashes {
+            header_hashes.push(hash);
+        }
     }
 
     /// The pair `first second`, where `first_seed` is `xxh3(first, PAIR_SEED)`; `first` is only
@@ -474,10 +489,8 @@ impl Sink<'_> {
 
     /// A word of a header field: hashed with the field's hash as seed, named `hdr:field:word`.
     fn add_keyed(&mut self, field_hash: u64, field: &str, word: &str) {
-        if !self.headers {
-            return;
-        }
-        self.add_seeded(field_hash, word, || format!("hdr:{field}:{word}"));
+        let hash = self.add_seeded(field_hash, word, || format!("hdr:{field}:{word}"));
+        self.note_header(hash);
     }
 
     fn add_fact(&mut self, label: &str, value: &str) {
@@ -500,17 +513,38 @@ impl Sink<'_> {
         self.scratch = feature;
     }
 
-    fn finish(self) -> SparseFeatures {
-        let hashes = sort_hashes(&self.hashes);
-        let mut entries: Vec<(u64, f32)> = Vec::with_capacity(hashes.len());
-        for hash in hashes {
-            match entries.last_mut() {
-                Some((last, count)) if *last == hash => *count += 1.0,
-                _ => entries.push((hash, 1.0)),
+    /// The counted features, and the headerless copy when one was asked for.
+    fn finish(self) -> (SparseFeatures, Option<SparseFeatures>) {
+        let features = counted(&self.hashes);
+        let copy = self.header_hashes.map(|header_hashes| {
+            let mut headers = counted(&header_hashes).entries.into_iter().peekable();
+            let mut entries = Vec::with_capacity(features.entries.len());
+            for &(hash, count) in &features.entries {
+                while headers.next_if(|&(header, _)| header < hash).is_some() {}
+                let left = match headers.next_if(|&(header, _)| header == hash) {
+                    Some((_, header_count)) => count - header_count,
+                    None => count,
+                };
+                if left > 0.0 {
+                    entries.push((hash, left));
+                }
             }
-        }
-        SparseFeatures { entries }
+            SparseFeatures { entries }
+        });
+        (features, copy)
     }
+}
+
+/// `hashes` sorted and counted: one entry per distinct hash.
+fn counted(hashes: &[u64]) -> SparseFeatures {
+    let mut entries: Vec<(u64, f32)> = Vec::with_capacity(hashes.len());
+    for hash in sort_hashes(hashes) {
+        match entries.last_mut() {
+            Some((last, count)) if *last == hash => *count += 1.0,
+            _ => entries.push((hash, 1.0)),
+        }
+    }
+    SparseFeatures { entries }
 }
 
 /// `hashes` in ascending order. Feature hashes are uniform, so one counting pass on the top bits
@@ -617,6 +651,33 @@ mod tests {
         );
         assert!(!without.iter().any(|name| name.starts_with("hdr:reply-to:")));
         assert!(with.len() > without.len());
+    }
+
+    #[test]
+    fn headerless_copy_is_the_features_without_header_ones() {
+        let extractor = FeatureExtractor::new(FeatureConfig::default(), None);
+        let mail = extractor.parse(MAIL);
+        let mut names = FeatureNames::default();
+        let (extraction, copy) = extractor.features_with_headerless_copy(&mail, Some(&mut names));
+        assert_eq!(extraction, extractor.features_of(&mail, None));
+        let expected: Vec<(u64, f32)> = extraction
+            .features
+            .entries
+            .iter()
+            .copied()
+            .filter(|(hash, _)| {
+                !names
+                    .get(*hash)
+                    .is_some_and(|name| name.starts_with("hdr:"))
+            })
+            .collect();
+        assert!(expected.len() < extraction.features.entries.len());
+        assert!(
+            expected
+                .iter()
+                .any(|(hash, _)| names.get(*hash) == Some("body:cheap"))
+        );
+        assert_eq!(copy.entries, expected);
     }
 
     #[test]

@@ -483,14 +483,18 @@ fn extract_in_chunks(
             .map(|m| {
                 let mail = extractor.parse(m.bytes);
                 let mut message_names = FeatureNames::default();
-                let mut extraction = extractor.features_of(&mail, Some(&mut message_names));
+                let names = Some(&mut message_names);
+                let (mut extraction, mut copy) = if headerless_copies {
+                    let (extraction, copy) = extractor.features_with_headerless_copy(&mail, names);
+                    (extraction, Some(copy))
+                } else {
+                    (extractor.features_of(&mail, names), None)
+                };
                 // Kept until features are selected: give back the room of duplicate hashes.
                 extraction.features.entries.shrink_to_fit();
-                let copy = headerless_copies.then(|| {
-                    let mut features = extractor.headerless_features_of(&mail);
-                    features.entries.shrink_to_fit();
-                    features
-                });
+                if let Some(copy) = &mut copy {
+                    copy.entries.shrink_to_fit();
+                }
                 progress.advance(1);
                 (extraction, copy, message_names)
             })
