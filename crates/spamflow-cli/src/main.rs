@@ -26,7 +26,8 @@ use rayon::prelude::*;
 use serde_json::json;
 use spamflow_features::SubwordTokenizer;
 use spamflow_model::{
-    Algorithm, LabeledMessage, Model, ModelArtifact, TrainOptions, TrainingData, Verdict,
+    Algorithm, LabeledMessage, Model, ModelArtifact, ModelMetadata, TrainOptions, TrainingData,
+    UpdateOptions, Verdict,
 };
 use spamflow_stream::EventLine;
 
@@ -134,6 +135,10 @@ struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Print only the options the model was built with, as TOML for `train --options` (or
+    /// `update --options` for an updated model).
+    #[arg(long, conflicts_with = "json")]
+    options: bool,
 }
 
 /// Exit code of `compare` when the candidate is rejected (errors exit 1, usage errors 2).
@@ -279,15 +284,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let set = LabeledSet::read(&args.manifest, &args.split)?;
     let messages = set.messages();
-    let defaults = match &args.options {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            toml::from_str::<TrainOptions>(&text)
-                .with_context(|| format!("invalid training options in {}", path.display()))?
-        }
-        None => TrainOptions::default(),
-    };
+    let defaults: TrainOptions = read_options(args.options.as_deref())?;
     let options = TrainOptions {
         seed: args.seed.unwrap_or(defaults.seed),
         algorithm: match args.algorithm.as_deref() {
@@ -363,6 +360,18 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 /// Peak resident memory of this process, from /proc (Linux), for the training and update reports.
+/// The options in a TOML file (every field optional), or the defaults without a file.
+fn read_options<T: serde::de::DeserializeOwned + Default>(
+    path: Option<&Path>,
+) -> anyhow::Result<T> {
+    let Some(path) = path else {
+        return Ok(T::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid options in {}", path.display()))
+}
+
 fn peak_memory() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -435,6 +444,68 @@ fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The options a model was built with, read back from its metadata.
+enum BuildOptions {
+    /// Trained from scratch by `train`.
+    Train(TrainOptions),
+    /// Updated from a parent model by `update`.
+    Update(UpdateOptions),
+}
+
+impl BuildOptions {
+    /// The recorded options (`None` in files before format version 4).
+    fn of(metadata: &ModelMetadata) -> anyhow::Result<Option<Self>> {
+        let Some(json) = &metadata.build_options else {
+            return Ok(None);
+        };
+        Ok(Some(if metadata.parent_model_id.is_some() {
+            BuildOptions::Update(serde_json::from_str(json)?)
+        } else {
+            BuildOptions::Train(serde_json::from_str(json)?)
+        }))
+    }
+
+    /// One line for `inspect`.
+    fn summary(&self) -> String {
+        let (command, copies) = match self {
+            BuildOptions::Train(o) => ("train", o.headerless_copies),
+            BuildOptions::Update(o) => ("update", o.headerless_copies),
+        };
+        let copies = if copies { "on" } else { "off" };
+        format!(
+            "{command}, headerless copies {copies} (`spamflow inspect --options` prints them all)"
+        )
+    }
+}
+
+/// `inspect --options`: the build options as TOML, ready for `train --options` or
+/// `update --options`.
+fn print_build_options(out: &mut impl Write, metadata: &ModelMetadata) -> anyhow::Result<()> {
+    let id = &metadata.model_id;
+    let options = BuildOptions::of(metadata)?.with_context(|| {
+        format!("model {id} does not record its options (files before format version 4 do not)")
+    })?;
+    let (command, toml) = match &options {
+        BuildOptions::Train(o) => ("train", toml::to_string(o)?),
+        BuildOptions::Update(o) => ("update", toml::to_string(o)?),
+    };
+    writeln!(
+        out,
+        "# options of model {id}: spamflow {command} --options FILE"
+    )?;
+    if let BuildOptions::Train(TrainOptions {
+        algorithm: None, ..
+    }) = options
+    {
+        writeln!(
+            out,
+            "# algorithm: auto (TOML cannot say so: pass --algorithm auto)"
+        )?;
+    }
+    write!(out, "{toml}")?;
+    Ok(())
+}
+
 fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let (artifact, version) = load_artifact_with_version(args.model.as_deref())?;
@@ -442,10 +513,14 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let online = artifact.online_state.as_ref().map(
         |s| json!({"alpha": s.alpha, "beta": s.beta, "l1": s.l1, "l2": s.l2, "rows": s.z.len()}),
     );
+    if args.options {
+        return print_build_options(&mut out, m);
+    }
     if args.json {
         let document = json!({
             "format_version": version,
             "metadata": m,
+            "build_options": m.build_options.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
             "online_state": online,
             "incremental_update": if online.is_some() { "exact" } else { "from_weights" },
             "features": artifact.feature_hashes.len(),
@@ -480,6 +555,12 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             .as_deref()
             .unwrap_or("- (trained from scratch)")
     )?;
+    let built_with = match BuildOptions::of(m) {
+        Ok(Some(options)) => options.summary(),
+        Ok(None) => format!("not recorded (format version {version}, before 4)"),
+        Err(e) => format!("recorded, but not readable by this build: {e:#}"),
+    };
+    writeln!(out, "build options     {built_with}")?;
     match &artifact.online_state {
         Some(s) => writeln!(
             out,

@@ -7,7 +7,8 @@ use std::time::Instant;
 use spamflow_model::{UpdateOptions, WarmStart};
 
 use crate::{
-    LabeledSet, load_artifact, now_rfc3339, peak_memory, progress, thread_pool, write_model,
+    LabeledSet, load_artifact, now_rfc3339, peak_memory, progress, read_options, thread_pool,
+    write_model,
 };
 
 /// Arguments of `spamflow update`.
@@ -43,6 +44,10 @@ pub struct UpdateArgs {
     /// Learn from the new messages only, not also from their headerless copies.
     #[arg(long)]
     pub no_headerless_copies: bool,
+    /// TOML file with update options (every field of the update options; see the README).
+    /// Flags given on the command line win over the file.
+    #[arg(long)]
+    pub options: Option<PathBuf>,
     /// Worker threads (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -55,14 +60,14 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
     let parent = load_artifact(args.model.as_deref())?;
     let set = LabeledSet::read(&args.manifest, &args.split)?;
     let messages = set.messages();
-    let defaults = UpdateOptions::default();
+    let defaults: UpdateOptions = read_options(args.options.as_deref())?;
     let options = UpdateOptions {
         seed: args.seed.unwrap_or(defaults.seed),
         epochs: args.epochs.unwrap_or(defaults.epochs),
         max_new_features: args.max_new_features.unwrap_or(defaults.max_new_features),
         prior_count: args.prior_count.unwrap_or(defaults.prior_count),
         folds: args.folds.unwrap_or(defaults.folds),
-        headerless_copies: !args.no_headerless_copies,
+        headerless_copies: defaults.headerless_copies && !args.no_headerless_copies,
         ..defaults
     };
     let created_at = now_rfc3339();

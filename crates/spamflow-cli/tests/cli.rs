@@ -178,6 +178,32 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
     let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
     assert_eq!(inspected["metadata"]["training_data"]["split"], "train");
     assert_eq!(inspected["metadata"]["model_id"], eval["model_id"]);
+    assert_eq!(inspected["build_options"]["max_features"], 3000);
+    assert_eq!(inspected["build_options"]["headerless_copies"], true);
+
+    // The options the model records train the same model again.
+    let recorded = ok(&["inspect", "--options", model.to_str().unwrap()]);
+    assert!(recorded.contains("folds = 3\n"), "{recorded}");
+    let recorded_path = dir.path().join("recorded.toml");
+    std::fs::write(&recorded_path, &recorded).unwrap();
+    let again = dir.path().join("again.spamflow");
+    let model_path = model.to_str().unwrap();
+    ok(&[
+        "train",
+        "--manifest",
+        m,
+        "--out",
+        again.to_str().unwrap(),
+        "--options",
+        recorded_path.to_str().unwrap(),
+        "--tokenizer",
+        model_path,
+        "--threads",
+        "2",
+    ]);
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", "--json", again.to_str().unwrap()])).unwrap();
+    assert_eq!(again["metadata"]["model_id"], eval["model_id"]);
 }
 
 #[test]
@@ -341,8 +367,14 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
         inspected["metadata"]["parent_model_id"],
         weak_id["metadata"]["model_id"]
     );
-    assert_eq!(inspected["format_version"], 3);
+    assert_eq!(inspected["format_version"], 4);
     assert_eq!(inspected["incremental_update"], "exact");
+    assert_eq!(inspected["build_options"]["epochs"], 10);
+    let recorded = ok(&["inspect", "--options", updated.to_str().unwrap()]);
+    assert!(
+        recorded.contains("spamflow update --options") && recorded.contains("epochs = 10\n"),
+        "{recorded}"
+    );
     assert_eq!(inspected["metadata"]["algorithm"], "ftrl");
 
     let (code, document) = compare(&weak, &updated, &manifest, &json);

@@ -6,16 +6,18 @@
 //!
 //! Version 2 added the FTRL online-learning state ([`OnlineState`], so a model can be updated
 //! incrementally) and the parent model id. Version 3 added [`FeatureConfig::header_words`].
+//! Version 4 added [`ModelMetadata::build_options`], the options the model was built with.
 //! bincode is not self-describing, so older payloads are decoded with their own layout and
-//! converted: a version-1 file has no online state and no parent, and files before version 3
-//! extracted header words. This build writes version 3 only.
+//! converted: a version-1 file has no online state and no parent, files before version 3
+//! extracted header words, and files before version 4 do not record their options. This build
+//! writes version 4 only.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spamflow_features::{FeatureConfig, Limits};
 
 /// The artifact format this build writes (it also reads [`OLDEST_FORMAT_VERSION`] and later).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest artifact format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"SPAMFLOW";
@@ -111,6 +113,11 @@ pub struct ModelMetadata {
     /// The model this one was incrementally updated from (`None` for a model trained from
     /// scratch, and for every version-1 file).
     pub parent_model_id: Option<String>,
+    /// The options of the run that built this model, as JSON: the
+    /// [`TrainOptions`](crate::TrainOptions) of `train`, or the
+    /// [`UpdateOptions`](crate::UpdateOptions) of `update` when `parent_model_id` is set. Kept as
+    /// text so that options added later need no new file format. `None` before format version 4.
+    pub build_options: Option<String>,
 }
 
 /// FTRL-proximal learning state: what an online learner needs to continue where training
@@ -184,12 +191,12 @@ impl From<FeatureConfigV2> for FeatureConfig {
     }
 }
 
-/// The payload layout of format versions 1 and 2: metadata `M`, the older feature
-/// configuration, the model, then `O`, the online state (absent in version 1).
+/// The payload layout of format versions 1 to 3: metadata `M`, feature configuration `F`, the
+/// model, then `O`, the online state (absent in version 1).
 #[derive(Deserialize)]
-struct LegacyArtifact<M, O> {
+struct LegacyArtifact<M, F, O> {
     metadata: M,
-    feature_config: FeatureConfigV2,
+    feature_config: F,
     tokenizer_json: Option<String>,
     feature_hashes: Vec<u64>,
     feature_names: Vec<String>,
@@ -202,15 +209,21 @@ struct LegacyArtifact<M, O> {
     online_state: O,
 }
 
-/// The version-1 payload layout: version-1 metadata, no online state.
-type ModelArtifactV1 = LegacyArtifact<ModelMetadataV1, NoOnlineState>;
-/// The version-2 payload layout: the current one with the older feature configuration.
-type ModelArtifactV2 = LegacyArtifact<ModelMetadata, Option<OnlineState>>;
+/// The version-1 payload layout: version-1 metadata, the older feature configuration, no online
+/// state.
+type ModelArtifactV1 = LegacyArtifact<ModelMetadataV1, FeatureConfigV2, NoOnlineState>;
+/// The version-2 payload layout: version-3 metadata and the older feature configuration.
+type ModelArtifactV2 = LegacyArtifact<ModelMetadataV3, FeatureConfigV2, Option<OnlineState>>;
+/// The version-3 payload layout: the current one without the build options.
+type ModelArtifactV3 = LegacyArtifact<ModelMetadataV3, FeatureConfig, Option<OnlineState>>;
 
-impl<M: Into<ModelMetadata>, O: Into<Option<OnlineState>>> From<LegacyArtifact<M, O>>
-    for ModelArtifact
+impl<M, F, O> From<LegacyArtifact<M, F, O>> for ModelArtifact
+where
+    M: Into<ModelMetadata>,
+    F: Into<FeatureConfig>,
+    O: Into<Option<OnlineState>>,
 {
-    fn from(legacy: LegacyArtifact<M, O>) -> Self {
+    fn from(legacy: LegacyArtifact<M, F, O>) -> Self {
         ModelArtifact {
             metadata: legacy.metadata.into(),
             feature_config: legacy.feature_config.into(),
@@ -251,6 +264,24 @@ impl From<ModelMetadataV1> for ModelMetadata {
             training_data: v1.training_data,
             validation: v1.validation,
             parent_model_id: None,
+            build_options: None,
+        }
+    }
+}
+
+/// The metadata layout of format versions 2 and 3: version 1's and the parent model id, no build
+/// options. bincode writes a nested struct as its fields in order, so this reads the flat layout.
+#[derive(Deserialize)]
+struct ModelMetadataV3 {
+    v1: ModelMetadataV1,
+    parent_model_id: Option<String>,
+}
+
+impl From<ModelMetadataV3> for ModelMetadata {
+    fn from(v3: ModelMetadataV3) -> Self {
+        ModelMetadata {
+            parent_model_id: v3.parent_model_id,
+            ..v3.v1.into()
         }
     }
 }
@@ -351,6 +382,7 @@ impl ModelArtifact {
         let artifact: ModelArtifact = match version {
             1 => decode::<ModelArtifactV1>(payload)?.into(),
             2 => decode::<ModelArtifactV2>(payload)?.into(),
+            3 => decode::<ModelArtifactV3>(payload)?.into(),
             _ => decode(payload)?,
         };
         artifact.check_shapes()?;
@@ -429,19 +461,20 @@ pub(crate) mod tests {
         )
     }
 
-    /// `artifact` in the payload layout of format versions 1 and 2 under a `version` header:
-    /// `metadata` first, then the older feature configuration, the model and `online_state`
-    /// (`()` for version 1: bincode writes nothing for it).
+    /// `artifact` in the payload layout of format versions 1 to 3 under a `version` header:
+    /// `metadata` first, then `feature_config`, the model and `online_state` (`()` for version 1:
+    /// bincode writes nothing for it).
     fn legacy_bytes(
         version: u32,
         metadata: impl Serialize,
+        feature_config: impl Serialize,
         artifact: &ModelArtifact,
         online_state: impl Serialize,
     ) -> Vec<u8> {
         let payload = bincode::serde::encode_to_vec(
             (
                 metadata,
-                legacy_feature_config(&artifact.feature_config),
+                feature_config,
                 &artifact.tokenizer_json,
                 &artifact.feature_hashes,
                 &artifact.feature_names,
@@ -459,11 +492,9 @@ pub(crate) mod tests {
         frame(version, &payload)
     }
 
-    /// The version-1 encoding of `artifact` (which must have no online state and no parent),
-    /// written in the version-1 layout as version-1 builds wrote it.
-    fn version_1_bytes(artifact: &ModelArtifact) -> Vec<u8> {
-        let m = &artifact.metadata;
-        let metadata = (
+    /// The metadata fields of format version 1.
+    fn metadata_v1(m: &ModelMetadata) -> impl Serialize + '_ {
+        (
             &m.model_id,
             &m.created_at,
             &m.spamflow_version,
@@ -471,13 +502,33 @@ pub(crate) mod tests {
             m.seed,
             &m.training_data,
             &m.validation,
-        );
-        legacy_bytes(1, metadata, artifact, ())
+        )
+    }
+
+    /// The metadata fields of format versions 2 and 3 (no build options).
+    fn metadata_v3(m: &ModelMetadata) -> impl Serialize + '_ {
+        (metadata_v1(m), &m.parent_model_id)
+    }
+
+    /// The version-1 encoding of `artifact` (which must have no online state, no parent and no
+    /// build options), written in the version-1 layout as version-1 builds wrote it.
+    fn version_1_bytes(artifact: &ModelArtifact) -> Vec<u8> {
+        let config = legacy_feature_config(&artifact.feature_config);
+        legacy_bytes(1, metadata_v1(&artifact.metadata), config, artifact, ())
     }
 
     /// The version-2 encoding of `artifact`, as version-2 builds wrote it.
     fn version_2_bytes(artifact: &ModelArtifact) -> Vec<u8> {
-        legacy_bytes(2, &artifact.metadata, artifact, &artifact.online_state)
+        let metadata = metadata_v3(&artifact.metadata);
+        let config = legacy_feature_config(&artifact.feature_config);
+        legacy_bytes(2, metadata, config, artifact, &artifact.online_state)
+    }
+
+    /// The version-3 encoding of `artifact`, as version-3 builds wrote it.
+    fn version_3_bytes(artifact: &ModelArtifact) -> Vec<u8> {
+        let metadata = metadata_v3(&artifact.metadata);
+        let config = &artifact.feature_config;
+        legacy_bytes(3, metadata, config, artifact, &artifact.online_state)
     }
 
     /// A model as an older build wrote it: header words were always extracted, so a file
@@ -525,6 +576,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn version_3_files_load_without_build_options() -> Result<(), ArtifactError> {
+        let artifact = tiny_artifact();
+        let (loaded, version) =
+            ModelArtifact::from_bytes_with_version(&version_3_bytes(&artifact))?;
+        assert_eq!(version, 3);
+        assert_eq!(loaded, artifact);
+        assert!(!loaded.feature_config.header_words, "kept as written");
+        let (again, version) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
+        assert_eq!((again, version), (artifact, FORMAT_VERSION));
+        let mut current = tiny_artifact();
+        current.metadata.build_options = Some(r#"{"seed":1}"#.into());
+        let bytes = current.to_bytes()?;
+        assert_eq!(ModelArtifact::from_bytes(&bytes)?, current);
+        assert!(ModelArtifact::from_bytes(&frame(3, &bytes[HEADER_LEN..])).is_err());
+        Ok(())
+    }
+
+    #[test]
     fn round_trips_and_refuses_damage_with_clear_errors() -> Result<(), ArtifactError> {
         let artifact = tiny_artifact();
         let bytes = artifact.to_bytes()?;
@@ -546,7 +615,7 @@ pub(crate) mod tests {
         let mut future = bytes.clone();
         future[8] = 99;
         assert!(error(&future).contains("version 99"));
-        assert!(error(&future).contains("versions 1 to 3"));
+        assert!(error(&future).contains("versions 1 to 4"));
         let mut inconsistent = artifact.clone();
         inconsistent.spam_weights.pop();
         assert!(error(&inconsistent.to_bytes()?).contains("spam weights"));

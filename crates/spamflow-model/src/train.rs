@@ -216,6 +216,9 @@ pub enum TrainError {
     /// An update was given no messages.
     #[error("an update needs at least one message")]
     NoMessages,
+    /// The options could not be recorded in the model's metadata.
+    #[error("cannot record the options in the model: {0}")]
+    Options(#[from] serde_json::Error),
     /// A linfa estimator failed.
     #[error("{algorithm} training failed: {message}")]
     Estimator {
@@ -362,6 +365,7 @@ pub fn train(
                 recall: at_threshold.recall,
                 category_macro_f1,
             },
+            build_options: Some(serde_json::to_string(options)?),
             parent_model_id: None,
         },
         feature_config: options.feature_config.clone(),
@@ -1430,6 +1434,9 @@ mod tests {
                 &NoProgress,
             )?;
             assert_eq!(artifact.metadata.algorithm, algorithm.as_str());
+            let recorded: TrainOptions =
+                serde_json::from_str(artifact.metadata.build_options.as_deref().unwrap_or(""))?;
+            assert_eq!(recorded, options, "the options are recorded as given");
             assert!(
                 artifact.metadata.validation.roc_auc > 0.99,
                 "{algorithm:?}: {:?}",

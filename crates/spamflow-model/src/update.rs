@@ -31,6 +31,7 @@ use std::collections::HashMap;
 
 use ndarray::Array1;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use spamflow_features::{FeatureExtractor, Namespace, SubwordTokenizer};
 
 use crate::artifact::{ModelArtifact, ModelMetadata, TrainingData, ValidationSummary};
@@ -52,7 +53,8 @@ use crate::train::{
 /// coverage measured about 40-45 % on data like the model's own training data (a model keeps
 /// only its selected features) and 38 % on the drifted subsets; 25 % flags data the model barely
 /// knows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct UpdateOptions {
     /// Seed for fold assignment and shuffling.
     pub seed: u64,
@@ -316,6 +318,7 @@ pub fn update(
             training_data,
             validation,
             parent_model_id: Some(parent_id.clone()),
+            build_options: Some(serde_json::to_string(options)?),
         },
         feature_config: artifact.feature_config.clone(),
         tokenizer_json: artifact.tokenizer_json.clone(),
@@ -564,6 +567,9 @@ mod tests {
         );
         assert_eq!(updated.metadata.training_data.messages, new.len());
         assert_ne!(updated.metadata.model_id, parent.metadata.model_id);
+        let recorded: UpdateOptions =
+            serde_json::from_str(updated.metadata.build_options.as_deref().unwrap_or(""))?;
+        assert_eq!(recorded, options, "the update's options are recorded");
 
         let model = Model::from_artifact(updated.clone())?;
         let after = model.classify(&probe);
