@@ -1,5 +1,6 @@
-//! Any bytes through `FeatureExtractor::extract`, with default and with small limits: no panic,
-//! no hang, no unbounded memory, and the limits and feature-vector invariants hold.
+//! Any bytes through parsing and feature extraction (with the headerless copy training makes),
+//! with default and with small limits: no panic, no hang, no unbounded memory, and the limits and
+//! feature-vector invariants hold.
 
 #![no_main]
 
@@ -16,10 +17,19 @@ fn check(data: &[u8], limits: Limits) {
     assert!(mail.text.len() <= limits.max_text_bytes);
     assert!(mail.urls.len() <= limits.max_urls);
     assert!(mail.content_types.len() <= limits.max_parts);
-    let extraction = extractor.features_of(&mail, None);
+    let (extraction, copy) = extractor.features_with_headerless_copy(&mail, None);
+    assert_eq!(extraction, extractor.features_of(&mail, None));
     let entries = &extraction.features.entries;
     assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
     assert!(entries.iter().all(|&(_, count)| count >= 1.0));
+    // The headerless copy: a sub-multiset of the features, sorted, no zero counts.
+    assert!(copy.entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    assert!(copy.entries.iter().all(|&(hash, count)| {
+        count >= 1.0
+            && entries
+                .binary_search_by_key(&hash, |&(h, _)| h)
+                .is_ok_and(|at| entries[at].1 >= count)
+    }));
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -85,6 +85,20 @@ pub fn try_checked(bytes: &[u8], limits: &Limits) -> Option<(ParsedMail, Extract
     );
     assert!(entries.iter().all(|&(_, count)| count >= 1.0));
     assert!(entries.iter().all(|&(hash, _)| names.get(hash).is_some()));
+    let (with_copy, copy) = extractor.features_with_headerless_copy(&mail, None);
+    assert_eq!(
+        with_copy, extraction,
+        "making the copy does not change the features"
+    );
+    let without_headers: Vec<(u64, f32)> = entries
+        .iter()
+        .copied()
+        .filter(|&(hash, _)| !names.get(hash).is_some_and(|name| name.starts_with("hdr:")))
+        .collect();
+    assert_eq!(
+        copy.entries, without_headers,
+        "the headerless copy is the features without the header namespace"
+    );
     assert!(
         mail.flags
             .names()
