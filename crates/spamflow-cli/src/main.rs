@@ -359,7 +359,6 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Peak resident memory of this process, from /proc (Linux), for the training and update reports.
 /// The options in a TOML file (every field optional), or the defaults without a file.
 fn read_options<T: serde::de::DeserializeOwned + Default>(
     path: Option<&Path>,
@@ -372,6 +371,7 @@ fn read_options<T: serde::de::DeserializeOwned + Default>(
     toml::from_str(&text).with_context(|| format!("invalid options in {}", path.display()))
 }
 
+/// Peak resident memory of this process, from /proc (Linux), for the training and update reports.
 fn peak_memory() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -493,15 +493,6 @@ fn print_build_options(out: &mut impl Write, metadata: &ModelMetadata) -> anyhow
         out,
         "# options of model {id}: spamflow {command} --options FILE"
     )?;
-    if let BuildOptions::Train(TrainOptions {
-        algorithm: None, ..
-    }) = options
-    {
-        writeln!(
-            out,
-            "# algorithm: auto (TOML cannot say so: pass --algorithm auto)"
-        )?;
-    }
     write!(out, "{toml}")?;
     Ok(())
 }
@@ -517,10 +508,18 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         return print_build_options(&mut out, m);
     }
     if args.json {
+        // The build options once, parsed (or as recorded, if this build cannot parse them).
+        let build_options = m.build_options.as_deref().map(|text| {
+            serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::from(text))
+        });
+        let mut metadata = serde_json::to_value(m)?;
+        if let Some(fields) = metadata.as_object_mut() {
+            fields.remove("build_options");
+        }
         let document = json!({
             "format_version": version,
-            "metadata": m,
-            "build_options": m.build_options.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
+            "metadata": metadata,
+            "build_options": build_options,
             "online_state": online,
             "incremental_update": if online.is_some() { "exact" } else { "from_weights" },
             "features": artifact.feature_hashes.len(),

@@ -375,6 +375,42 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
         recorded.contains("spamflow update --options") && recorded.contains("epochs = 10\n"),
         "{recorded}"
     );
+    // The printed options are an `update --options` file; flags win over it.
+    let recorded_path = dir.path().join("update.toml");
+    std::fs::write(&recorded_path, recorded.replace("folds = 3", "folds = 4")).unwrap();
+    let again = dir.path().join("again.spamflow");
+    ok(&[
+        "update",
+        "--model",
+        weak.to_str().unwrap(),
+        "--manifest",
+        more.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+        "--options",
+        recorded_path.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--no-headerless-copies",
+        "--threads",
+        "2",
+    ]);
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", "--json", again.to_str().unwrap()])).unwrap();
+    let built = &again["build_options"];
+    assert_eq!(
+        (
+            &built["epochs"],
+            &built["folds"],
+            &built["headerless_copies"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(4),
+            &serde_json::json!(false)
+        ),
+        "{again}"
+    );
     assert_eq!(inspected["metadata"]["algorithm"], "ftrl");
 
     let (code, document) = compare(&weak, &updated, &manifest, &json);

@@ -208,17 +208,17 @@ impl FeatureExtractor {
         self.features(mail, names, false).0
     }
 
-    /// [`FeatureExtractor::features_of`] together with the message's headerless copy: the same
-    /// features without those of the header namespace (`hdr:`: header words and facts), what
-    /// the message says, not where it came from. Training learns from these copies too, so the
-    /// model does not lean on servers and lists it knows. One extraction makes both.
-    pub fn features_with_headerless_copy(
+    /// [`FeatureExtractor::features_of`], and with `headerless_copy` also the message's headerless
+    /// copy: the same features without those of the header namespace (`hdr:`: header words and
+    /// facts), what the message says, not where it came from. Training learns from these copies
+    /// too, so the model does not lean on servers and lists it knows. One extraction makes both.
+    pub fn features_and_copy(
         &self,
         mail: &ParsedMail,
         names: Option<&mut FeatureNames>,
-    ) -> (Extraction, SparseFeatures) {
-        let (extraction, copy) = self.features(mail, names, true);
-        (extraction, copy.unwrap_or_default())
+        headerless_copy: bool,
+    ) -> (Extraction, Option<SparseFeatures>) {
+        self.features(mail, names, headerless_copy)
     }
 
     /// The features of `mail`; with `headerless_copy`, also those features minus the ones of the
@@ -658,7 +658,8 @@ mod tests {
         let extractor = FeatureExtractor::new(FeatureConfig::default(), None);
         let mail = extractor.parse(MAIL);
         let mut names = FeatureNames::default();
-        let (extraction, copy) = extractor.features_with_headerless_copy(&mail, Some(&mut names));
+        let (extraction, copy) = extractor.features_and_copy(&mail, Some(&mut names), true);
+        let copy = copy.unwrap_or_default();
         assert_eq!(extraction, extractor.features_of(&mail, None));
         let expected: Vec<(u64, f32)> = extraction
             .features

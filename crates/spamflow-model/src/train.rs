@@ -64,6 +64,29 @@ impl Algorithm {
     }
 }
 
+/// An optional algorithm in options files: its name, or `"auto"` for `None` (compare them all).
+mod algorithm_or_auto {
+    use super::Algorithm;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(
+        algorithm: &Option<Algorithm>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(algorithm.map_or("auto", Algorithm::as_str))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Algorithm>, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        if name == "auto" {
+            return Ok(None);
+        }
+        name.parse().map(Some).map_err(D::Error::custom)
+    }
+}
+
 impl std::str::FromStr for Algorithm {
     type Err = String;
 
@@ -95,7 +118,8 @@ pub struct TrainOptions {
     /// Seed for fold assignment and shuffling.
     pub seed: u64,
     /// The spam-head algorithm; `None` compares all by cross-validation and keeps the best
-    /// (default FTRL: it won that comparison, see the README).
+    /// (default FTRL: it won that comparison, see the README). Written `"auto"` in options files.
+    #[serde(with = "algorithm_or_auto")]
     pub algorithm: Option<Algorithm>,
     /// How messages become features.
     pub feature_config: FeatureConfig,
@@ -487,13 +511,8 @@ fn extract_in_chunks(
             .map(|m| {
                 let mail = extractor.parse(m.bytes);
                 let mut message_names = FeatureNames::default();
-                let names = Some(&mut message_names);
-                let (mut extraction, mut copy) = if headerless_copies {
-                    let (extraction, copy) = extractor.features_with_headerless_copy(&mail, names);
-                    (extraction, Some(copy))
-                } else {
-                    (extractor.features_of(&mail, names), None)
-                };
+                let (mut extraction, mut copy) =
+                    extractor.features_and_copy(&mail, Some(&mut message_names), headerless_copies);
                 // Kept until features are selected: give back the room of duplicate hashes.
                 extraction.features.entries.shrink_to_fit();
                 if let Some(copy) = &mut copy {
@@ -1377,6 +1396,21 @@ mod tests {
             assert!(expected.len() < full.features.entries.len());
             assert_eq!(copy.entries, expected);
         }
+    }
+
+    #[test]
+    fn options_write_auto_for_comparing_all_algorithms() -> Result<(), serde_json::Error> {
+        let auto = TrainOptions {
+            algorithm: None,
+            ..TrainOptions::default()
+        };
+        let json = serde_json::to_string(&auto)?;
+        assert!(json.contains(r#""algorithm":"auto""#), "{json}");
+        assert_eq!(serde_json::from_str::<TrainOptions>(&json)?, auto);
+        let ftrl = serde_json::to_string(&TrainOptions::default())?;
+        assert!(ftrl.contains(r#""algorithm":"ftrl""#), "{ftrl}");
+        assert!(serde_json::from_str::<TrainOptions>(r#"{"algorithm":"svm"}"#).is_err());
+        Ok(())
     }
 
     #[test]

@@ -138,9 +138,10 @@ impl Registry {
         Ok(self.dir.join(format!("{id}.{MODEL_EXTENSION}")))
     }
 
-    /// Verifies a model file's bytes and registers them under the model's id. Registering the
-    /// same model again is a no-op (also when only its metadata, such as the creation time,
-    /// differs: the registered file is kept); a different model under an existing id is refused.
+    /// Verifies a model file's bytes and registers them under the model's id; returns the
+    /// registered file. Registering the same model again is a no-op (also when only its metadata,
+    /// such as the creation time, differs: the registered file is kept, and returned); a
+    /// different model under an existing id is refused.
     pub fn add(&self, bytes: &[u8]) -> Result<RegisteredModel, RegistryError> {
         let artifact =
             ModelArtifact::from_bytes(bytes).map_err(|source| RegistryError::InvalidModel {
@@ -151,8 +152,8 @@ impl Registry {
         let path = self.model_path(&id)?;
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let _lock = self.lock()?;
-        match std::fs::read(&path) {
-            Ok(existing) if existing == bytes => {}
+        let kept = match std::fs::read(&path) {
+            Ok(existing) if existing == bytes => None,
             Ok(existing) => {
                 let without_metadata = |mut artifact: ModelArtifact| {
                     artifact.metadata = ModelMetadata::default();
@@ -164,20 +165,24 @@ impl Registry {
                         source,
                     }
                 })?;
+                let metadata = registered.metadata.clone();
                 if without_metadata(registered) != without_metadata(artifact.clone()) {
                     return Err(RegistryError::IdClash(id));
                 }
+                Some((existing.len(), metadata))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 write_atomically(&path, bytes)?;
+                None
             }
             Err(e) => return Err(io(&path)(e)),
-        }
+        };
+        let (size, metadata) = kept.unwrap_or((bytes.len(), artifact.metadata));
         Ok(RegisteredModel {
             id,
             path,
-            size: bytes.len() as u64,
-            metadata: artifact.metadata,
+            size: size as u64,
+            metadata,
         })
     }
 
@@ -426,8 +431,15 @@ mod tests {
         let b = registry.add(&model_bytes("sf-bbb222", "2026-02-01T00:00:00Z"))?;
         // The same model again is fine, even with other metadata; another model under a taken
         // id is not.
-        registry.add(&model_bytes("sf-aaa111", "2026-01-01T00:00:00Z"))?;
-        registry.add(&model_bytes("sf-aaa111", "2026-03-01T00:00:00Z"))?;
+        assert_eq!(
+            registry.add(&model_bytes("sf-aaa111", "2026-01-01T00:00:00Z"))?,
+            a
+        );
+        assert_eq!(
+            registry.add(&model_bytes("sf-aaa111", "2026-03-01T00:00:00Z"))?,
+            a,
+            "the registered file is kept and reported"
+        );
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/default.spamflow");
         let mut other = ModelArtifact::from_bytes(&std::fs::read(path).unwrap_or_default())
             .unwrap_or_else(|e| panic!("{e}"));

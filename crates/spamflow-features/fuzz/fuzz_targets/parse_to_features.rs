@@ -17,7 +17,8 @@ fn check(data: &[u8], limits: Limits) {
     assert!(mail.text.len() <= limits.max_text_bytes);
     assert!(mail.urls.len() <= limits.max_urls);
     assert!(mail.content_types.len() <= limits.max_parts);
-    let (extraction, copy) = extractor.features_with_headerless_copy(&mail, None);
+    let (extraction, copy) = extractor.features_and_copy(&mail, None, true);
+    let copy = copy.unwrap_or_default();
     assert_eq!(extraction, extractor.features_of(&mail, None));
     let entries = &extraction.features.entries;
     assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));

@@ -85,7 +85,8 @@ pub fn try_checked(bytes: &[u8], limits: &Limits) -> Option<(ParsedMail, Extract
     );
     assert!(entries.iter().all(|&(_, count)| count >= 1.0));
     assert!(entries.iter().all(|&(hash, _)| names.get(hash).is_some()));
-    let (with_copy, copy) = extractor.features_with_headerless_copy(&mail, None);
+    let (with_copy, copy) = extractor.features_and_copy(&mail, None, true);
+    let copy = copy.unwrap_or_default();
     assert_eq!(
         with_copy, extraction,
         "making the copy does not change the features"
