@@ -325,15 +325,12 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "trained on {} messages ({} spam, {} ham){} in {:.1} s, peak memory {}",
-        messages.len(),
-        artifact.metadata.training_data.spam,
-        artifact.metadata.training_data.ham,
-        if options.headerless_copies {
-            " and their headerless copies"
-        } else {
-            ""
-        },
+        "trained on {} in {:.1} s, peak memory {}",
+        learned_from(
+            messages.len(),
+            artifact.metadata.training_data.spam,
+            options.headerless_copies
+        ),
         started.elapsed().as_secs_f64(),
         peak_memory()
     )?;
@@ -357,6 +354,20 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         v.category_macro_f1
     )?;
     Ok(())
+}
+
+/// What `train` and `update` learned from: `N messages (S spam, H ham)`, and their headerless
+/// copies when they were used.
+fn learned_from(messages: usize, spam: usize, headerless_copies: bool) -> String {
+    let copies = if headerless_copies {
+        " and their headerless copies"
+    } else {
+        ""
+    };
+    format!(
+        "{messages} messages ({spam} spam, {} ham){copies}",
+        messages - spam
+    )
 }
 
 /// The options in a TOML file (every field optional), or the defaults without a file.

@@ -7,8 +7,8 @@ use std::time::Instant;
 use spamflow_model::{UpdateOptions, WarmStart};
 
 use crate::{
-    LabeledSet, load_artifact, now_rfc3339, peak_memory, progress, read_options, thread_pool,
-    write_model,
+    LabeledSet, learned_from, load_artifact, now_rfc3339, peak_memory, progress, read_options,
+    thread_pool, write_model,
 };
 
 /// Arguments of `spamflow update`.
@@ -94,15 +94,8 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "updated on {} messages ({} spam, {} ham){} in {:.1} s, peak memory {}",
-        report.messages,
-        report.spam,
-        report.messages - report.spam,
-        if options.headerless_copies {
-            " and their headerless copies"
-        } else {
-            ""
-        },
+        "updated on {} in {:.1} s, peak memory {}",
+        learned_from(report.messages, report.spam, options.headerless_copies),
         started.elapsed().as_secs_f64(),
         peak_memory()
     )?;
