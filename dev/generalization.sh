@@ -5,7 +5,8 @@
 #
 # For each training-options file given (none: the defaults), a model is trained on the train rows
 # of the older subsets (spam, easy_ham) and evaluated on the later subsets (spam_2, easy_ham_2),
-# then on the later subsets with hard_ham (commercial mail that is not spam). Train rows of the
+# then on the later subsets with hard_ham (commercial mail that is not spam), with the category
+# head's macro-F1 over the labeled spam of each set. Train rows of the
 # later subsets are the yardstick for decisions; their test rows are printed too. Also prints
 # each options file's random-split figures (5-fold cross-validation on all train rows, test split)
 # and the test split with each message's header cut down to what its author wrote (From, To, Cc,
@@ -63,8 +64,12 @@ import json, sys
 label, path = sys.argv[1], sys.argv[2]
 e = json.load(open(path))
 s = e["spam"]
+c = e["categories"]
+three = [c["per_class"][k]["f1"] for k in ("pharma", "mortgage", "software")
+         if c["per_class"].get(k, {}).get("support", 0) > 0]
+cats = f"  categories: macro-F1 {c['macro_f1']:.3f}, pharma/mortgage/software {sum(three) / len(three):.3f}" if three else ""
 print(f"  {label:<28} 1-AUC {s['one_minus_auc_pct']:7.4f} %  recall@FPR<=0.1% {s['recall_at_fpr_0_1pct']*100:5.1f} %"
-      f"  at threshold: FPR {s['fpr']*100:6.3f} %, recall {s['recall']*100:5.1f} %  ({e['messages']} msgs)")
+      f"  at threshold: FPR {s['fpr']*100:6.3f} %, recall {s['recall']*100:5.1f} %{cats}  ({e['messages']} msgs)")
 PY
 }
 
@@ -85,7 +90,7 @@ for options in "$@"; do
         done
     done
     "$BIN" train --manifest "$CORPUS/manifest.csv" --out "$WORK/all.spamflow" --threads "$THREADS" \
-        "${flags[@]}" 2>&1 | grep -E "5-fold CV" | sed 's/^ */  all train rows: /'
+        "${flags[@]}" 2>&1 | grep -E "5-fold CV|category macro-F1" | sed 's/^ */  all train rows: /'
     "$BIN" eval --model "$WORK/all.spamflow" --manifest "$CORPUS/manifest.csv" --split test \
         --json "$WORK/e.json" --threads "$THREADS" >/dev/null
     line "all train rows -> test split" "$WORK/e.json"

@@ -13,8 +13,8 @@
 //!    values, not messages x features (logistic regression and naive Bayes need a dense matrix);
 //! 4. fit the best on all data, calibrate it (Platt scaling on out-of-fold scores) and choose the
 //!    threshold that keeps the out-of-fold false-positive rate at the target;
-//! 5. fit the category head (multinomial logistic regression over spam, minority categories
-//!    oversampled) and pack everything into one artifact.
+//! 5. fit the category head (over labeled spam and, with headerless copies, their copies;
+//!    minority categories oversampled) and pack everything into one artifact.
 //!
 //! All three learners are linear, so serving needs one weight row per feature whatever won.
 
@@ -155,7 +155,7 @@ pub struct TrainOptions {
     pub category_alpha: f64,
     /// Category head L-BFGS iterations.
     pub category_iterations: u64,
-    /// Also train the spam head on a copy of every message without header features (the `hdr:`
+    /// Also train both heads on a copy of every message without header features (the `hdr:`
     /// namespace: header words and facts), so that what a message says keeps its weight on mail
     /// from servers and lists the model has never seen (README, "Generalisation to later mail").
     /// Copies are learned from, never scored for validation or calibration.
@@ -323,9 +323,14 @@ pub fn train(
         .collect();
     let x = SparseRows::new(examples.iter().map(|e| &e.features), &row_of);
     drop(examples);
-    let category_x = x.columns(&category_columns);
-    let spam_rows = SpamRows::new(x, SparseRows::new(&headerless, &row_of), &labels);
+    let copies = SparseRows::new(&headerless, &row_of);
     drop(headerless);
+    let category_rows = TrainingRows::new(
+        x.columns(&category_columns),
+        copies.columns(&category_columns),
+        &categories,
+    );
+    let spam_rows = SpamRows::new(x, copies, &labels);
     progress.advance(1);
 
     let folds = fold_assignment(&labels, options.folds, options.seed);
@@ -363,8 +368,8 @@ pub fn train(
 
     progress.stage("category head", options.folds as u64 + 1);
     let (head_weights, category_bias, category_macro_f1) =
-        fit_category_head(&category_x, &categories, &folds, options, progress)?;
-    drop(category_x);
+        fit_category_head(&category_rows, &folds, options, progress)?;
+    drop(category_rows);
     let mut category_weights = vec![0f32; vocabulary.len() * Category::ALL.len()];
     for (head_row, &column) in category_columns.iter().enumerate() {
         let n = Category::ALL.len();
@@ -741,18 +746,21 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The spam head's training rows: one per message, then the headerless copies (if any), copy
-/// `i` standing for message `i`.
-pub(crate) struct SpamRows {
+/// A head's training rows: one per message, then the headerless copies (if any), copy `i`
+/// standing for message `i` and carrying its label.
+pub(crate) struct TrainingRows<L> {
     pub(crate) x: SparseRows,
     /// Labels of every row.
-    pub(crate) labels: Vec<bool>,
+    pub(crate) labels: Vec<L>,
     messages: usize,
 }
 
-impl SpamRows {
+/// The spam head's rows: spam or ham.
+pub(crate) type SpamRows = TrainingRows<bool>;
+
+impl<L: Clone> TrainingRows<L> {
     /// The rows of `messages` followed by those of `copies` (empty, or one per message).
-    pub(crate) fn new(messages: SparseRows, copies: SparseRows, labels: &[bool]) -> Self {
+    pub(crate) fn new(messages: SparseRows, copies: SparseRows, labels: &[L]) -> Self {
         let count = messages.len();
         debug_assert!(
             copies.len() == 0 || copies.len() == count,
@@ -764,7 +772,7 @@ impl SpamRows {
             x.append(copies);
             row_labels.extend_from_slice(labels);
         }
-        SpamRows {
+        TrainingRows {
             x,
             labels: row_labels,
             messages: count,
@@ -1069,20 +1077,23 @@ pub(crate) fn choose_threshold(scores: &[f64], labels: &[bool], target_fpr: f64)
     (above + 1e-9).clamp(0.5, 1.0)
 }
 
-/// Fits the category head on labeled spam; returns row-major weights `[features x 7]`, the bias
-/// per category and the cross-validated macro-F1.
+/// Fits the category head on labeled spam (and, when `rows` has them, their headerless copies);
+/// returns row-major weights `[features x 7]`, the bias per category and the cross-validated
+/// macro-F1 (over messages only).
 fn fit_category_head(
-    x: &SparseRows,
-    categories: &[Option<Category>],
+    rows: &TrainingRows<Option<Category>>,
     folds: &[usize],
     options: &TrainOptions,
     progress: &dyn TrainProgress,
 ) -> Result<(Vec<f32>, Vec<f32>, f64), TrainError> {
-    let labeled: Vec<usize> = (0..categories.len())
-        .filter(|&i| categories[i].is_some())
-        .collect();
+    let (x, categories) = (&rows.x, &rows.labels);
+    let labeled = |rows: Vec<usize>| -> Vec<usize> {
+        rows.into_iter()
+            .filter(|&i| categories[i].is_some())
+            .collect()
+    };
     let n_classes = Category::ALL.len();
-    if labeled.len() < 2 {
+    if labeled((0..rows.messages).collect()).len() < 2 {
         return Ok((
             vec![0.0; x.n_columns() * n_classes],
             vec![0.0; n_classes],
@@ -1092,20 +1103,12 @@ fn fit_category_head(
     let per_fold: Vec<Result<Vec<(Category, Category)>, TrainError>> = (0..options.folds)
         .into_par_iter()
         .map(|fold| {
-            let train: Vec<usize> = labeled
-                .iter()
-                .copied()
-                .filter(|&i| folds[i] != fold)
-                .collect();
-            let test: Vec<usize> = labeled
-                .iter()
-                .copied()
-                .filter(|&i| folds[i] == fold)
-                .collect();
-            let (weights, bias) = fit_categories(x, categories, &train, options, progress)?;
+            let (learn, score) = rows.fold_split(folds, fold);
+            let (learn, score) = (labeled(learn), labeled(score));
+            let (weights, bias) = fit_categories(x, categories, &learn, options, progress)?;
             progress.advance(1);
-            let logits = x.dense(&test).dot(&weights) + &bias;
-            Ok(test
+            let logits = x.dense(&score).dot(&weights) + &bias;
+            Ok(score
                 .iter()
                 .zip(logits.axis_iter(Axis(0)))
                 .filter_map(|(&i, row)| {
@@ -1126,7 +1129,7 @@ fn fit_category_head(
         }
     }
     let macro_f1 = category_report(&truth, &predicted).macro_f1;
-    let (weights, bias) = fit_categories(x, categories, &labeled, options, progress)?;
+    let (weights, bias) = fit_categories(x, categories, &labeled(rows.all()), options, progress)?;
     progress.advance(1);
     Ok((
         weights.iter().map(|&w| w as f32).collect(),
@@ -1350,6 +1353,11 @@ mod tests {
         let without = SpamRows::new(rows(3), rows(0), &labels);
         assert_eq!(without.all(), [0, 1, 2]);
         assert_eq!(without.fold_split(&folds, 0), (vec![1], vec![0, 2]));
+        // The category head's rows: copies carry their message's category.
+        let categories = [Some(Category::Pharma), None, Some(Category::Other)];
+        let category_rows = TrainingRows::new(rows(3), rows(3), &categories);
+        assert_eq!(category_rows.labels[3..], categories);
+        assert_eq!(category_rows.fold_split(&folds, 1).1, [1]);
     }
 
     #[test]
