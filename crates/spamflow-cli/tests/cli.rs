@@ -35,6 +35,22 @@ fn ok(args: &[&str]) -> String {
 
 /// A manifest with every `step`-th row of the shared manifest (all columns kept), written next
 /// to absolute paths so it can live in a temporary folder.
+/// `spamflow COMMAND --manifest MANIFEST --out OUT --threads 2 EXTRA...` (`train` or `update`),
+/// which must succeed; its stdout.
+fn build(command: &str, manifest: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        command,
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--threads",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    ok(&args)
+}
+
 fn slice_manifest(dir: &Path, step: usize) -> PathBuf {
     slice_manifest_from(dir, "slice.csv", step, 0)
 }
@@ -67,17 +83,12 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
     )
     .unwrap();
     let m = manifest.to_str().unwrap();
-    let trained = ok(&[
+    let trained = build(
         "train",
-        "--manifest",
-        m,
-        "--out",
-        model.to_str().unwrap(),
-        "--options",
-        options.to_str().unwrap(),
-        "--threads",
-        "2",
-    ]);
+        &manifest,
+        &model,
+        &["--options", options.to_str().unwrap()],
+    );
     assert!(trained.contains("written to"), "{trained}");
 
     let json_path = dir.path().join("eval.json");
@@ -187,20 +198,13 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
     let recorded_path = dir.path().join("recorded.toml");
     std::fs::write(&recorded_path, &recorded).unwrap();
     let again = dir.path().join("again.spamflow");
-    let model_path = model.to_str().unwrap();
-    ok(&[
-        "train",
-        "--manifest",
-        m,
-        "--out",
-        again.to_str().unwrap(),
+    let retrain_options = [
         "--options",
         recorded_path.to_str().unwrap(),
         "--tokenizer",
-        model_path,
-        "--threads",
-        "2",
-    ]);
+        model.to_str().unwrap(),
+    ];
+    build("train", &manifest, &again, &retrain_options);
     let again: serde_json::Value =
         serde_json::from_str(&ok(&["inspect", "--json", again.to_str().unwrap()])).unwrap();
     assert_eq!(again["metadata"]["model_id"], eval["model_id"]);
@@ -305,17 +309,12 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
     )
     .unwrap();
     let train = |manifest: &Path, out: &Path| {
-        ok(&[
+        build(
             "train",
-            "--manifest",
-            manifest.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--options",
-            options.to_str().unwrap(),
-            "--threads",
-            "2",
-        ])
+            manifest,
+            out,
+            &["--options", options.to_str().unwrap()],
+        )
     };
     // A weak model: about 80 training messages.
     let tiny_manifest = slice_manifest_from(dir.path(), "tiny.csv", 60, 0);
@@ -343,17 +342,12 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
     // accepts the update in its place.
     let more = slice_manifest_from(dir.path(), "more.csv", 6, 3);
     let updated = dir.path().join("updated.spamflow");
-    let printed = ok(&[
+    let printed = build(
         "update",
-        "--model",
-        weak.to_str().unwrap(),
-        "--manifest",
-        more.to_str().unwrap(),
-        "--out",
-        updated.to_str().unwrap(),
-        "--threads",
-        "2",
-    ]);
+        &more,
+        &updated,
+        &["--model", weak.to_str().unwrap()],
+    );
     assert!(
         printed.contains("vocabulary coverage") && printed.contains("new features"),
         "{printed}"
@@ -379,22 +373,16 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
     let recorded_path = dir.path().join("update.toml");
     std::fs::write(&recorded_path, recorded.replace("folds = 3", "folds = 4")).unwrap();
     let again = dir.path().join("again.spamflow");
-    ok(&[
-        "update",
+    let flags = [
         "--model",
         weak.to_str().unwrap(),
-        "--manifest",
-        more.to_str().unwrap(),
-        "--out",
-        again.to_str().unwrap(),
         "--options",
         recorded_path.to_str().unwrap(),
         "--epochs",
         "2",
         "--no-headerless-copies",
-        "--threads",
-        "2",
-    ]);
+    ];
+    build("update", &more, &again, &flags);
     let again: serde_json::Value =
         serde_json::from_str(&ok(&["inspect", "--json", again.to_str().unwrap()])).unwrap();
     let built = &again["build_options"];
