@@ -33,8 +33,6 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("utf-8 stdout")
 }
 
-/// A manifest with every `step`-th row of the shared manifest (all columns kept), written next
-/// to absolute paths so it can live in a temporary folder.
 /// `spamflow COMMAND --manifest MANIFEST --out OUT --threads 2 EXTRA...` (`train` or `update`),
 /// which must succeed; its stdout.
 fn build(command: &str, manifest: &Path, out: &Path, extra: &[&str]) -> String {
@@ -51,6 +49,8 @@ fn build(command: &str, manifest: &Path, out: &Path, extra: &[&str]) -> String {
     ok(&args)
 }
 
+/// A manifest with every `step`-th row of the shared manifest (all columns kept), written next
+/// to absolute paths so it can live in a temporary folder.
 fn slice_manifest(dir: &Path, step: usize) -> PathBuf {
     slice_manifest_from(dir, "slice.csv", step, 0)
 }

@@ -64,7 +64,8 @@ impl Algorithm {
     }
 }
 
-/// An optional algorithm in options files: its name, or `"auto"` for `None` (compare them all).
+/// An optional algorithm in options files: its name, or `"auto"` for `None` (compare them all;
+/// `null`, as the first format-4 files recorded it, means the same).
 mod algorithm_or_auto {
     use super::Algorithm;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
@@ -79,11 +80,16 @@ mod algorithm_or_auto {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Algorithm>, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        if name == "auto" {
-            return Ok(None);
+        match Option::<String>::deserialize(deserializer)?.as_deref() {
+            None | Some("auto") => Ok(None),
+            Some(name) => name.parse().map(Some).map_err(|_: String| {
+                let known: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+                D::Error::custom(format!(
+                    "unknown algorithm {name:?} (expected {} or auto)",
+                    known.join(", ")
+                ))
+            }),
         }
-        name.parse().map(Some).map_err(D::Error::custom)
     }
 }
 
@@ -1357,7 +1363,11 @@ mod tests {
         let categories = [Some(Category::Pharma), None, Some(Category::Other)];
         let category_rows = TrainingRows::new(rows(3), rows(3), &categories);
         assert_eq!(category_rows.labels[3..], categories);
-        assert_eq!(category_rows.fold_split(&folds, 1).1, [1]);
+        assert_eq!(
+            category_rows.fold_split(&folds, 0),
+            (vec![1, 4], vec![0, 2]),
+            "a fold's copies are not learned from, and copies are never scored"
+        );
     }
 
     #[test]
@@ -1417,7 +1427,15 @@ mod tests {
         assert_eq!(serde_json::from_str::<TrainOptions>(&json)?, auto);
         let ftrl = serde_json::to_string(&TrainOptions::default())?;
         assert!(ftrl.contains(r#""algorithm":"ftrl""#), "{ftrl}");
-        assert!(serde_json::from_str::<TrainOptions>(r#"{"algorithm":"svm"}"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<TrainOptions>(r#"{"algorithm":null}"#)?,
+            auto
+        );
+        let unknown = serde_json::from_str::<TrainOptions>(r#"{"algorithm":"svm"}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(unknown.contains("ftrl or auto"), "{unknown}");
         Ok(())
     }
 
