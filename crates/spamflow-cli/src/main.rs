@@ -289,8 +289,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         seed: args.seed.unwrap_or(defaults.seed),
         algorithm: match args.algorithm.as_deref() {
             None => defaults.algorithm,
-            Some("auto") => None,
-            Some(name) => Some(name.parse::<Algorithm>().map_err(anyhow::Error::msg)?),
+            Some(name) => Algorithm::parse_or_auto(name).map_err(anyhow::Error::msg)?,
         },
         max_features: args.max_features.unwrap_or(defaults.max_features),
         folds: args.folds.unwrap_or(defaults.folds),

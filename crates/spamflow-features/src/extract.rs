@@ -205,7 +205,7 @@ impl FeatureExtractor {
 
     /// Features of a parsed message; when `names` is given, records a readable name per hash.
     pub fn features_of(&self, mail: &ParsedMail, names: Option<&mut FeatureNames>) -> Extraction {
-        self.features(mail, names, false).0
+        self.features_and_copy(mail, names, false).0
     }
 
     /// [`FeatureExtractor::features_of`], and with `headerless_copy` also the message's headerless
@@ -213,17 +213,6 @@ impl FeatureExtractor {
     /// facts), what the message says, not where it came from. Training learns from these copies
     /// too, so the model does not lean on servers and lists it knows. One extraction makes both.
     pub fn features_and_copy(
-        &self,
-        mail: &ParsedMail,
-        names: Option<&mut FeatureNames>,
-        headerless_copy: bool,
-    ) -> (Extraction, Option<SparseFeatures>) {
-        self.features(mail, names, headerless_copy)
-    }
-
-    /// The features of `mail`; with `headerless_copy`, also those features minus the ones of the
-    /// header namespace.
-    fn features(
         &self,
         mail: &ParsedMail,
         names: Option<&mut FeatureNames>,

@@ -18,13 +18,13 @@
 //!
 //! All three learners are linear, so serving needs one weight row per feature whatever won.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use linfa::prelude::*;
 use linfa_bayes::MultinomialNb;
 use linfa_ftrl::Ftrl;
 use linfa_logistic::{LogisticRegression, MultiLogisticRegression};
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array1, Array2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -62,6 +62,29 @@ impl Algorithm {
             Algorithm::Ftrl => "ftrl",
         }
     }
+
+    /// An algorithm by name, or `None` for `"auto"` (compare them all).
+    pub fn parse_or_auto(name: &str) -> Result<Option<Algorithm>, String> {
+        if name == "auto" {
+            return Ok(None);
+        }
+        name.parse()
+            .map(Some)
+            .map_err(|_: String| Algorithm::unknown(name, &["auto"]))
+    }
+
+    /// The error for an unknown algorithm name; `also` are names accepted besides the algorithms.
+    fn unknown(name: &str, also: &[&str]) -> String {
+        let known: Vec<&str> = Algorithm::ALL
+            .iter()
+            .map(|a| a.as_str())
+            .chain(also.iter().copied())
+            .collect();
+        format!(
+            "unknown algorithm {name:?} (expected one of {})",
+            known.join(", ")
+        )
+    }
 }
 
 /// An optional algorithm in options files: its name, or `"auto"` for `None` (compare them all;
@@ -81,14 +104,8 @@ mod algorithm_or_auto {
         deserializer: D,
     ) -> Result<Option<Algorithm>, D::Error> {
         match Option::<String>::deserialize(deserializer)?.as_deref() {
-            None | Some("auto") => Ok(None),
-            Some(name) => name.parse().map(Some).map_err(|_: String| {
-                let known: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
-                D::Error::custom(format!(
-                    "unknown algorithm {name:?} (expected {} or auto)",
-                    known.join(", ")
-                ))
-            }),
+            None => Ok(None),
+            Some(name) => Algorithm::parse_or_auto(name).map_err(D::Error::custom),
         }
     }
 }
@@ -100,9 +117,7 @@ impl std::str::FromStr for Algorithm {
         Algorithm::ALL
             .into_iter()
             .find(|a| a.as_str() == name)
-            .ok_or_else(|| {
-                format!("unknown algorithm {name:?} (expected logistic, naive_bayes or ftrl)")
-            })
+            .ok_or_else(|| Algorithm::unknown(name, &[]))
     }
 }
 
@@ -872,8 +887,9 @@ fn fit_linear(
         }
         Algorithm::NaiveBayes => {
             let fitted = fit_naive_bayes(
-                records(),
-                targets().mapv(usize::from),
+                x,
+                rows,
+                |i| usize::from(labels[i]),
                 options.naive_bayes_alpha,
                 progress,
             )?;
@@ -995,63 +1011,79 @@ pub(crate) fn ftrl_passes(
     Ok(model)
 }
 
-/// The log-odds form of a fitted binary multinomial naive Bayes model (classes 0 = ham, 1 = spam).
-fn naive_bayes_linear_form(
-    fitted: &MultinomialNb<f64, usize>,
-) -> Result<(Array1<f64>, f64), TrainError> {
-    let classes = naive_bayes_parameters(fitted)?;
+/// A fitted multinomial naive Bayes model: per class, its rows and feature log-probabilities.
+type NaiveBayesClasses = HashMap<usize, (usize, Array1<f64>)>;
+
+/// The log-odds form of a fitted binary naive Bayes model (classes 0 = ham, 1 = spam): the
+/// feature log-probability differences, and the log prior odds as linfa-bayes computes priors.
+fn naive_bayes_linear_form(classes: &NaiveBayesClasses) -> Result<(Array1<f64>, f64), TrainError> {
     let (Some(spam), Some(ham)) = (classes.get(&1), classes.get(&0)) else {
         return Err(estimator_error("naive Bayes")(
             "both classes are needed".into(),
         ));
     };
-    Ok((&spam.1 - &ham.1, spam.0.ln() - ham.0.ln()))
+    let total = (spam.0 + ham.0) as f64;
+    let prior = |rows: usize| rows as f64 / total;
+    Ok((&spam.1 - &ham.1, prior(spam.0).ln() - prior(ham.0).ln()))
 }
 
-/// `class -> (prior, feature log-probabilities)` of a fitted multinomial naive Bayes model.
-/// linfa-bayes keeps the fitted parameters private, so they are read from its serde form.
-fn naive_bayes_parameters(
-    fitted: &MultinomialNb<f64, usize>,
-) -> Result<HashMap<usize, (f64, Array1<f64>)>, TrainError> {
+/// Multinomial naive Bayes (linfa-bayes) over `rows` of `x` (repeats count again), `class_of`
+/// giving each row's class. Naive Bayes needs only each class's feature sums, so linfa gets one
+/// row per class: the sum of that class's rows, added in row order as linfa adds dense rows, so
+/// the log-probabilities are the same while memory is classes x features, not rows x features.
+fn fit_naive_bayes(
+    x: &SparseRows,
+    rows: &[usize],
+    class_of: impl Fn(usize) -> usize,
+    alpha: f64,
+    progress: &dyn TrainProgress,
+) -> Result<NaiveBayesClasses, TrainError> {
+    let failed = estimator_error("naive Bayes");
+    let mut row_counts: BTreeMap<usize, usize> = BTreeMap::new();
+    for &i in rows {
+        *row_counts.entry(class_of(i)).or_default() += 1;
+    }
+    let classes: Vec<usize> = row_counts.keys().copied().collect();
+    let mut sums = Array2::<f64>::zeros((classes.len(), x.n_columns()));
+    for &i in rows {
+        let at = classes
+            .binary_search(&class_of(i))
+            .map_err(|_| failed("no class".into()))?;
+        let mut sum = sums.row_mut(at);
+        for &(column, value) in x.row(i) {
+            sum[column as usize] += f64::from(value);
+        }
+    }
+    let mut dataset = Some(Dataset::new(sums, Array1::from(classes)));
+    let mut fitted = None;
+    progress.quietly(&mut || {
+        if let Some(dataset) = dataset.take() {
+            fitted = Some(MultinomialNb::params().alpha(alpha).fit(&dataset));
+        }
+    });
+    let fitted = fitted
+        .ok_or_else(|| failed("not run".into()))?
+        .map_err(|e| failed(e.to_string()))?;
+    // linfa-bayes keeps the fitted parameters private: read them from its serde form.
     #[derive(Deserialize)]
     struct Fitted {
         class_info: HashMap<String, Histogram>,
     }
     #[derive(Deserialize)]
     struct Histogram {
-        prior: f64,
         feature_log_prob: Array1<f64>,
     }
-    let failed = estimator_error("naive Bayes");
-    let value = serde_json::to_value(fitted).map_err(|e| failed(e.to_string()))?;
+    let value = serde_json::to_value(&fitted).map_err(|e| failed(e.to_string()))?;
     let parsed: Fitted = serde_json::from_value(value).map_err(|e| failed(e.to_string()))?;
     parsed
         .class_info
         .into_iter()
-        .map(|(class, h)| {
+        .map(|(class, histogram)| {
             let class = class.parse::<usize>().map_err(|e| failed(e.to_string()))?;
-            Ok((class, (h.prior, h.feature_log_prob)))
+            let rows = row_counts.get(&class).copied().unwrap_or(0);
+            Ok((class, (rows, histogram.feature_log_prob)))
         })
         .collect()
-}
-
-/// Fits multinomial naive Bayes with stderr hidden (see [`TrainProgress::quietly`]).
-fn fit_naive_bayes(
-    records: Array2<f64>,
-    targets: Array1<usize>,
-    alpha: f64,
-    progress: &dyn TrainProgress,
-) -> Result<MultinomialNb<f64, usize>, TrainError> {
-    let mut data = Some(Dataset::new(records, targets));
-    let mut fitted = None;
-    progress.quietly(&mut || {
-        if let Some(dataset) = data.take() {
-            fitted = Some(MultinomialNb::params().alpha(alpha).fit(&dataset));
-        }
-    });
-    fitted
-        .ok_or_else(|| estimator_error("naive Bayes")("not run".into()))?
-        .map_err(|e| estimator_error("naive Bayes")(e.to_string()))
 }
 
 /// Platt scaling `(a, b)`: P(spam) = sigmoid(a * score + b), fitted on out-of-fold scores.
@@ -1113,14 +1145,16 @@ fn fit_category_head(
             let (learn, score) = (labeled(learn), labeled(score));
             let (weights, bias) = fit_categories(x, categories, &learn, options, progress)?;
             progress.advance(1);
-            let logits = x.dense(&score).dot(&weights) + &bias;
             Ok(score
                 .iter()
-                .zip(logits.axis_iter(Axis(0)))
-                .filter_map(|(&i, row)| {
+                .filter_map(|&i| {
+                    let mut logits = bias.clone();
+                    for &(column, value) in x.row(i) {
+                        logits.scaled_add(f64::from(value), &weights.row(column as usize));
+                    }
                     let predicted = Category::ALL
                         .into_iter()
-                        .max_by(|a, b| row[a.index()].total_cmp(&row[b.index()]))?;
+                        .max_by(|a, b| logits[a.index()].total_cmp(&logits[b.index()]))?;
                     Some((categories[i]?, predicted))
                 })
                 .collect())
@@ -1171,11 +1205,6 @@ fn fit_categories(
             .clamp(1.0, 8.0) as usize;
         repeated.extend(std::iter::repeat_n(i, factor));
     }
-    let records = x.dense(&repeated);
-    let targets: Array1<usize> = repeated
-        .iter()
-        .filter_map(|&i| categories[i].map(Category::index))
-        .collect();
     let mut weights = Array2::zeros((x.n_columns(), Category::ALL.len()));
     let mut bias = Array1::from_elem(Category::ALL.len(), -30.0);
     let present: Vec<usize> = (0..7).filter(|&c| counts[c] > 0).collect();
@@ -1185,19 +1214,30 @@ fn fit_categories(
     }
     match options.category_algorithm {
         Algorithm::NaiveBayes => {
-            let fitted = fit_naive_bayes(records, targets, options.naive_bayes_alpha, progress)?;
+            let category_of = |i: usize| categories[i].map_or(0, Category::index);
+            let fitted = fit_naive_bayes(
+                x,
+                &repeated,
+                category_of,
+                options.naive_bayes_alpha,
+                progress,
+            )?;
             // Uniform priors: the class sizes of a training set say little about tomorrow's
             // mix, and the prior of `other` (two thirds of spam) would swallow the rest.
-            for (class, (_, log_prob)) in naive_bayes_parameters(&fitted)? {
+            for (class, (_, log_prob)) in fitted {
                 weights.column_mut(class).assign(&log_prob);
                 bias[class] = 0.0;
             }
         }
         Algorithm::Logistic | Algorithm::Ftrl => {
+            let targets: Array1<usize> = repeated
+                .iter()
+                .filter_map(|&i| categories[i].map(Category::index))
+                .collect();
             let fitted = MultiLogisticRegression::default()
                 .alpha(options.category_alpha)
                 .max_iterations(options.category_iterations)
-                .fit(&Dataset::new(records, targets))
+                .fit(&Dataset::new(x.dense(&repeated), targets))
                 .map_err(|e| estimator_error("category head")(e.to_string()))?;
             for (column, &class) in fitted.classes().iter().enumerate() {
                 weights
@@ -1282,6 +1322,7 @@ mod tests {
     use super::toy::{corpus, labeled, message};
     use super::*;
     use crate::scorer::Model;
+    use ndarray::Axis;
 
     #[test]
     fn folds_are_stratified_and_deterministic() {
@@ -1333,6 +1374,49 @@ mod tests {
             rows.dense(&[0, 2]).select(Axis(1), &[2, 1])
         );
         assert!(rows.row(7).is_empty());
+    }
+
+    #[test]
+    fn naive_bayes_on_class_sums_equals_linfa_on_the_dense_rows()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // Pseudo-random sparse rows over 40 columns, three classes, rows repeated.
+        let mut state = 7u64;
+        let mut next = || {
+            state = splitmix64(state);
+            state
+        };
+        let features: Vec<SparseFeatures> = (0..60)
+            .map(|_| {
+                let mut entries: Vec<(u64, f32)> = (0..next() % 12)
+                    .map(|_| (next() % 40, (1 + next() % 5) as f32))
+                    .collect();
+                entries.sort_by_key(|e| e.0);
+                entries.dedup_by_key(|e| e.0);
+                SparseFeatures { entries }
+            })
+            .collect();
+        let column_of: HashMap<u64, u32> = (0..40).map(|c| (c, c as u32)).collect();
+        let x = SparseRows::new(&features, &column_of);
+        let class_of = |i: usize| i % 3;
+        let rows: Vec<usize> = (0..60)
+            .flat_map(|i| [i; 2].into_iter().take(1 + i % 2))
+            .collect();
+        let fitted = fit_naive_bayes(&x, &rows, class_of, 0.1, &NoProgress)?;
+
+        let targets: Array1<usize> = rows.iter().map(|&i| class_of(i)).collect();
+        let dense = MultinomialNb::params()
+            .alpha(0.1)
+            .fit(&Dataset::new(x.dense(&rows), targets.clone()))?;
+        let value = serde_json::to_value(&dense)?;
+        for class in 0..3 {
+            let histogram = &value["class_info"][class.to_string()];
+            let want: Vec<f64> =
+                serde_json::from_value(histogram["feature_log_prob"]["data"].clone())?;
+            let (class_rows, log_prob) = &fitted[&class];
+            assert_eq!(log_prob.to_vec(), want, "class {class}");
+            assert_eq!(*class_rows, targets.iter().filter(|&&t| t == class).count());
+        }
+        Ok(())
     }
 
     #[test]
@@ -1435,7 +1519,21 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(unknown.contains("ftrl or auto"), "{unknown}");
+        assert!(
+            unknown.contains("expected one of logistic, naive_bayes, ftrl, auto"),
+            "{unknown}"
+        );
+        assert_eq!(Algorithm::parse_or_auto("auto"), Ok(None));
+        assert_eq!(
+            Algorithm::parse_or_auto("naive_bayes"),
+            Ok(Some(Algorithm::NaiveBayes))
+        );
+        assert!(Algorithm::parse_or_auto("svm").is_err_and(|e| e.ends_with("ftrl, auto)")));
+        assert!(
+            "auto"
+                .parse::<Algorithm>()
+                .is_err_and(|e| e.ends_with("naive_bayes, ftrl)"))
+        );
         Ok(())
     }
 
