@@ -514,6 +514,9 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let online = artifact.online_state.as_ref().map(
         |s| json!({"alpha": s.alpha, "beta": s.beta, "l1": s.l1, "l2": s.l2, "rows": s.z.len()}),
     );
+    let category_counts = artifact.category_counts.as_ref().map(
+        |c| json!({"alpha": c.alpha, "features": c.columns.len(), "rows_per_category": c.messages}),
+    );
     if args.options {
         return print_build_options(&mut out, m);
     }
@@ -532,6 +535,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             "build_options": build_options,
             "online_state": online,
             "incremental_update": if online.is_some() { "exact" } else { "from_weights" },
+            "category_counts": category_counts,
             "features": artifact.feature_hashes.len(),
             "subword_vocab_size": artifact.tokenizer_json.as_deref().and_then(|j| SubwordTokenizer::from_json(j).ok()).map(|t| t.vocab_size()),
             "threshold": artifact.threshold,
@@ -583,6 +587,18 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         None => writeln!(
             out,
             "online state      none: `spamflow update` derives FTRL state from the weights (approximate warm start)"
+        )?,
+    }
+    match &artifact.category_counts {
+        Some(c) => writeln!(
+            out,
+            "category counts   naive Bayes sums over {} features (alpha {}): `spamflow update` continues the category head",
+            c.columns.len(),
+            c.alpha
+        )?,
+        None => writeln!(
+            out,
+            "category counts   none: `spamflow update` keeps the category head as it is"
         )?,
     }
     if let Some(json) = &artifact.tokenizer_json {

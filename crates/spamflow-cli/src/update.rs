@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use spamflow_model::{UpdateOptions, WarmStart};
+use spamflow_model::{CategoryHeadUpdate, UpdateOptions, WarmStart};
 
 use crate::{
     LabeledSet, learned_from, load_artifact, now_rfc3339, peak_memory, progress, read_options,
@@ -117,6 +117,25 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
         WarmStart::FromWeights { prior_count } => writeln!(
             out,
             "warm start from the weights (no FTRL state stored; prior count {prior_count})"
+        )?,
+    }
+    match report.category_head {
+        CategoryHeadUpdate::Continued { labeled_spam } => writeln!(
+            out,
+            "category head continued with {labeled_spam} labeled spam{}",
+            if options.headerless_copies {
+                " and their headerless copies"
+            } else {
+                ""
+            }
+        )?,
+        CategoryHeadUpdate::KeptNoLabels => writeln!(
+            out,
+            "category head kept: no spam among the new messages has a category label"
+        )?,
+        CategoryHeadUpdate::KeptNoCounts => writeln!(
+            out,
+            "category head kept: the model stores no category counts (written before format version 5, or a logistic head); retrain to update it"
         )?,
     }
     let v = &artifact.metadata.validation;

@@ -361,8 +361,19 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
         inspected["metadata"]["parent_model_id"],
         weak_id["metadata"]["model_id"]
     );
-    assert_eq!(inspected["format_version"], 4);
+    assert_eq!(inspected["format_version"], 5);
     assert_eq!(inspected["incremental_update"], "exact");
+    // The manifest labels categories: the update continues the category head's counts.
+    assert!(
+        printed.contains("category head continued with"),
+        "{printed}"
+    );
+    assert!(
+        inspected["category_counts"]["features"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
     assert_eq!(inspected["build_options"]["epochs"], 10);
     let recorded = ok(&["inspect", "--options", updated.to_str().unwrap()]);
     assert!(

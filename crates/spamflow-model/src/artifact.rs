@@ -7,17 +7,18 @@
 //! Version 2 added the FTRL online-learning state ([`OnlineState`], so a model can be updated
 //! incrementally) and the parent model id. Version 3 added [`FeatureConfig::header_words`].
 //! Version 4 added [`ModelMetadata::build_options`], the options the model was built with.
-//! bincode is not self-describing, so older payloads are decoded with their own layout and
-//! converted: a version-1 file has no online state and no parent, files before version 3
-//! extracted header words, and files before version 4 do not record their options. This build
-//! writes version 4 only.
+//! Version 5 added [`CategoryCounts`], the naive Bayes sums of the category head, so that
+//! `update` can continue it. bincode is not self-describing, so older payloads are decoded with
+//! their own layout and converted: a version-1 file has no online state and no parent, files
+//! before version 3 extracted header words, files before version 4 do not record their options,
+//! and files before version 5 have no category counts. This build writes version 5 only.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spamflow_features::{FeatureConfig, Limits};
 
 /// The artifact format this build writes (it also reads [`OLDEST_FORMAT_VERSION`] and later).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest artifact format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"SPAMFLOW";
@@ -139,6 +140,23 @@ pub struct OnlineState {
     pub n: Vec<f32>,
 }
 
+/// What the category head's multinomial naive Bayes learned, so that `update` can add new
+/// labeled spam to it: per category, the summed feature values of its training rows (minority
+/// categories repeated, as in training) over the head's feature rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryCounts {
+    /// Smoothing (naive Bayes alpha) of the fit.
+    pub alpha: f64,
+    /// The feature rows the head is over, ascending; the others have zero category weights.
+    pub columns: Vec<u32>,
+    /// Labeled spam messages learned, per category in [`Category::ALL`] order.
+    ///
+    /// [`Category::ALL`]: crate::Category::ALL
+    pub messages: Vec<u64>,
+    /// Summed values, row-major `[categories x columns]`.
+    pub sums: Vec<f64>,
+}
+
 /// Everything a model file holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelArtifact {
@@ -167,6 +185,9 @@ pub struct ModelArtifact {
     /// FTRL state of the spam head, when it was trained online: lets `update` warm-start
     /// exactly (format version 2; `None` for other learners and version-1 files).
     pub online_state: Option<OnlineState>,
+    /// The category head's naive Bayes sums, when it is naive Bayes (format version 5; `None`
+    /// for a logistic head and older files, whose head `update` keeps as it is).
+    pub category_counts: Option<CategoryCounts>,
 }
 
 /// The feature-configuration layout of format versions 1 and 2 (no `header_words` field: those
@@ -191,8 +212,8 @@ impl From<FeatureConfigV2> for FeatureConfig {
     }
 }
 
-/// The payload layout of format versions 1 to 3: metadata `M`, feature configuration `F`, the
-/// model, then `O`, the online state (absent in version 1).
+/// The payload layout of format versions 1 to 4: metadata `M`, feature configuration `F`, the
+/// model, then `O`, the online state (absent in version 1); no category counts.
 #[derive(Deserialize)]
 struct LegacyArtifact<M, F, O> {
     metadata: M,
@@ -218,6 +239,9 @@ type ModelArtifactV2 = LegacyArtifact<ModelMetadataV3, FeatureConfigV2, Option<O
 /// current [`FeatureConfig`]: a change to that type needs a frozen copy of today's layout here
 /// (the test of `tests/fixtures/format-3.spamflow` fails until there is one).
 type ModelArtifactV3 = LegacyArtifact<ModelMetadataV3, FeatureConfig, Option<OnlineState>>;
+/// The version-4 payload layout: the current one without the category counts (the same caveat
+/// as version 3's for [`ModelMetadata`] and [`FeatureConfig`]; `tests/fixtures/format-4.spamflow`).
+type ModelArtifactV4 = LegacyArtifact<ModelMetadata, FeatureConfig, Option<OnlineState>>;
 
 impl<M, F, O> From<LegacyArtifact<M, F, O>> for ModelArtifact
 where
@@ -239,6 +263,7 @@ where
             calibration: legacy.calibration,
             threshold: legacy.threshold,
             online_state: legacy.online_state.into(),
+            category_counts: None,
         }
     }
 }
@@ -385,6 +410,7 @@ impl ModelArtifact {
             1 => decode::<ModelArtifactV1>(payload)?.into(),
             2 => decode::<ModelArtifactV2>(payload)?.into(),
             3 => decode::<ModelArtifactV3>(payload)?.into(),
+            4 => decode::<ModelArtifactV4>(payload)?.into(),
             _ => decode(payload)?,
         };
         artifact.check_shapes()?;
@@ -408,6 +434,17 @@ impl ModelArtifact {
                     .as_ref()
                     .is_some_and(|s| s.z.len() != rows || s.n.len() != rows),
                 "online state (FTRL z and n)",
+            ),
+            (
+                self.category_counts.as_ref().is_some_and(|c| {
+                    c.messages.len() != categories
+                        || c.sums.len() != c.columns.len() * categories
+                        || !c.columns.is_sorted_by(|a, b| a < b)
+                        || c.columns.last().is_some_and(|&last| last as usize >= rows)
+                        || c.sums.iter().any(|s| !(s.is_finite() && *s >= 0.0))
+                        || !(c.alpha.is_finite() && c.alpha > 0.0)
+                }),
+                "category counts",
             ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
@@ -450,6 +487,7 @@ pub(crate) mod tests {
                 z: vec![-2.0, 2.0],
                 n: vec![0.0, 0.0],
             }),
+            category_counts: None,
         }
     }
 
@@ -591,6 +629,57 @@ pub(crate) mod tests {
         Ok(())
     }
 
+    /// [`tiny_artifact`] with build options, as a version-4 build wrote it.
+    const VERSION_4_FILE: &[u8] = include_bytes!("../tests/fixtures/format-4.spamflow");
+
+    #[test]
+    fn version_4_files_load_without_category_counts() -> Result<(), ArtifactError> {
+        let mut artifact = tiny_artifact();
+        artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
+        let (loaded, version) = ModelArtifact::from_bytes_with_version(VERSION_4_FILE)?;
+        assert_eq!((&loaded, version), (&artifact, 4));
+        assert_eq!(loaded.category_counts, None);
+        let mut current = artifact.clone();
+        current.category_counts = Some(tiny_counts());
+        let bytes = current.to_bytes()?;
+        assert_eq!(ModelArtifact::from_bytes(&bytes)?, current);
+        assert!(ModelArtifact::from_bytes(&frame(4, &bytes[HEADER_LEN..])).is_err());
+        Ok(())
+    }
+
+    /// Category counts that fit [`tiny_artifact`]: over its second row only.
+    fn tiny_counts() -> CategoryCounts {
+        CategoryCounts {
+            alpha: 0.1,
+            columns: vec![1],
+            messages: vec![1, 0, 0, 0, 0, 0, 2],
+            sums: vec![0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 1.5],
+        }
+    }
+
+    #[test]
+    fn inconsistent_category_counts_are_refused() -> Result<(), ArtifactError> {
+        let breakages: [fn(&mut CategoryCounts); 5] = [
+            |c| c.columns = vec![2],
+            |c| c.columns = vec![1, 1],
+            |c| c.messages.pop().map_or((), drop),
+            |c| c.sums[0] = f64::NAN,
+            |c| c.alpha = 0.0,
+        ];
+        for breakage in breakages {
+            let mut artifact = tiny_artifact();
+            let mut counts = tiny_counts();
+            breakage(&mut counts);
+            artifact.category_counts = Some(counts);
+            let error = ModelArtifact::from_bytes(&artifact.to_bytes()?)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains("category counts"), "{error}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn round_trips_and_refuses_damage_with_clear_errors() -> Result<(), ArtifactError> {
         let artifact = tiny_artifact();
@@ -613,7 +702,7 @@ pub(crate) mod tests {
         let mut future = bytes.clone();
         future[8] = 99;
         assert!(error(&future).contains("version 99"));
-        assert!(error(&future).contains("versions 1 to 4"));
+        assert!(error(&future).contains("versions 1 to 5"));
         let mut inconsistent = artifact.clone();
         inconsistent.spam_weights.pop();
         assert!(error(&inconsistent.to_bytes()?).contains("spam weights"));

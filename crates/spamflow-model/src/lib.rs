@@ -14,8 +14,8 @@ mod train;
 mod update;
 
 pub use artifact::{
-    ArtifactError, FORMAT_VERSION, ModelArtifact, ModelMetadata, OLDEST_FORMAT_VERSION,
-    OnlineState, TrainingData, ValidationSummary,
+    ArtifactError, CategoryCounts, FORMAT_VERSION, ModelArtifact, ModelMetadata,
+    OLDEST_FORMAT_VERSION, OnlineState, TrainingData, ValidationSummary,
 };
 pub use category::{Category, UnknownCategory};
 pub use metrics::{
@@ -26,4 +26,4 @@ pub use scorer::{Contribution, Model, Verdict};
 pub use train::{
     Algorithm, LabeledMessage, NoProgress, TrainError, TrainOptions, TrainProgress, train,
 };
-pub use update::{UpdateOptions, UpdateReport, WarmStart, update};
+pub use update::{CategoryHeadUpdate, UpdateOptions, UpdateReport, WarmStart, update};

@@ -33,7 +33,9 @@ use spamflow_features::{
     SubwordTokenizer,
 };
 
-use crate::artifact::{ModelArtifact, ModelMetadata, OnlineState, TrainingData, ValidationSummary};
+use crate::artifact::{
+    CategoryCounts, ModelArtifact, ModelMetadata, OnlineState, TrainingData, ValidationSummary,
+};
 use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
 use crate::scorer::{feature_values, sigmoid};
@@ -388,15 +390,17 @@ pub fn train(
     progress.advance(1);
 
     progress.stage("category head", options.folds as u64 + 1);
-    let (head_weights, category_bias, category_macro_f1) =
-        fit_category_head(&category_rows, &folds, options, progress)?;
+    let head = fit_category_head(
+        &category_rows,
+        &folds,
+        &CategoryStart::default(),
+        options,
+        progress,
+    )?;
     drop(category_rows);
-    let mut category_weights = vec![0f32; vocabulary.len() * Category::ALL.len()];
-    for (head_row, &column) in category_columns.iter().enumerate() {
-        let n = Category::ALL.len();
-        category_weights[column * n..(column + 1) * n]
-            .copy_from_slice(&head_weights[head_row * n..(head_row + 1) * n]);
-    }
+    let category_weights =
+        spread_category_weights(&head.weights, &category_columns, vocabulary.len());
+    let category_counts = head.category_counts(&category_columns, options.naive_bayes_alpha);
 
     let spam_weights: Vec<f32> = fit.weights.iter().map(|&w| w as f32).collect();
     let mut artifact = ModelArtifact {
@@ -413,7 +417,7 @@ pub fn train(
                 roc_auc: cv_auc,
                 fpr: at_threshold.fpr,
                 recall: at_threshold.recall,
-                category_macro_f1,
+                category_macro_f1: head.macro_f1,
             },
             build_options: Some(serde_json::to_string(options)?),
             parent_model_id: None,
@@ -428,10 +432,11 @@ pub fn train(
         spam_weights,
         spam_bias: fit.bias as f32,
         category_weights,
-        category_bias,
+        category_bias: head.bias,
         calibration: (calibration.0 as f32, calibration.1 as f32),
         threshold: threshold as f32,
         online_state: fit.ftrl.as_ref().map(online_state),
+        category_counts,
     };
     artifact.metadata.model_id = model_id(&artifact);
     Ok(artifact)
@@ -717,7 +722,7 @@ impl SparseRows {
     }
 
     /// The same rows restricted to `columns`, renumbered in that order.
-    fn columns(&self, columns: &[usize]) -> SparseRows {
+    pub(crate) fn columns(&self, columns: &[usize]) -> SparseRows {
         let mut renumbered = vec![None; self.n_columns];
         for (new, &old) in columns.iter().enumerate() {
             if let Some(slot) = renumbered.get_mut(old) {
@@ -890,6 +895,7 @@ fn fit_linear(
                 x,
                 rows,
                 |i| usize::from(labels[i]),
+                &BTreeMap::new(),
                 options.naive_bayes_alpha,
                 progress,
             )?;
@@ -1011,8 +1017,18 @@ pub(crate) fn ftrl_passes(
     Ok(model)
 }
 
-/// A fitted multinomial naive Bayes model: per class, its rows and feature log-probabilities.
-type NaiveBayesClasses = HashMap<usize, (usize, Array1<f64>)>;
+/// One class of a fitted multinomial naive Bayes model.
+pub(crate) struct NaiveBayesClass {
+    /// Rows learned in this fit (repeats count again; not those of a starting sum).
+    rows: usize,
+    /// Summed feature values: the starting sum and this fit's rows.
+    sums: Array1<f64>,
+    /// Feature log-probabilities.
+    log_prob: Array1<f64>,
+}
+
+/// A fitted multinomial naive Bayes model, by class.
+type NaiveBayesClasses = BTreeMap<usize, NaiveBayesClass>;
 
 /// The log-odds form of a fitted binary naive Bayes model (classes 0 = ham, 1 = spam): the
 /// feature log-probability differences, and the log prior odds as linfa-bayes computes priors.
@@ -1022,39 +1038,47 @@ fn naive_bayes_linear_form(classes: &NaiveBayesClasses) -> Result<(Array1<f64>, 
             "both classes are needed".into(),
         ));
     };
-    let total = (spam.0 + ham.0) as f64;
+    let total = (spam.rows + ham.rows) as f64;
     let prior = |rows: usize| rows as f64 / total;
-    Ok((&spam.1 - &ham.1, prior(spam.0).ln() - prior(ham.0).ln()))
+    Ok((
+        &spam.log_prob - &ham.log_prob,
+        prior(spam.rows).ln() - prior(ham.rows).ln(),
+    ))
 }
 
 /// Multinomial naive Bayes (linfa-bayes) over `rows` of `x` (repeats count again), `class_of`
-/// giving each row's class. Naive Bayes needs only each class's feature sums, so linfa gets one
-/// row per class: the sum of that class's rows, added in row order as linfa adds dense rows, so
-/// the log-probabilities are the same while memory is classes x features, not rows x features.
+/// giving each row's class, continuing from `start` (summed values per class; empty for a new
+/// model). Naive Bayes needs only each class's feature sums, so linfa gets one row per class:
+/// the sum of that class's rows, added in row order as linfa adds dense rows, so the
+/// log-probabilities are the same while memory is classes x features, not rows x features.
 fn fit_naive_bayes(
     x: &SparseRows,
     rows: &[usize],
     class_of: impl Fn(usize) -> usize,
+    start: &BTreeMap<usize, Array1<f64>>,
     alpha: f64,
     progress: &dyn TrainProgress,
 ) -> Result<NaiveBayesClasses, TrainError> {
     let failed = estimator_error("naive Bayes");
-    let mut row_counts: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut sums: BTreeMap<usize, (usize, Array1<f64>)> = start
+        .iter()
+        .map(|(&class, sum)| (class, (0, sum.clone())))
+        .collect();
     for &i in rows {
-        *row_counts.entry(class_of(i)).or_default() += 1;
-    }
-    let classes: Vec<usize> = row_counts.keys().copied().collect();
-    let mut sums = Array2::<f64>::zeros((classes.len(), x.n_columns()));
-    for &i in rows {
-        let at = classes
-            .binary_search(&class_of(i))
-            .map_err(|_| failed("no class".into()))?;
-        let mut sum = sums.row_mut(at);
+        let (count, sum) = sums
+            .entry(class_of(i))
+            .or_insert_with(|| (0, Array1::zeros(x.n_columns())));
+        *count += 1;
         for &(column, value) in x.row(i) {
-            sum[column as usize] += f64::from(value);
+            if let Some(total) = sum.get_mut(column as usize) {
+                *total += f64::from(value);
+            }
         }
     }
-    let mut dataset = Some(Dataset::new(sums, Array1::from(classes)));
+    let classes: Vec<usize> = sums.keys().copied().collect();
+    let views: Vec<_> = sums.values().map(|(_, sum)| sum.view()).collect();
+    let records = ndarray::stack(ndarray::Axis(0), &views).map_err(|e| failed(e.to_string()))?;
+    let mut dataset = Some(Dataset::new(records, Array1::from(classes)));
     let mut fitted = None;
     progress.quietly(&mut || {
         if let Some(dataset) = dataset.take() {
@@ -1074,14 +1098,22 @@ fn fit_naive_bayes(
         feature_log_prob: Array1<f64>,
     }
     let value = serde_json::to_value(&fitted).map_err(|e| failed(e.to_string()))?;
-    let parsed: Fitted = serde_json::from_value(value).map_err(|e| failed(e.to_string()))?;
-    parsed
-        .class_info
-        .into_iter()
-        .map(|(class, histogram)| {
-            let class = class.parse::<usize>().map_err(|e| failed(e.to_string()))?;
-            let rows = row_counts.get(&class).copied().unwrap_or(0);
-            Ok((class, (rows, histogram.feature_log_prob)))
+    let mut parsed: Fitted = serde_json::from_value(value).map_err(|e| failed(e.to_string()))?;
+    sums.into_iter()
+        .map(|(class, (rows, sums))| {
+            let log_prob = parsed
+                .class_info
+                .remove(&class.to_string())
+                .ok_or_else(|| failed(format!("class {class} missing from the fit")))?
+                .feature_log_prob;
+            Ok((
+                class,
+                NaiveBayesClass {
+                    rows,
+                    sums,
+                    log_prob,
+                },
+            ))
         })
         .collect()
 }
@@ -1115,42 +1147,99 @@ pub(crate) fn choose_threshold(scores: &[f64], labels: &[bool], target_fpr: f64)
     (above + 1e-9).clamp(0.5, 1.0)
 }
 
-/// Fits the category head on labeled spam (and, when `rows` has them, their headerless copies);
-/// returns row-major weights `[features x 7]`, the bias per category and the cross-validated
-/// macro-F1 (over messages only).
-fn fit_category_head(
+/// Where a category head starts: empty when training, the parent's naive Bayes counts when
+/// updating.
+#[derive(Debug, Default)]
+pub(crate) struct CategoryStart {
+    /// Labeled rows already learned, per category.
+    rows: [usize; N_CATEGORIES],
+    /// Their summed values, by category index, over the head's columns.
+    sums: BTreeMap<usize, Array1<f64>>,
+}
+
+impl CategoryStart {
+    /// The start that continues `counts` (which must have passed the artifact's shape check).
+    pub(crate) fn of(counts: &CategoryCounts) -> Self {
+        let mut rows = [0; N_CATEGORIES];
+        for (row, &count) in rows.iter_mut().zip(&counts.messages) {
+            *row = count as usize;
+        }
+        let width = counts.columns.len();
+        let sums = (0..N_CATEGORIES)
+            .filter(|&c| rows[c] > 0)
+            .filter_map(|c| {
+                let sum = counts.sums.get(c * width..(c + 1) * width)?;
+                Some((c, Array1::from(sum.to_vec())))
+            })
+            .collect();
+        CategoryStart { rows, sums }
+    }
+}
+
+const N_CATEGORIES: usize = Category::ALL.len();
+
+/// A fitted category head.
+pub(crate) struct CategoryHead {
+    /// Weights, row-major `[columns x categories]`.
+    pub(crate) weights: Vec<f32>,
+    /// Bias per category.
+    pub(crate) bias: Vec<f32>,
+    /// Cross-validated macro-F1 over the labeled messages (0 when none was scored).
+    pub(crate) macro_f1: f64,
+    /// What naive Bayes learned, to continue from: rows per category and their summed values,
+    /// row-major `[categories x columns]` (`None` for a logistic head).
+    pub(crate) counts: Option<([usize; N_CATEGORIES], Vec<f64>)>,
+}
+
+impl CategoryHead {
+    /// The counts as stored in a model, for the head's `columns` (artifact rows).
+    pub(crate) fn category_counts(&self, columns: &[usize], alpha: f64) -> Option<CategoryCounts> {
+        let (rows, sums) = self.counts.as_ref()?;
+        Some(CategoryCounts {
+            alpha,
+            columns: columns.iter().map(|&c| c as u32).collect(),
+            messages: rows.iter().map(|&r| r as u64).collect(),
+            sums: sums.clone(),
+        })
+    }
+}
+
+/// Fits the category head on labeled spam (and, when `rows` has them, their headerless copies),
+/// continuing from `start`; the macro-F1 is cross-validated over the messages only.
+pub(crate) fn fit_category_head(
     rows: &TrainingRows<Option<Category>>,
     folds: &[usize],
+    start: &CategoryStart,
     options: &TrainOptions,
     progress: &dyn TrainProgress,
-) -> Result<(Vec<f32>, Vec<f32>, f64), TrainError> {
+) -> Result<CategoryHead, TrainError> {
     let (x, categories) = (&rows.x, &rows.labels);
     let labeled = |rows: Vec<usize>| -> Vec<usize> {
         rows.into_iter()
             .filter(|&i| categories[i].is_some())
             .collect()
     };
-    let n_classes = Category::ALL.len();
-    if labeled((0..rows.messages).collect()).len() < 2 {
-        return Ok((
-            vec![0.0; x.n_columns() * n_classes],
-            vec![0.0; n_classes],
-            0.0,
-        ));
+    if start.sums.is_empty() && labeled((0..rows.messages).collect()).len() < 2 {
+        return Ok(CategoryHead {
+            weights: vec![0.0; x.n_columns() * N_CATEGORIES],
+            bias: vec![0.0; N_CATEGORIES],
+            macro_f1: 0.0,
+            counts: None,
+        });
     }
     let per_fold: Vec<Result<Vec<(Category, Category)>, TrainError>> = (0..options.folds)
         .into_par_iter()
         .map(|fold| {
             let (learn, score) = rows.fold_split(folds, fold);
             let (learn, score) = (labeled(learn), labeled(score));
-            let (weights, bias) = fit_categories(x, categories, &learn, options, progress)?;
+            let fit = fit_categories(x, categories, &learn, start, options, progress)?;
             progress.advance(1);
             Ok(score
                 .iter()
                 .filter_map(|&i| {
-                    let mut logits = bias.clone();
+                    let mut logits = fit.bias.clone();
                     for &(column, value) in x.row(i) {
-                        logits.scaled_add(f64::from(value), &weights.row(column as usize));
+                        logits.scaled_add(f64::from(value), &fit.weights.row(column as usize));
                     }
                     let predicted = Category::ALL
                         .into_iter()
@@ -1168,28 +1257,49 @@ fn fit_category_head(
             predicted.push(p);
         }
     }
-    let macro_f1 = category_report(&truth, &predicted).macro_f1;
-    let (weights, bias) = fit_categories(x, categories, &labeled(rows.all()), options, progress)?;
+    let macro_f1 = if truth.is_empty() {
+        0.0
+    } else {
+        category_report(&truth, &predicted).macro_f1
+    };
+    let fit = fit_categories(
+        x,
+        categories,
+        &labeled(rows.all()),
+        start,
+        options,
+        progress,
+    )?;
     progress.advance(1);
-    Ok((
-        weights.iter().map(|&w| w as f32).collect(),
-        bias.iter().map(|&b| b as f32).collect(),
+    Ok(CategoryHead {
+        weights: fit.weights.iter().map(|&w| w as f32).collect(),
+        bias: fit.bias.iter().map(|&b| b as f32).collect(),
         macro_f1,
-    ))
+        counts: fit.counts,
+    })
 }
 
-/// Multinomial logistic regression over the given labeled rows, minority categories repeated
-/// (about the square root of their shortfall) so that small ones such as `software` are heard.
-/// Returns weights `[features x 7]` and bias `[7]`; categories absent from the rows get a bias
-/// that keeps them from being predicted.
+/// One fit of the category head, in f64.
+struct CategoryFit {
+    /// `[columns x categories]`.
+    weights: Array2<f64>,
+    bias: Array1<f64>,
+    counts: Option<([usize; N_CATEGORIES], Vec<f64>)>,
+}
+
+/// Multinomial naive Bayes (or logistic regression) over the given labeled rows, continuing
+/// from `start`, minority categories repeated (about the square root of their shortfall, counted
+/// with the rows of `start`) so that small ones such as `software` are heard. Categories with no
+/// rows get a bias that keeps them from being predicted.
 fn fit_categories(
     x: &SparseRows,
     categories: &[Option<Category>],
     rows: &[usize],
+    start: &CategoryStart,
     options: &TrainOptions,
     progress: &dyn TrainProgress,
-) -> Result<(Array2<f64>, Array1<f64>), TrainError> {
-    let mut counts = [0usize; 7];
+) -> Result<CategoryFit, TrainError> {
+    let mut counts = start.rows;
     for &i in rows {
         if let Some(c) = categories[i] {
             counts[c.index()] += 1;
@@ -1205,31 +1315,42 @@ fn fit_categories(
             .clamp(1.0, 8.0) as usize;
         repeated.extend(std::iter::repeat_n(i, factor));
     }
-    let mut weights = Array2::zeros((x.n_columns(), Category::ALL.len()));
-    let mut bias = Array1::from_elem(Category::ALL.len(), -30.0);
-    let present: Vec<usize> = (0..7).filter(|&c| counts[c] > 0).collect();
-    if present.len() == 1 {
-        bias[present[0]] = 0.0;
-        return Ok((weights, bias));
-    }
+    let mut fit = CategoryFit {
+        weights: Array2::zeros((x.n_columns(), N_CATEGORIES)),
+        bias: Array1::from_elem(N_CATEGORIES, -30.0),
+        counts: None,
+    };
+    let present: Vec<usize> = (0..N_CATEGORIES).filter(|&c| counts[c] > 0).collect();
     match options.category_algorithm {
-        Algorithm::NaiveBayes => {
+        Algorithm::NaiveBayes if !present.is_empty() => {
             let category_of = |i: usize| categories[i].map_or(0, Category::index);
             let fitted = fit_naive_bayes(
                 x,
                 &repeated,
                 category_of,
+                &start.sums,
                 options.naive_bayes_alpha,
                 progress,
             )?;
+            let mut sums = vec![0.0; N_CATEGORIES * x.n_columns()];
             // Uniform priors: the class sizes of a training set say little about tomorrow's
             // mix, and the prior of `other` (two thirds of spam) would swallow the rest.
-            for (class, (_, log_prob)) in fitted {
-                weights.column_mut(class).assign(&log_prob);
-                bias[class] = 0.0;
+            for (class, fitted) in fitted {
+                if present.len() > 1 {
+                    fit.weights.column_mut(class).assign(&fitted.log_prob);
+                }
+                fit.bias[class] = 0.0;
+                let width = x.n_columns();
+                if let Some(slot) = sums.get_mut(class * width..(class + 1) * width) {
+                    for (to, from) in slot.iter_mut().zip(&fitted.sums) {
+                        *to = *from;
+                    }
+                }
             }
+            fit.counts = Some((counts, sums));
         }
-        Algorithm::Logistic | Algorithm::Ftrl => {
+        _ if present.len() == 1 => fit.bias[present[0]] = 0.0,
+        Algorithm::Logistic | Algorithm::Ftrl if present.len() > 1 => {
             let targets: Array1<usize> = repeated
                 .iter()
                 .filter_map(|&i| categories[i].map(Category::index))
@@ -1240,14 +1361,31 @@ fn fit_categories(
                 .fit(&Dataset::new(x.dense(&repeated), targets))
                 .map_err(|e| estimator_error("category head")(e.to_string()))?;
             for (column, &class) in fitted.classes().iter().enumerate() {
-                weights
+                fit.weights
                     .column_mut(class)
                     .assign(&fitted.params().column(column));
-                bias[class] = fitted.intercept()[column];
+                fit.bias[class] = fitted.intercept()[column];
             }
         }
+        _ => {}
     }
-    Ok((weights, bias))
+    Ok(fit)
+}
+
+/// The head's weights `[columns x categories]` placed at their artifact rows `columns` of
+/// `[n_rows x categories]`; other rows get zeros.
+pub(crate) fn spread_category_weights(head: &[f32], columns: &[usize], n_rows: usize) -> Vec<f32> {
+    let n = N_CATEGORIES;
+    let mut weights = vec![0f32; n_rows * n];
+    for (head_row, &column) in columns.iter().enumerate() {
+        if let (Some(to), Some(from)) = (
+            weights.get_mut(column * n..(column + 1) * n),
+            head.get(head_row * n..(head_row + 1) * n),
+        ) {
+            to.copy_from_slice(from);
+        }
+    }
+    weights
 }
 
 /// A short identifier derived from the model's features and weights.
@@ -1401,7 +1539,7 @@ mod tests {
         let rows: Vec<usize> = (0..60)
             .flat_map(|i| [i; 2].into_iter().take(1 + i % 2))
             .collect();
-        let fitted = fit_naive_bayes(&x, &rows, class_of, 0.1, &NoProgress)?;
+        let fitted = fit_naive_bayes(&x, &rows, class_of, &BTreeMap::new(), 0.1, &NoProgress)?;
 
         let targets: Array1<usize> = rows.iter().map(|&i| class_of(i)).collect();
         let dense = MultinomialNb::params()
@@ -1412,9 +1550,9 @@ mod tests {
             let histogram = &value["class_info"][class.to_string()];
             let want: Vec<f64> =
                 serde_json::from_value(histogram["feature_log_prob"]["data"].clone())?;
-            let (class_rows, log_prob) = &fitted[&class];
-            assert_eq!(log_prob.to_vec(), want, "class {class}");
-            assert_eq!(*class_rows, targets.iter().filter(|&&t| t == class).count());
+            let fitted = &fitted[&class];
+            assert_eq!(fitted.log_prob.to_vec(), want, "class {class}");
+            assert_eq!(fitted.rows, targets.iter().filter(|&&t| t == class).count());
         }
         Ok(())
     }

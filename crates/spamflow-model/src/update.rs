@@ -23,9 +23,14 @@
 //!    confident than the one shipped. Keeping the old calibration ignores that the updated
 //!    weights score on a different scale. With fewer than `folds` spam or ham messages there is
 //!    nothing to fit on, and the update is refused.
-//! 6. The category head is kept: new rows get zero category weights. The shipped head is
-//!    multinomial naive Bayes, whose counts are not stored, so it cannot be updated soundly
-//!    without the old data; its macro-F1 on the new labeled spam is recorded in the metadata.
+//! 6. The category head (naive Bayes) continues from the per-category sums the model stores
+//!    ([`CategoryCounts`](crate::CategoryCounts), format version 5): the new labeled spam and
+//!    their headerless copies are summed onto them over the head's own features (new features do
+//!    not join it), minority categories repeated by the combined counts as in training, and the
+//!    log-probabilities refitted with linfa-bayes. Its macro-F1 is cross-validated like the
+//!    calibration: each fold's labeled spam is predicted by the parent's sums plus the other
+//!    folds'. A model without stored sums (older files, a logistic head), or an update without
+//!    labeled spam, keeps the head as it is ([`CategoryHeadUpdate`]).
 
 use std::collections::HashMap;
 
@@ -39,9 +44,10 @@ use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
 use crate::scorer::sigmoid;
 use crate::train::{
-    Extracted, FtrlHyper, LabeledMessage, SpamRows, SparseRows, TrainError, TrainOptions,
-    TrainProgress, chi_squared, choose_threshold, count_messages, extract_all, fold_assignment,
-    ftrl_passes, model_id, online_state, platt_scaling,
+    Algorithm, CategoryStart, Extracted, FtrlHyper, LabeledMessage, SpamRows, SparseRows,
+    TrainError, TrainOptions, TrainProgress, TrainingRows, chi_squared, choose_threshold,
+    count_messages, extract_all, fit_category_head, fold_assignment, ftrl_passes, model_id,
+    online_state, platt_scaling, spread_category_weights,
 };
 
 /// Update settings. `Default` gives the documented defaults, chosen with `dev/drift-experiment.sh
@@ -106,6 +112,21 @@ pub enum WarmStart {
     },
 }
 
+/// What an update did with the category head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CategoryHeadUpdate {
+    /// Its naive Bayes sums were continued with the new labeled spam (and their copies).
+    Continued {
+        /// Labeled spam messages learned.
+        labeled_spam: usize,
+    },
+    /// Kept as it was: the new messages have no labeled spam.
+    KeptNoLabels,
+    /// Kept as it was: the model stores no category counts (written before format version 5, or
+    /// a logistic head).
+    KeptNoCounts,
+}
+
 /// What an update did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateReport {
@@ -126,6 +147,8 @@ pub struct UpdateReport {
     pub new_features: usize,
     /// How FTRL was warm-started.
     pub warm_start: WarmStart,
+    /// What happened to the category head.
+    pub category_head: CategoryHeadUpdate,
 }
 
 /// Updates `artifact` with `messages`: vocabulary extension, warm-started FTRL, recalibration
@@ -211,13 +234,27 @@ pub fn update(
         feature_hashes.push(hash);
         feature_names.push(names.get(hash).unwrap_or("?").to_owned());
     }
-    let rows = SpamRows::new(
-        SparseRows::new(examples.iter().map(|e| &e.features), &row_of),
-        SparseRows::new(&headerless, &row_of),
-        &labels,
-    );
+    let categories: Vec<Option<Category>> = messages
+        .iter()
+        .map(|m| m.category.filter(|_| m.spam))
+        .collect();
+    let labeled_spam = categories.iter().flatten().count();
+    // The category head continues over its own columns (new features do not join it).
+    let category_head = match &artifact.category_counts {
+        Some(counts) if labeled_spam > 0 => {
+            let columns: Vec<usize> = counts.columns.iter().map(|&c| c as usize).collect();
+            Some((counts, columns))
+        }
+        _ => None,
+    };
+    let x = SparseRows::new(examples.iter().map(|e| &e.features), &row_of);
     drop(examples);
+    let copies = SparseRows::new(&headerless, &row_of);
     drop(headerless);
+    let category_rows = category_head.as_ref().map(|(_, columns)| {
+        TrainingRows::new(x.columns(columns), copies.columns(columns), &categories)
+    });
+    let rows = SpamRows::new(x, copies, &labels);
     progress.advance(1);
 
     let n_features = feature_hashes.len();
@@ -238,9 +275,9 @@ pub fn update(
             ham,
         });
     }
+    let folds = fold_assignment(&labels, options.folds, options.seed);
     let (calibration, threshold, mut validation) = {
         progress.stage("calibrate (out-of-fold)", options.folds as u64);
-        let folds = fold_assignment(&labels, options.folds, options.seed);
         let per_fold: Vec<Result<Vec<(usize, f64)>, TrainError>> = (0..options.folds)
             .into_par_iter()
             .map(|fold| {
@@ -298,15 +335,51 @@ pub fn update(
         &batch_of,
     )?;
     let spam_weights: Vec<f32> = fitted.get_weights().iter().map(|&w| w as f32).collect();
-    let mut category_weights = artifact.category_weights.clone();
-    category_weights.resize(n_features * Category::ALL.len(), 0.0);
-    validation.category_macro_f1 = category_macro_f1(
-        &rows.x,
-        messages,
-        &category_weights,
-        &artifact.category_bias,
-    );
     progress.advance(1);
+
+    let (category_weights, category_bias, category_counts, category_head) =
+        match (category_rows, category_head) {
+            (Some(category_rows), Some((counts, columns))) => {
+                progress.stage("category head", options.folds as u64 + 1);
+                let head_options = TrainOptions {
+                    folds: options.folds,
+                    naive_bayes_alpha: counts.alpha,
+                    category_algorithm: Algorithm::NaiveBayes,
+                    ..TrainOptions::default()
+                };
+                let head = fit_category_head(
+                    &category_rows,
+                    &folds,
+                    &CategoryStart::of(counts),
+                    &head_options,
+                    progress,
+                )?;
+                validation.category_macro_f1 = head.macro_f1;
+                (
+                    spread_category_weights(&head.weights, &columns, n_features),
+                    head.bias.clone(),
+                    head.category_counts(&columns, counts.alpha),
+                    CategoryHeadUpdate::Continued { labeled_spam },
+                )
+            }
+            _ => {
+                let mut weights = artifact.category_weights.clone();
+                weights.resize(n_features * Category::ALL.len(), 0.0);
+                validation.category_macro_f1 =
+                    category_macro_f1(&rows.x, messages, &weights, &artifact.category_bias);
+                let kept = if artifact.category_counts.is_some() {
+                    CategoryHeadUpdate::KeptNoLabels
+                } else {
+                    CategoryHeadUpdate::KeptNoCounts
+                };
+                (
+                    weights,
+                    artifact.category_bias.clone(),
+                    artifact.category_counts.clone(),
+                    kept,
+                )
+            }
+        };
 
     let mut updated = ModelArtifact {
         metadata: ModelMetadata {
@@ -327,10 +400,11 @@ pub fn update(
         spam_weights,
         spam_bias: 0.0,
         category_weights,
-        category_bias: artifact.category_bias.clone(),
+        category_bias,
         calibration,
         threshold,
         online_state: Some(online_state(&fitted)),
+        category_counts,
     };
     updated.metadata.model_id = model_id(&updated);
     let report = UpdateReport {
@@ -342,6 +416,7 @@ pub fn update(
         retrain_advised: coverage < options.min_coverage,
         new_features: added.len(),
         warm_start,
+        category_head,
     };
     Ok((updated, report))
 }
@@ -455,6 +530,7 @@ fn category_macro_f1(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::artifact::ArtifactError;
     use crate::scorer::Model;
     use crate::train::toy::{Owned, corpus, labeled, message};
     use crate::train::{Algorithm, NoProgress, train};
@@ -624,6 +700,94 @@ mod tests {
             largest = largest.max(old.abs());
         }
         assert!(largest > 0.1, "the logistic model has real weights");
+        Ok(())
+    }
+
+    #[test]
+    fn category_head_continues_from_the_stored_counts() -> Result<(), Box<dyn std::error::Error>> {
+        let options = TrainOptions {
+            subword_vocab_size: 200,
+            max_features: 300,
+            folds: 3,
+            ..TrainOptions::default()
+        };
+        let old = corpus(
+            &[
+                ("pills", "cheap pills viagra", true, Some(Category::Pharma)),
+                (
+                    "lottery",
+                    "lottery winner bank",
+                    true,
+                    Some(Category::Fraud),
+                ),
+                ("meeting", "agenda for the team meeting", false, None),
+                ("patch", "kernel patch review comments", false, None),
+            ],
+            30,
+        );
+        let parent = train(
+            &labeled(&old),
+            &options,
+            None,
+            "2026-01-01T00:00:00Z",
+            TrainingData::default(),
+            &NoProgress,
+        )?;
+        let parent_counts = parent
+            .category_counts
+            .clone()
+            .ok_or("training stores counts")?;
+        // Later pharma spam also talks of banks (`body:bank` is one of the head's features).
+        let new = corpus(
+            &[
+                ("pills", "bank pills viagra", true, Some(Category::Pharma)),
+                ("meeting", "agenda for the team meeting", false, None),
+            ],
+            25,
+        );
+        let update_options = UpdateOptions {
+            folds: 3,
+            ..UpdateOptions::default()
+        };
+        let (updated, report) = update_with(&parent, &new, &update_options)?;
+        assert_eq!(
+            report.category_head,
+            CategoryHeadUpdate::Continued { labeled_spam: 25 }
+        );
+        let counts = updated.category_counts.clone().ok_or("kept")?;
+        assert_eq!(counts.columns, parent_counts.columns);
+        let pharma = Category::Pharma.index();
+        // 25 messages and their 25 headerless copies.
+        assert_eq!(counts.messages[pharma], parent_counts.messages[pharma] + 50);
+        assert_eq!(
+            counts.messages[Category::Fraud.index()],
+            parent_counts.messages[Category::Fraud.index()]
+        );
+        let probe = message("hello", "bank viagra");
+        let pharma_score = |artifact: &ModelArtifact| -> Result<f32, ArtifactError> {
+            Ok(Model::from_artifact(artifact.clone())?
+                .classify(&probe)
+                .category_scores[pharma])
+        };
+        let (before, after) = (pharma_score(&parent)?, pharma_score(&updated)?);
+        assert!(after > 0.9 && after > before + 0.2, "{before} -> {after}");
+
+        // Without stored counts (files before format version 5) the head is kept as it is.
+        let mut legacy = parent.clone();
+        legacy.category_counts = None;
+        let (kept, report) = update_with(&legacy, &new, &update_options)?;
+        assert_eq!(report.category_head, CategoryHeadUpdate::KeptNoCounts);
+        assert_eq!(kept.category_counts, None);
+        assert_eq!(kept.category_bias, parent.category_bias);
+        assert_eq!(
+            kept.category_weights[..parent.category_weights.len()],
+            parent.category_weights[..]
+        );
+        // Without labeled spam the counts are kept too.
+        let unlabeled: Owned = new.iter().map(|(m, s, _)| (m.clone(), *s, None)).collect();
+        let (kept, report) = update_with(&parent, &unlabeled, &update_options)?;
+        assert_eq!(report.category_head, CategoryHeadUpdate::KeptNoLabels);
+        assert_eq!(kept.category_counts, parent.category_counts);
         Ok(())
     }
 
