@@ -289,7 +289,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         seed: args.seed.unwrap_or(defaults.seed),
         algorithm: match args.algorithm.as_deref() {
             None => defaults.algorithm,
-            Some(name) => Algorithm::parse_or_auto(name).map_err(anyhow::Error::msg)?,
+            Some(name) => Algorithm::parse_or_auto(name)?,
         },
         max_features: args.max_features.unwrap_or(defaults.max_features),
         folds: args.folds.unwrap_or(defaults.folds),
@@ -515,7 +515,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         |s| json!({"alpha": s.alpha, "beta": s.beta, "l1": s.l1, "l2": s.l2, "rows": s.z.len()}),
     );
     let category_counts = artifact.category_counts.as_ref().map(
-        |c| json!({"alpha": c.alpha, "features": c.columns.len(), "rows_per_category": c.messages}),
+        |c| json!({"alpha": c.alpha, "features": c.columns.len(), "rows_per_category": c.rows}),
     );
     if args.options {
         return print_build_options(&mut out, m);

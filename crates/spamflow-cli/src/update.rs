@@ -135,7 +135,7 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
         )?,
         CategoryHeadUpdate::KeptNoCounts => writeln!(
             out,
-            "category head kept: the model stores no category counts (written before format version 5, or a logistic head); retrain to update it"
+            "category head kept: the model stores no category counts (written before format version 5, a logistic head, or one that had too few labeled spam); retrain to update it"
         )?,
     }
     let v = &artifact.metadata.validation;

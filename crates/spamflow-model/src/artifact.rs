@@ -149,10 +149,11 @@ pub struct CategoryCounts {
     pub alpha: f64,
     /// The feature rows the head is over, ascending; the others have zero category weights.
     pub columns: Vec<u32>,
-    /// Labeled spam messages learned, per category in [`Category::ALL`] order.
+    /// Labeled rows learned (spam messages, and their headerless copies when those were
+    /// learned), per category in [`Category::ALL`] order.
     ///
     /// [`Category::ALL`]: crate::Category::ALL
-    pub messages: Vec<u64>,
+    pub rows: Vec<u64>,
     /// Summed values, row-major `[categories x columns]`.
     pub sums: Vec<f64>,
 }
@@ -437,19 +438,59 @@ impl ModelArtifact {
             ),
             (
                 self.category_counts.as_ref().is_some_and(|c| {
-                    c.messages.len() != categories
+                    c.rows.len() != categories
                         || c.sums.len() != c.columns.len() * categories
-                        || !c.columns.is_sorted_by(|a, b| a < b)
                         || c.columns.last().is_some_and(|&last| last as usize >= rows)
-                        || c.sums.iter().any(|s| !(s.is_finite() && *s >= 0.0))
-                        || !(c.alpha.is_finite() && c.alpha > 0.0)
                 }),
                 "category counts",
             ),
         ];
-        match problems.iter().find(|(bad, _)| *bad) {
-            Some((_, what)) => Err(ArtifactError::Invalid(format!(
+        if let Some((_, what)) = problems.iter().find(|(bad, _)| *bad) {
+            return Err(ArtifactError::Invalid(format!(
                 "{what} do not match {rows} feature rows"
+            )));
+        }
+        match &self.category_counts {
+            Some(counts) => counts.check(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl CategoryCounts {
+    /// Largest row count or summed value accepted: far beyond any real corpus, small enough that
+    /// adding to it neither overflows nor loses whole rows.
+    const LIMIT: f64 = 1e12;
+
+    /// Checks the values (the shapes are checked with the artifact's).
+    fn check(&self) -> Result<(), ArtifactError> {
+        let width = self.columns.len();
+        let problem = if !self.columns.is_sorted_by(|a, b| a < b) {
+            Some("feature rows are not ascending and distinct")
+        } else if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            Some("smoothing alpha is not a positive number")
+        } else if self.rows.iter().any(|&r| r as f64 > Self::LIMIT) {
+            Some("a row count is implausibly large")
+        } else if self
+            .sums
+            .iter()
+            .any(|&s| !(s.is_finite() && (0.0..=Self::LIMIT).contains(&s)))
+        {
+            Some("a summed value is negative, too large or not a number")
+        } else if self.rows.iter().enumerate().any(|(c, &r)| {
+            r == 0
+                && self
+                    .sums
+                    .get(c * width..(c + 1) * width)
+                    .is_some_and(|sums| sums.iter().any(|&s| s > 0.0))
+        }) {
+            Some("a category without rows has summed values")
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(ArtifactError::Invalid(format!(
+                "category counts: {problem}"
             ))),
             None => Ok(()),
         }
@@ -652,19 +693,22 @@ pub(crate) mod tests {
         CategoryCounts {
             alpha: 0.1,
             columns: vec![1],
-            messages: vec![1, 0, 0, 0, 0, 0, 2],
+            rows: vec![1, 0, 0, 0, 0, 0, 2],
             sums: vec![0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 1.5],
         }
     }
 
     #[test]
     fn inconsistent_category_counts_are_refused() -> Result<(), ArtifactError> {
-        let breakages: [fn(&mut CategoryCounts); 5] = [
+        let breakages: [fn(&mut CategoryCounts); 8] = [
             |c| c.columns = vec![2],
             |c| c.columns = vec![1, 1],
-            |c| c.messages.pop().map_or((), drop),
+            |c| c.rows.pop().map_or((), drop),
             |c| c.sums[0] = f64::NAN,
+            |c| c.sums[6] = 1e300,
             |c| c.alpha = 0.0,
+            |c| c.rows[0] = u64::MAX,
+            |c| c.rows[0] = 0,
         ];
         for breakage in breakages {
             let mut artifact = tiny_artifact();

@@ -66,26 +66,36 @@ impl Algorithm {
     }
 
     /// An algorithm by name, or `None` for `"auto"` (compare them all).
-    pub fn parse_or_auto(name: &str) -> Result<Option<Algorithm>, String> {
+    pub fn parse_or_auto(name: &str) -> Result<Option<Algorithm>, UnknownAlgorithm> {
         if name == "auto" {
             return Ok(None);
         }
         name.parse()
             .map(Some)
-            .map_err(|_: String| Algorithm::unknown(name, &["auto"]))
+            .map_err(|_: UnknownAlgorithm| UnknownAlgorithm::new(name, &["auto"]))
     }
+}
 
-    /// The error for an unknown algorithm name; `also` are names accepted besides the algorithms.
-    fn unknown(name: &str, also: &[&str]) -> String {
+/// A name that is not an algorithm.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown algorithm {name:?} (expected one of {expected})")]
+pub struct UnknownAlgorithm {
+    name: String,
+    expected: String,
+}
+
+impl UnknownAlgorithm {
+    /// `name` is unknown; `also` are names accepted besides the algorithms.
+    fn new(name: &str, also: &[&str]) -> Self {
         let known: Vec<&str> = Algorithm::ALL
             .iter()
             .map(|a| a.as_str())
             .chain(also.iter().copied())
             .collect();
-        format!(
-            "unknown algorithm {name:?} (expected one of {})",
-            known.join(", ")
-        )
+        UnknownAlgorithm {
+            name: name.to_owned(),
+            expected: known.join(", "),
+        }
     }
 }
 
@@ -113,13 +123,13 @@ mod algorithm_or_auto {
 }
 
 impl std::str::FromStr for Algorithm {
-    type Err = String;
+    type Err = UnknownAlgorithm;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Algorithm::ALL
             .into_iter()
             .find(|a| a.as_str() == name)
-            .ok_or_else(|| Algorithm::unknown(name, &[]))
+            .ok_or_else(|| UnknownAlgorithm::new(name, &[]))
     }
 }
 
@@ -263,6 +273,14 @@ pub enum TrainError {
     /// An update was given no messages.
     #[error("an update needs at least one message")]
     NoMessages,
+    /// An option is out of its range.
+    #[error("invalid option {name}: {reason}")]
+    InvalidOption {
+        /// The option's name in options files.
+        name: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// The options could not be recorded in the model's metadata.
     #[error("cannot record the options in the model: {0}")]
     Options(#[from] serde_json::Error),
@@ -297,6 +315,13 @@ pub fn train(
     let needed = options.folds.max(2);
     if spam < needed || ham < needed {
         return Err(TrainError::TooFewMessages { needed, spam, ham });
+    }
+    let alpha = options.naive_bayes_alpha;
+    if !(alpha.is_finite() && alpha > 0.0) {
+        return Err(TrainError::InvalidOption {
+            name: "naive_bayes_alpha",
+            reason: format!("the smoothing must be a positive number, got {alpha}"),
+        });
     }
     count_messages(&mut training_data, messages);
 
@@ -1161,7 +1186,7 @@ impl CategoryStart {
     /// The start that continues `counts` (which must have passed the artifact's shape check).
     pub(crate) fn of(counts: &CategoryCounts) -> Self {
         let mut rows = [0; N_CATEGORIES];
-        for (row, &count) in rows.iter_mut().zip(&counts.messages) {
+        for (row, &count) in rows.iter_mut().zip(&counts.rows) {
             *row = count as usize;
         }
         let width = counts.columns.len();
@@ -1198,7 +1223,7 @@ impl CategoryHead {
         Some(CategoryCounts {
             alpha,
             columns: columns.iter().map(|&c| c as u32).collect(),
-            messages: rows.iter().map(|&r| r as u64).collect(),
+            rows: rows.iter().map(|&r| r as u64).collect(),
             sums: sums.clone(),
         })
     }
@@ -1666,13 +1691,41 @@ mod tests {
             Algorithm::parse_or_auto("naive_bayes"),
             Ok(Some(Algorithm::NaiveBayes))
         );
-        assert!(Algorithm::parse_or_auto("svm").is_err_and(|e| e.ends_with("ftrl, auto)")));
+        assert!(
+            Algorithm::parse_or_auto("svm").is_err_and(|e| e.to_string().ends_with("ftrl, auto)"))
+        );
         assert!(
             "auto"
                 .parse::<Algorithm>()
-                .is_err_and(|e| e.ends_with("naive_bayes, ftrl)"))
+                .is_err_and(|e| e.to_string().ends_with("naive_bayes, ftrl)"))
         );
         Ok(())
+    }
+
+    #[test]
+    fn smoothing_that_is_not_positive_is_refused() {
+        let owned = corpus(&[("a", "x y", true, None), ("b", "z w", false, None)], 6);
+        for alpha in [0.0, -1.0, f64::NAN] {
+            let options = TrainOptions {
+                naive_bayes_alpha: alpha,
+                ..TrainOptions::default()
+            };
+            let error = train(
+                &labeled(&owned),
+                &options,
+                None,
+                "2026-01-01T00:00:00Z",
+                TrainingData::default(),
+                &NoProgress,
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(
+                error.contains("invalid option naive_bayes_alpha"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -122,8 +122,8 @@ pub enum CategoryHeadUpdate {
     },
     /// Kept as it was: the new messages have no labeled spam.
     KeptNoLabels,
-    /// Kept as it was: the model stores no category counts (written before format version 5, or
-    /// a logistic head).
+    /// Kept as it was: the model stores no category counts (written before format version 5, a
+    /// logistic head, or a head that had fewer than two labeled spam to learn from).
     KeptNoCounts,
 }
 
@@ -151,8 +151,8 @@ pub struct UpdateReport {
     pub category_head: CategoryHeadUpdate,
 }
 
-/// Updates `artifact` with `messages`: vocabulary extension, warm-started FTRL, recalibration
-/// (see the module documentation). `created_at` and `training_data` are recorded in the new
+/// Updates `artifact` with `messages`: vocabulary extension, warm-started FTRL, recalibration,
+/// the category head continued from its stored counts (see the module documentation). `created_at` and `training_data` are recorded in the new
 /// model's metadata (counts are filled in here). Deterministic for a seed.
 pub fn update(
     artifact: &ModelArtifact,
@@ -241,7 +241,7 @@ pub fn update(
     let labeled_spam = categories.iter().flatten().count();
     // The category head continues over its own columns (new features do not join it).
     let category_head = match &artifact.category_counts {
-        Some(counts) if labeled_spam > 0 => {
+        Some(counts) if labeled_spam > 0 && counts.rows.iter().any(|&r| r > 0) => {
             let columns: Vec<usize> = counts.columns.iter().map(|&c| c as usize).collect();
             Some((counts, columns))
         }
@@ -531,7 +531,7 @@ fn category_macro_f1(
 mod tests {
     use super::*;
     use crate::artifact::ArtifactError;
-    use crate::scorer::Model;
+    use crate::scorer::{Model, Verdict};
     use crate::train::toy::{Owned, corpus, labeled, message};
     use crate::train::{Algorithm, NoProgress, train};
 
@@ -705,8 +705,9 @@ mod tests {
 
     #[test]
     fn category_head_continues_from_the_stored_counts() -> Result<(), Box<dyn std::error::Error>> {
+        // No subword features: the WordPiece trainer is not deterministic across processes.
         let options = TrainOptions {
-            subword_vocab_size: 200,
+            subword_vocab_size: 0,
             max_features: 300,
             folds: 3,
             ..TrainOptions::default()
@@ -758,19 +759,21 @@ mod tests {
         assert_eq!(counts.columns, parent_counts.columns);
         let pharma = Category::Pharma.index();
         // 25 messages and their 25 headerless copies.
-        assert_eq!(counts.messages[pharma], parent_counts.messages[pharma] + 50);
+        assert_eq!(counts.rows[pharma], parent_counts.rows[pharma] + 50);
         assert_eq!(
-            counts.messages[Category::Fraud.index()],
-            parent_counts.messages[Category::Fraud.index()]
+            counts.rows[Category::Fraud.index()],
+            parent_counts.rows[Category::Fraud.index()]
         );
-        let probe = message("hello", "bank viagra");
-        let pharma_score = |artifact: &ModelArtifact| -> Result<f32, ArtifactError> {
-            Ok(Model::from_artifact(artifact.clone())?
-                .classify(&probe)
-                .category_scores[pharma])
+        // The parent names a message of pills and banks fraud; after learning that pharma spam
+        // talks of banks too, pharma.
+        let probe = message("hello", "bank pills");
+        let verdict = |artifact: &ModelArtifact| -> Result<Verdict, ArtifactError> {
+            Ok(Model::from_artifact(artifact.clone())?.classify(&probe))
         };
-        let (before, after) = (pharma_score(&parent)?, pharma_score(&updated)?);
-        assert!(after > 0.9 && after > before + 0.2, "{before} -> {after}");
+        let (before, after) = (verdict(&parent)?, verdict(&updated)?);
+        assert_eq!(before.category, Category::Fraud, "{before:?}");
+        assert_eq!(after.category, Category::Pharma, "{after:?}");
+        assert!(after.category_scores[pharma] > before.category_scores[pharma] + 0.3);
 
         // Without stored counts (files before format version 5) the head is kept as it is.
         let mut legacy = parent.clone();

@@ -155,8 +155,11 @@ impl Registry {
         let kept = match std::fs::read(&path) {
             Ok(existing) if existing == bytes => None,
             Ok(existing) => {
+                // What decides verdicts: metadata and the category head's learning state (which
+                // files before format version 5 lack) do not.
                 let without_metadata = |mut artifact: ModelArtifact| {
                     artifact.metadata = ModelMetadata::default();
+                    artifact.category_counts = None;
                     artifact
                 };
                 let registered = ModelArtifact::from_bytes(&existing).map_err(|source| {
@@ -166,10 +169,18 @@ impl Registry {
                     }
                 })?;
                 let metadata = registered.metadata.clone();
+                let upgrade =
+                    registered.category_counts.is_none() && artifact.category_counts.is_some();
                 if without_metadata(registered) != without_metadata(artifact.clone()) {
                     return Err(RegistryError::IdClash(id));
                 }
-                Some((existing.len(), metadata))
+                if upgrade {
+                    // The same model that `update` can continue further: keep this file.
+                    write_atomically(&path, bytes)?;
+                    None
+                } else {
+                    Some((existing.len(), metadata))
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 write_atomically(&path, bytes)?;
@@ -451,6 +462,32 @@ mod tests {
         ));
         let ids: Vec<String> = registry.list()?.into_iter().map(|m| m.id).collect();
         assert_eq!(ids, [a.id.clone(), b.id.clone()]);
+        // A copy without category counts (as format 4 wrote it) is the same model; adding the
+        // copy with counts afterwards keeps the richer file.
+        let mut without_counts = other.clone();
+        without_counts.threshold = ModelArtifact::from_bytes(&model_bytes("x", "y"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .threshold;
+        without_counts.metadata.model_id = "sf-ccc333".into();
+        let with_counts = without_counts.to_bytes().unwrap_or_default();
+        assert!(
+            without_counts.category_counts.is_some(),
+            "the shipped model has counts"
+        );
+        without_counts.category_counts = None;
+        let c = registry.add(&without_counts.to_bytes().unwrap_or_default())?;
+        assert_eq!(registry.add(&with_counts)?.size, with_counts.len() as u64);
+        let kept = ModelArtifact::from_bytes(&std::fs::read(&c.path).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(kept.category_counts.is_some());
+        assert_eq!(
+            registry
+                .add(&without_counts.to_bytes().unwrap_or_default())?
+                .size,
+            with_counts.len() as u64
+        );
+        let ids: Vec<String> = registry.list()?.into_iter().map(|m| m.id).collect();
+        assert_eq!(ids, [a.id.clone(), b.id.clone(), c.id.clone()]);
 
         assert_eq!(
             registry.promote("sf-a")?,
