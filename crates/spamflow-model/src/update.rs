@@ -597,10 +597,14 @@ mod tests {
             folds: 3,
             ..TrainOptions::default()
         };
-        let old = old_data();
+        train_on(&old_data(), &options)
+    }
+
+    /// `train` on `data` at a fixed time.
+    fn train_on(data: &Owned, options: &TrainOptions) -> Result<ModelArtifact, TrainError> {
         train(
-            &labeled(&old),
-            &options,
+            &labeled(data),
+            options,
             None,
             "2026-01-01T00:00:00Z",
             TrainingData::default(),
@@ -726,14 +730,7 @@ mod tests {
             ],
             30,
         );
-        let parent = train(
-            &labeled(&old),
-            &options,
-            None,
-            "2026-01-01T00:00:00Z",
-            TrainingData::default(),
-            &NoProgress,
-        )?;
+        let parent = train_on(&old, &options)?;
         let parent_counts = parent
             .category_counts
             .clone()
