@@ -2,7 +2,8 @@
 //! the one that serves.
 //!
 //! Layout of a registry folder:
-//! - `<model id>.spamflow`: every registered model, verified when added, never overwritten;
+//! - `<model id>.spamflow`: every registered model, verified when added, never overwritten
+//!   (except by a copy of the same model that adds the category head's counts, format 5);
 //! - `CURRENT`: the id of the serving model (one line); `spamflow run` follows it;
 //! - `HISTORY`: one line per promotion, `<id> <RFC 3339 time>`, the last line being current;
 //!   `rollback` removes the last line and points `CURRENT` at the one before.
@@ -140,8 +141,9 @@ impl Registry {
 
     /// Verifies a model file's bytes and registers them under the model's id; returns the
     /// registered file. Registering the same model again is a no-op (also when only its metadata,
-    /// such as the creation time, differs: the registered file is kept, and returned); a
-    /// different model under an existing id is refused.
+    /// such as the creation time, differs: the registered file is kept, and returned), except
+    /// that a copy with category counts replaces one without them (same verdicts, and `update`
+    /// can continue its category head); a different model under an existing id is refused.
     pub fn add(&self, bytes: &[u8]) -> Result<RegisteredModel, RegistryError> {
         let artifact =
             ModelArtifact::from_bytes(bytes).map_err(|source| RegistryError::InvalidModel {
