@@ -461,14 +461,19 @@ impl CategoryCounts {
     /// Largest row count or summed value accepted: far beyond any real corpus, small enough that
     /// adding to it neither overflows nor loses whole rows.
     const LIMIT: f64 = 1e12;
+    /// Largest smoothing accepted (in training too): far above any useful value, small enough
+    /// that the smoothed counts of every feature still sum to a finite number.
+    pub const MAX_ALPHA: f64 = 1e6;
 
     /// Checks the values (the shapes are checked with the artifact's).
     fn check(&self) -> Result<(), ArtifactError> {
         let width = self.columns.len();
         let problem = if !self.columns.is_sorted_by(|a, b| a < b) {
             Some("feature rows are not ascending and distinct")
-        } else if !(self.alpha.is_finite() && self.alpha > 0.0) {
-            Some("smoothing alpha is not a positive number")
+        } else if !(self.alpha > 0.0 && self.alpha <= Self::MAX_ALPHA) {
+            Some("smoothing alpha is not a positive number up to 1e6")
+        } else if self.rows.iter().all(|&r| r == 0) {
+            Some("no category has rows")
         } else if self.rows.iter().any(|&r| r as f64 > Self::LIMIT) {
             Some("a row count is implausibly large")
         } else if self
@@ -700,17 +705,29 @@ pub(crate) mod tests {
 
     #[test]
     fn inconsistent_category_counts_are_refused() -> Result<(), ArtifactError> {
-        let breakages: [fn(&mut CategoryCounts); 8] = [
-            |c| c.columns = vec![2],
-            |c| c.columns = vec![1, 1],
-            |c| c.rows.pop().map_or((), drop),
-            |c| c.sums[0] = f64::NAN,
-            |c| c.sums[6] = 1e300,
-            |c| c.alpha = 0.0,
-            |c| c.rows[0] = u64::MAX,
-            |c| c.rows[0] = 0,
+        type Breakage = fn(&mut CategoryCounts);
+        let breakages: [(Breakage, &str); 10] = [
+            (|c| c.columns = vec![2], "do not match 2 feature rows"),
+            (
+                |c| c.rows.pop().map_or((), drop),
+                "do not match 2 feature rows",
+            ),
+            (
+                |c| {
+                    c.columns = vec![1, 1];
+                    c.sums = [c.sums.clone(), c.sums.clone()].concat();
+                },
+                "not ascending and distinct",
+            ),
+            (|c| c.sums[0] = f64::NAN, "summed value"),
+            (|c| c.sums[6] = 1e300, "summed value"),
+            (|c| c.alpha = 0.0, "smoothing alpha"),
+            (|c| c.alpha = 1e308, "smoothing alpha"),
+            (|c| c.rows[0] = u64::MAX, "row count"),
+            (|c| c.rows[0] = 0, "without rows has summed values"),
+            (|c| c.rows = vec![0; 7], "no category has rows"),
         ];
-        for breakage in breakages {
+        for (breakage, expected) in breakages {
             let mut artifact = tiny_artifact();
             let mut counts = tiny_counts();
             breakage(&mut counts);
@@ -719,7 +736,10 @@ pub(crate) mod tests {
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
-            assert!(error.contains("category counts"), "{error}");
+            assert!(
+                error.contains("category counts") && error.contains(expected),
+                "{expected}: {error}"
+            );
         }
         Ok(())
     }

@@ -317,10 +317,10 @@ pub fn train(
         return Err(TrainError::TooFewMessages { needed, spam, ham });
     }
     let alpha = options.naive_bayes_alpha;
-    if !(alpha.is_finite() && alpha > 0.0) {
+    if !(alpha > 0.0 && alpha <= CategoryCounts::MAX_ALPHA) {
         return Err(TrainError::InvalidOption {
             name: "naive_bayes_alpha",
-            reason: format!("the smoothing must be a positive number, got {alpha}"),
+            reason: format!("the smoothing must be a positive number up to 1e6, got {alpha}"),
         });
     }
     count_messages(&mut training_data, messages);
@@ -1705,7 +1705,7 @@ mod tests {
     #[test]
     fn smoothing_that_is_not_positive_is_refused() {
         let owned = corpus(&[("a", "x y", true, None), ("b", "z w", false, None)], 6);
-        for alpha in [0.0, -1.0, f64::NAN] {
+        for alpha in [0.0, -1.0, f64::NAN, 1e308] {
             let options = TrainOptions {
                 naive_bayes_alpha: alpha,
                 ..TrainOptions::default()

@@ -465,28 +465,27 @@ mod tests {
         let ids: Vec<String> = registry.list()?.into_iter().map(|m| m.id).collect();
         assert_eq!(ids, [a.id.clone(), b.id.clone()]);
         // A copy without category counts (as format 4 wrote it) is the same model; adding the
-        // copy with counts afterwards keeps the richer file.
-        let mut without_counts = other.clone();
-        without_counts.threshold = ModelArtifact::from_bytes(&model_bytes("x", "y"))
-            .unwrap_or_else(|e| panic!("{e}"))
-            .threshold;
-        without_counts.metadata.model_id = "sf-ccc333".into();
-        let with_counts = without_counts.to_bytes().unwrap_or_default();
+        // copy with counts afterwards keeps the richer file, with its metadata.
+        let with_counts = model_bytes("sf-ccc333", "2026-03-01T00:00:00Z");
+        let mut without_counts =
+            ModelArtifact::from_bytes(&with_counts).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             without_counts.category_counts.is_some(),
             "the shipped model has counts"
         );
         without_counts.category_counts = None;
-        let c = registry.add(&without_counts.to_bytes().unwrap_or_default())?;
-        assert_eq!(registry.add(&with_counts)?.size, with_counts.len() as u64);
-        let kept = ModelArtifact::from_bytes(&std::fs::read(&c.path).unwrap_or_default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(kept.category_counts.is_some());
+        without_counts.metadata.created_at = "2026-04-01T00:00:00Z".into();
+        let without_counts = without_counts.to_bytes().unwrap_or_default();
+        let c = registry.add(&without_counts)?;
+        assert_eq!(c.metadata.created_at, "2026-04-01T00:00:00Z");
+        let upgraded = registry.add(&with_counts)?;
+        assert_eq!(upgraded.size, with_counts.len() as u64);
+        assert_eq!(upgraded.metadata.created_at, "2026-03-01T00:00:00Z");
+        assert_eq!(std::fs::read(&c.path).unwrap_or_default(), with_counts);
         assert_eq!(
-            registry
-                .add(&without_counts.to_bytes().unwrap_or_default())?
-                .size,
-            with_counts.len() as u64
+            registry.add(&without_counts)?,
+            upgraded,
+            "not replaced back"
         );
         let ids: Vec<String> = registry.list()?.into_iter().map(|m| m.id).collect();
         assert_eq!(ids, [a.id.clone(), b.id.clone(), c.id.clone()]);
