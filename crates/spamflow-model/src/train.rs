@@ -418,14 +418,16 @@ pub fn train(
     let head = fit_category_head(
         &category_rows,
         &folds,
-        &CategoryStart::default(),
+        &CategorySums::default(),
         options,
         progress,
     )?;
     drop(category_rows);
     let category_weights =
         spread_category_weights(&head.weights, &category_columns, vocabulary.len());
-    let category_counts = head.category_counts(&category_columns, options.naive_bayes_alpha);
+    let category_counts = head
+        .learned
+        .map(|learned| learned.to_counts(&category_columns, options.naive_bayes_alpha));
 
     let spam_weights: Vec<f32> = fit.weights.iter().map(|&w| w as f32).collect();
     let mut artifact = ModelArtifact {
@@ -1172,18 +1174,19 @@ pub(crate) fn choose_threshold(scores: &[f64], labels: &[bool], target_fpr: f64)
     (above + 1e-9).clamp(0.5, 1.0)
 }
 
-/// Where a category head starts: empty when training, the parent's naive Bayes counts when
-/// updating.
+/// What a naive Bayes category head has learned: labeled rows per category and their summed
+/// values over the head's columns (categories without rows have no entry). Training starts from
+/// the empty one, an update from the parent's; every fit returns its own.
 #[derive(Debug, Default)]
-pub(crate) struct CategoryStart {
-    /// Labeled rows already learned, per category.
+pub(crate) struct CategorySums {
+    /// Labeled rows learned, per category.
     rows: [usize; N_CATEGORIES],
-    /// Their summed values, by category index, over the head's columns.
+    /// Their summed values, by category index.
     sums: BTreeMap<usize, Array1<f64>>,
 }
 
-impl CategoryStart {
-    /// The start that continues `counts` (which must have passed the artifact's shape check).
+impl CategorySums {
+    /// The sums stored in `counts` (which must have passed the artifact's shape check).
     pub(crate) fn of(counts: &CategoryCounts) -> Self {
         let mut rows = [0; N_CATEGORIES];
         for (row, &count) in rows.iter_mut().zip(&counts.rows) {
@@ -1197,7 +1200,20 @@ impl CategoryStart {
                 Some((c, Array1::from(sum.to_vec())))
             })
             .collect();
-        CategoryStart { rows, sums }
+        CategorySums { rows, sums }
+    }
+
+    /// The stored form, for the head's `columns` (artifact rows) fitted with smoothing `alpha`.
+    pub(crate) fn to_counts(&self, columns: &[usize], alpha: f64) -> CategoryCounts {
+        let zeros = Array1::zeros(columns.len());
+        CategoryCounts {
+            alpha,
+            columns: columns.iter().map(|&c| c as u32).collect(),
+            rows: self.rows.iter().map(|&r| r as u64).collect(),
+            sums: (0..N_CATEGORIES)
+                .flat_map(|c| self.sums.get(&c).unwrap_or(&zeros).iter().copied())
+                .collect(),
+        }
     }
 }
 
@@ -1211,22 +1227,8 @@ pub(crate) struct CategoryHead {
     pub(crate) bias: Vec<f32>,
     /// Cross-validated macro-F1 over the labeled messages (0 when none was scored).
     pub(crate) macro_f1: f64,
-    /// What naive Bayes learned, to continue from: rows per category and their summed values,
-    /// row-major `[categories x columns]` (`None` for a logistic head).
-    pub(crate) counts: Option<([usize; N_CATEGORIES], Vec<f64>)>,
-}
-
-impl CategoryHead {
-    /// The counts as stored in a model, for the head's `columns` (artifact rows).
-    pub(crate) fn category_counts(&self, columns: &[usize], alpha: f64) -> Option<CategoryCounts> {
-        let (rows, sums) = self.counts.as_ref()?;
-        Some(CategoryCounts {
-            alpha,
-            columns: columns.iter().map(|&c| c as u32).collect(),
-            rows: rows.iter().map(|&r| r as u64).collect(),
-            sums: sums.clone(),
-        })
-    }
+    /// What naive Bayes learned, to continue from (`None` for a logistic head).
+    pub(crate) learned: Option<CategorySums>,
 }
 
 /// Fits the category head on labeled spam (and, when `rows` has them, their headerless copies),
@@ -1234,7 +1236,7 @@ impl CategoryHead {
 pub(crate) fn fit_category_head(
     rows: &TrainingRows<Option<Category>>,
     folds: &[usize],
-    start: &CategoryStart,
+    start: &CategorySums,
     options: &TrainOptions,
     progress: &dyn TrainProgress,
 ) -> Result<CategoryHead, TrainError> {
@@ -1249,7 +1251,7 @@ pub(crate) fn fit_category_head(
             weights: vec![0.0; x.n_columns() * N_CATEGORIES],
             bias: vec![0.0; N_CATEGORIES],
             macro_f1: 0.0,
-            counts: None,
+            learned: None,
         });
     }
     let per_fold: Vec<Result<Vec<(Category, Category)>, TrainError>> = (0..options.folds)
@@ -1300,7 +1302,7 @@ pub(crate) fn fit_category_head(
         weights: fit.weights.iter().map(|&w| w as f32).collect(),
         bias: fit.bias.iter().map(|&b| b as f32).collect(),
         macro_f1,
-        counts: fit.counts,
+        learned: fit.learned,
     })
 }
 
@@ -1309,7 +1311,7 @@ struct CategoryFit {
     /// `[columns x categories]`.
     weights: Array2<f64>,
     bias: Array1<f64>,
-    counts: Option<([usize; N_CATEGORIES], Vec<f64>)>,
+    learned: Option<CategorySums>,
 }
 
 /// Multinomial naive Bayes (or logistic regression) over the given labeled rows, continuing
@@ -1320,7 +1322,7 @@ fn fit_categories(
     x: &SparseRows,
     categories: &[Option<Category>],
     rows: &[usize],
-    start: &CategoryStart,
+    start: &CategorySums,
     options: &TrainOptions,
     progress: &dyn TrainProgress,
 ) -> Result<CategoryFit, TrainError> {
@@ -1343,7 +1345,7 @@ fn fit_categories(
     let mut fit = CategoryFit {
         weights: Array2::zeros((x.n_columns(), N_CATEGORIES)),
         bias: Array1::from_elem(N_CATEGORIES, -30.0),
-        counts: None,
+        learned: None,
     };
     let present: Vec<usize> = (0..N_CATEGORIES).filter(|&c| counts[c] > 0).collect();
     match options.category_algorithm {
@@ -1357,7 +1359,7 @@ fn fit_categories(
                 options.naive_bayes_alpha,
                 progress,
             )?;
-            let mut sums = vec![0.0; N_CATEGORIES * x.n_columns()];
+            let mut sums = BTreeMap::new();
             // Uniform priors: the class sizes of a training set say little about tomorrow's
             // mix, and the prior of `other` (two thirds of spam) would swallow the rest.
             for (class, fitted) in fitted {
@@ -1365,14 +1367,9 @@ fn fit_categories(
                     fit.weights.column_mut(class).assign(&fitted.log_prob);
                 }
                 fit.bias[class] = 0.0;
-                let width = x.n_columns();
-                if let Some(slot) = sums.get_mut(class * width..(class + 1) * width) {
-                    for (to, from) in slot.iter_mut().zip(&fitted.sums) {
-                        *to = *from;
-                    }
-                }
+                sums.insert(class, fitted.sums);
             }
-            fit.counts = Some((counts, sums));
+            fit.learned = Some(CategorySums { rows: counts, sums });
         }
         _ if present.len() == 1 => fit.bias[present[0]] = 0.0,
         Algorithm::Logistic | Algorithm::Ftrl if present.len() > 1 => {

@@ -44,7 +44,7 @@ use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
 use crate::scorer::sigmoid;
 use crate::train::{
-    Algorithm, CategoryStart, Extracted, FtrlHyper, LabeledMessage, SpamRows, SparseRows,
+    Algorithm, CategorySums, Extracted, FtrlHyper, LabeledMessage, SpamRows, SparseRows,
     TrainError, TrainOptions, TrainProgress, TrainingRows, chi_squared, choose_threshold,
     count_messages, extract_all, fit_category_head, fold_assignment, ftrl_passes, model_id,
     online_state, platt_scaling, spread_category_weights,
@@ -152,8 +152,9 @@ pub struct UpdateReport {
 }
 
 /// Updates `artifact` with `messages`: vocabulary extension, warm-started FTRL, recalibration,
-/// the category head continued from its stored counts (see the module documentation). `created_at` and `training_data` are recorded in the new
-/// model's metadata (counts are filled in here). Deterministic for a seed.
+/// the category head continued from its stored counts (see the module documentation).
+/// `created_at` and `training_data` are recorded in the new model's metadata (counts are filled
+/// in here). Deterministic for a seed.
 pub fn update(
     artifact: &ModelArtifact,
     messages: &[LabeledMessage<'_>],
@@ -239,21 +240,22 @@ pub fn update(
         .map(|m| m.category.filter(|_| m.spam))
         .collect();
     let labeled_spam = categories.iter().flatten().count();
-    // The category head continues over its own columns (new features do not join it).
-    let category_head = match &artifact.category_counts {
-        Some(counts) if labeled_spam > 0 && counts.rows.iter().any(|&r| r > 0) => {
-            let columns: Vec<usize> = counts.columns.iter().map(|&c| c as usize).collect();
-            Some((counts, columns))
-        }
-        _ => None,
-    };
     let x = SparseRows::new(examples.iter().map(|e| &e.features), &row_of);
     drop(examples);
     let copies = SparseRows::new(&headerless, &row_of);
     drop(headerless);
-    let category_rows = category_head.as_ref().map(|(_, columns)| {
-        TrainingRows::new(x.columns(columns), copies.columns(columns), &categories)
-    });
+    // The category head continues over its own columns (new features do not join it); stored
+    // counts always have rows (the shape check refuses counts without any).
+    let category_head = artifact
+        .category_counts
+        .as_ref()
+        .filter(|_| labeled_spam > 0)
+        .map(|counts| {
+            let columns: Vec<usize> = counts.columns.iter().map(|&c| c as usize).collect();
+            let rows =
+                TrainingRows::new(x.columns(&columns), copies.columns(&columns), &categories);
+            (counts, columns, rows)
+        });
     let rows = SpamRows::new(x, copies, &labels);
     progress.advance(1);
 
@@ -337,49 +339,49 @@ pub fn update(
     let spam_weights: Vec<f32> = fitted.get_weights().iter().map(|&w| w as f32).collect();
     progress.advance(1);
 
-    let (category_weights, category_bias, category_counts, category_head) =
-        match (category_rows, category_head) {
-            (Some(category_rows), Some((counts, columns))) => {
-                progress.stage("category head", options.folds as u64 + 1);
-                let head_options = TrainOptions {
-                    folds: options.folds,
-                    naive_bayes_alpha: counts.alpha,
-                    category_algorithm: Algorithm::NaiveBayes,
-                    ..TrainOptions::default()
-                };
-                let head = fit_category_head(
-                    &category_rows,
-                    &folds,
-                    &CategoryStart::of(counts),
-                    &head_options,
-                    progress,
-                )?;
-                validation.category_macro_f1 = head.macro_f1;
-                (
-                    spread_category_weights(&head.weights, &columns, n_features),
-                    head.bias.clone(),
-                    head.category_counts(&columns, counts.alpha),
-                    CategoryHeadUpdate::Continued { labeled_spam },
-                )
-            }
-            _ => {
-                let mut weights = artifact.category_weights.clone();
-                weights.resize(n_features * Category::ALL.len(), 0.0);
-                validation.category_macro_f1 =
-                    category_macro_f1(&rows.x, messages, &weights, &artifact.category_bias);
-                let kept = if artifact.category_counts.is_some() {
-                    CategoryHeadUpdate::KeptNoLabels
-                } else {
-                    CategoryHeadUpdate::KeptNoCounts
-                };
-                (
-                    weights,
-                    artifact.category_bias.clone(),
-                    artifact.category_counts.clone(),
-                    kept,
-                )
-            }
-        };
+    let (category_weights, category_bias, category_counts, category_head) = match category_head {
+        Some((counts, columns, category_rows)) => {
+            progress.stage("category head", options.folds as u64 + 1);
+            let head_options = TrainOptions {
+                folds: options.folds,
+                naive_bayes_alpha: counts.alpha,
+                category_algorithm: Algorithm::NaiveBayes,
+                ..TrainOptions::default()
+            };
+            let head = fit_category_head(
+                &category_rows,
+                &folds,
+                &CategorySums::of(counts),
+                &head_options,
+                progress,
+            )?;
+            validation.category_macro_f1 = head.macro_f1;
+            (
+                spread_category_weights(&head.weights, &columns, n_features),
+                head.bias.clone(),
+                head.learned
+                    .map(|learned| learned.to_counts(&columns, counts.alpha)),
+                CategoryHeadUpdate::Continued { labeled_spam },
+            )
+        }
+        None => {
+            let mut weights = artifact.category_weights.clone();
+            weights.resize(n_features * Category::ALL.len(), 0.0);
+            validation.category_macro_f1 =
+                category_macro_f1(&rows.x, messages, &weights, &artifact.category_bias);
+            let kept = if artifact.category_counts.is_some() {
+                CategoryHeadUpdate::KeptNoLabels
+            } else {
+                CategoryHeadUpdate::KeptNoCounts
+            };
+            (
+                weights,
+                artifact.category_bias.clone(),
+                artifact.category_counts.clone(),
+                kept,
+            )
+        }
+    };
 
     let mut updated = ModelArtifact {
         metadata: ModelMetadata {
