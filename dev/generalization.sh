@@ -66,7 +66,7 @@ e = json.load(open(path))
 s = e["spam"]
 c = e["categories"]
 cats = f"  categories: macro-F1 {c['macro_f1']:.3f}, pharma/mortgage/software {c['macro_f1_pharma_mortgage_software']:.3f}" if c["support"] else ""
-print(f"  {label:<28} 1-AUC {s['one_minus_auc_pct']:7.4f} %  recall@FPR<=0.1% {s['recall_at_fpr_0_1pct']*100:5.1f} %"
+print(f"  {label:<28} 1-AUC {s['one_minus_auc_pct']:7.4f} %  recall@FPR<=0.1% {s['recall_at_fpr_0_1pct']*100:5.1f} %  @0 FP {s['recall_at_zero_fp']*100:5.1f} %"
       f"  at threshold: FPR {s['fpr']*100:6.3f} %, recall {s['recall']*100:5.1f} %{cats}  ({e['messages']} msgs)")
 PY
 }

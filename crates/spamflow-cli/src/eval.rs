@@ -50,6 +50,8 @@ pub struct SpamSummary {
     pub one_minus_auc_pct: f64,
     /// Best recall with FPR <= 0.1 %.
     pub recall_at_fpr_0_1pct: f64,
+    /// Best recall with no false positive (the ranking's limit at zero false positives).
+    pub recall_at_zero_fp: f64,
     /// Rates at the model's threshold.
     pub metrics: BinaryMetrics,
 }
@@ -122,6 +124,7 @@ pub fn evaluate(
             roc_auc: auc,
             one_minus_auc_pct: (1.0 - auc) * 100.0,
             recall_at_fpr_0_1pct: recall_at_fpr(&scores, &labels, 0.001),
+            recall_at_zero_fp: recall_at_fpr(&scores, &labels, 0.0),
             metrics,
         },
     };
@@ -201,6 +204,7 @@ pub fn to_json(summary: &EvalSummary, categories: &CategoryReport) -> serde_json
             "false_positives": m.false_positives,
             "false_negatives": m.false_negatives,
             "recall_at_fpr_0_1pct": summary.spam.recall_at_fpr_0_1pct,
+            "recall_at_zero_fp": summary.spam.recall_at_zero_fp,
         },
         "categories": {
             "support": categories.support,
@@ -242,6 +246,7 @@ fn print_table(summary: &EvalSummary, categories: &CategoryReport) -> std::io::R
         ("f1", format!("{:.4}", m.f1)),
         ("accuracy", format!("{:.4}", m.accuracy)),
         ("recall@fpr<=0.1%", format!("{:.4}", s.recall_at_fpr_0_1pct)),
+        ("recall@0 fp", format!("{:.4}", s.recall_at_zero_fp)),
         ("category macro-f1", format!("{:.4}", categories.macro_f1)),
         (
             "pharma/mortgage/software f1",

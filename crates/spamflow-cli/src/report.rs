@@ -171,7 +171,7 @@ fn markdown(summary: &EvalSummary, categories: &CategoryReport) -> String {
          ## Spam vs ham\n\n| metric | value |\n|---|---|\n\
          | ROC AUC | {:.6} |\n| 1 - AUC | {:.4} % |\n| threshold | {:.4} |\n| false-positive rate | {:.4} % ({} ham) |\n\
          | false-negative rate | {:.4} % ({} spam) |\n| precision | {:.4} |\n| recall | {:.4} |\n| F1 | {:.4} |\n\
-         | accuracy | {:.4} |\n| recall at FPR <= 0.1 % | {:.4} |\n\n\
+         | accuracy | {:.4} |\n| recall at FPR <= 0.1 % | {:.4} |\n| recall at zero false positives | {:.4} |\n\n\
          ![ROC](roc.png)\n\n![Precision-recall](precision_recall.png)\n\n\
          ## Categories (labeled spam, predicted category)\n\nMacro-F1 {:.4} over {} messages; pharma/mortgage/software macro-F1 {:.4}.\n\n\
          | category | precision | recall | F1 | support |\n|---|---|---|---|---|\n",
@@ -191,6 +191,7 @@ fn markdown(summary: &EvalSummary, categories: &CategoryReport) -> String {
         s.metrics.f1,
         s.metrics.accuracy,
         s.recall_at_fpr_0_1pct,
+        s.recall_at_zero_fp,
         categories.macro_f1,
         categories.support,
         categories.macro_f1_of(&crate::eval::FOCUS_CATEGORIES),

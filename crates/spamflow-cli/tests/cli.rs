@@ -130,6 +130,7 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
         "f1",
         "accuracy",
         "recall_at_fpr_0_1pct",
+        "recall_at_zero_fp",
     ] {
         let value = number(&format!("/spam/{key}"));
         assert!((0.0..=1.0).contains(&value), "spam.{key} = {value}");

@@ -1190,7 +1190,7 @@ impl CategorySums {
     pub(crate) fn of(counts: &CategoryCounts) -> Self {
         let mut rows = [0; N_CATEGORIES];
         for (row, &count) in rows.iter_mut().zip(&counts.rows) {
-            *row = count as usize;
+            *row = usize::try_from(count).unwrap_or(usize::MAX);
         }
         let width = counts.columns.len();
         let sums = (0..N_CATEGORIES)

@@ -142,8 +142,9 @@ impl Registry {
     /// Verifies a model file's bytes and registers them under the model's id; returns the
     /// registered file. Registering the same model again is a no-op (also when only its metadata,
     /// such as the creation time, differs: the registered file is kept, and returned), except
-    /// that a copy with category counts replaces one without them (same verdicts, and `update`
-    /// can continue its category head); a different model under an existing id is refused.
+    /// that a copy with more learning state (FTRL state, category counts) replaces one with less
+    /// (same verdicts, and `update` can continue further); a different model under an existing
+    /// id is refused.
     pub fn add(&self, bytes: &[u8]) -> Result<RegisteredModel, RegistryError> {
         let artifact =
             ModelArtifact::from_bytes(bytes).map_err(|source| RegistryError::InvalidModel {
@@ -157,10 +158,11 @@ impl Registry {
         let kept = match std::fs::read(&path) {
             Ok(existing) if existing == bytes => None,
             Ok(existing) => {
-                // What decides verdicts: metadata and the category head's learning state (which
-                // files before format version 5 lack) do not.
-                let without_metadata = |mut artifact: ModelArtifact| {
+                // What decides verdicts: metadata and the learning state that only `update` uses
+                // (older files lack some of it) do not.
+                let verdict_parts = |mut artifact: ModelArtifact| {
                     artifact.metadata = ModelMetadata::default();
+                    artifact.online_state = None;
                     artifact.category_counts = None;
                     artifact
                 };
@@ -171,9 +173,8 @@ impl Registry {
                     }
                 })?;
                 let metadata = registered.metadata.clone();
-                let upgrade =
-                    registered.category_counts.is_none() && artifact.category_counts.is_some();
-                if without_metadata(registered) != without_metadata(artifact.clone()) {
+                let upgrade = learns_more(&artifact, &registered);
+                if verdict_parts(registered) != verdict_parts(artifact.clone()) {
                     return Err(RegistryError::IdClash(id));
                 }
                 if upgrade {
@@ -418,6 +419,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> 
         .map_err(io(folder))
 }
 
+/// Whether `candidate` carries every part of the learning state that `registered` carries (the
+/// FTRL state, since format version 2; the category sums, since format version 5) and more: a
+/// copy of the same model that `update` can continue further.
+fn learns_more(candidate: &ModelArtifact, registered: &ModelArtifact) -> bool {
+    let parts = |a: &ModelArtifact| [a.online_state.is_some(), a.category_counts.is_some()];
+    let (new, old) = (parts(candidate), parts(registered));
+    new != old && new.iter().zip(&old).all(|(&new, &old)| new || !old)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,6 +499,38 @@ mod tests {
         );
         let ids: Vec<String> = registry.list()?.into_iter().map(|m| m.id).collect();
         assert_eq!(ids, [a.id.clone(), b.id.clone(), c.id.clone()]);
+        // The same for the FTRL state: a copy as format 1 wrote it (no FTRL state, no counts),
+        // then one as format 4 did (FTRL state only), then the full file; a copy that lacks part
+        // of the registered state replaces nothing.
+        let full = model_bytes("sf-ddd444", "2026-05-01T00:00:00Z");
+        let copy = |online: bool, counts: bool| {
+            let mut artifact = ModelArtifact::from_bytes(&full).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                artifact.online_state.is_some(),
+                "the shipped model has FTRL state"
+            );
+            if !online {
+                artifact.online_state = None;
+            }
+            if !counts {
+                artifact.category_counts = None;
+            }
+            artifact.to_bytes().unwrap_or_default()
+        };
+        let d = registry.add(&copy(false, false))?;
+        for (bytes, replaced) in [
+            (copy(true, false), true),
+            (copy(false, true), false),
+            (full.clone(), true),
+            (copy(false, true), false),
+            (copy(true, false), false),
+        ] {
+            registry.add(&bytes)?;
+            if replaced {
+                assert_eq!(std::fs::read(&d.path).unwrap_or_default(), bytes);
+            }
+        }
+        assert_eq!(std::fs::read(&d.path).unwrap_or_default(), full);
 
         assert_eq!(
             registry.promote("sf-a")?,
