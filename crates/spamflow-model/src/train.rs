@@ -209,7 +209,7 @@ impl Default for TrainOptions {
             target_fpr: 0.001,
             logistic_alpha: 0.001,
             logistic_iterations: 60,
-            naive_bayes_alpha: 0.1,
+            naive_bayes_alpha: 0.01,
             ftrl_epochs: 50,
             ftrl_alpha: 0.5,
             ftrl_l1: 0.0001,
