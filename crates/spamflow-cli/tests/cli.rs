@@ -142,6 +142,12 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
     assert!(
         (number("/spam/one_minus_auc_pct") - 100.0 * (1.0 - number("/spam/roc_auc"))).abs() < 1e-9
     );
+    // Zero false positives is the strictest rate, and the threshold is one of its operating
+    // points when it lets no ham through.
+    assert!(number("/spam/recall_at_zero_fp") <= number("/spam/recall_at_fpr_0_1pct"));
+    if number("/spam/false_positives") == 0.0 {
+        assert!(number("/spam/recall") <= number("/spam/recall_at_zero_fp"));
+    }
     assert!(number("/categories/support") > 0.0);
     assert!((0.0..=1.0).contains(&number("/categories/macro_f1")));
     for category in [

@@ -1179,8 +1179,8 @@ pub(crate) fn choose_threshold(scores: &[f64], labels: &[bool], target_fpr: f64)
 /// the empty one, an update from the parent's; every fit returns its own.
 #[derive(Debug, Default)]
 pub(crate) struct CategorySums {
-    /// Labeled rows learned, per category.
-    rows: [usize; N_CATEGORIES],
+    /// Labeled rows learned, per category (as stored in [`CategoryCounts::rows`]).
+    rows: [u64; N_CATEGORIES],
     /// Their summed values, by category index.
     sums: BTreeMap<usize, Array1<f64>>,
 }
@@ -1190,7 +1190,7 @@ impl CategorySums {
     pub(crate) fn of(counts: &CategoryCounts) -> Self {
         let mut rows = [0; N_CATEGORIES];
         for (row, &count) in rows.iter_mut().zip(&counts.rows) {
-            *row = usize::try_from(count).unwrap_or(usize::MAX);
+            *row = count;
         }
         let width = counts.columns.len();
         let sums = (0..N_CATEGORIES)
@@ -1209,7 +1209,7 @@ impl CategorySums {
         CategoryCounts {
             alpha,
             columns: columns.iter().map(|&c| c as u32).collect(),
-            rows: self.rows.iter().map(|&r| r as u64).collect(),
+            rows: self.rows.to_vec(),
             sums: (0..N_CATEGORIES)
                 .flat_map(|c| self.sums.get(&c).unwrap_or(&zeros).iter().copied())
                 .collect(),

@@ -144,7 +144,7 @@ impl Registry {
     /// such as the creation time, differs: the registered file is kept, and returned), except
     /// that a copy with more learning state (FTRL state, category counts) replaces one with less
     /// (same verdicts, and `update` can continue further); a different model under an existing
-    /// id is refused.
+    /// id, or learning state that differs from the registered file's, is refused.
     pub fn add(&self, bytes: &[u8]) -> Result<RegisteredModel, RegistryError> {
         let artifact =
             ModelArtifact::from_bytes(bytes).map_err(|source| RegistryError::InvalidModel {
@@ -174,7 +174,9 @@ impl Registry {
                 })?;
                 let metadata = registered.metadata.clone();
                 let upgrade = learns_more(&artifact, &registered);
-                if verdict_parts(registered) != verdict_parts(artifact.clone()) {
+                if !learning_states_agree(&artifact, &registered)
+                    || verdict_parts(registered) != verdict_parts(artifact.clone())
+                {
                     return Err(RegistryError::IdClash(id));
                 }
                 if upgrade {
@@ -424,8 +426,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> 
 /// copy of the same model that `update` can continue further.
 fn learns_more(candidate: &ModelArtifact, registered: &ModelArtifact) -> bool {
     let parts = |a: &ModelArtifact| [a.online_state.is_some(), a.category_counts.is_some()];
-    let (new, old) = (parts(candidate), parts(registered));
-    new != old && new.iter().zip(&old).all(|(&new, &old)| new || !old)
+    let (has, had) = (parts(candidate), parts(registered));
+    has != had && has.iter().zip(&had).all(|(&has, &had)| has || !had)
+}
+
+/// Whether every part of the learning state that both files carry is the same (a part only one
+/// of them carries is no conflict: older formats lack it).
+fn learning_states_agree(a: &ModelArtifact, b: &ModelArtifact) -> bool {
+    fn agree<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+    agree(&a.online_state, &b.online_state) && agree(&a.category_counts, &b.category_counts)
 }
 
 #[cfg(test)]
@@ -518,19 +532,36 @@ mod tests {
             artifact.to_bytes().unwrap_or_default()
         };
         let d = registry.add(&copy(false, false))?;
-        for (bytes, replaced) in [
+        let mut expected = copy(false, false);
+        for (step, (bytes, replaced)) in [
             (copy(true, false), true),
             (copy(false, true), false),
             (full.clone(), true),
             (copy(false, true), false),
             (copy(true, false), false),
-        ] {
-            registry.add(&bytes)?;
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let registered = registry.add(&bytes)?;
             if replaced {
-                assert_eq!(std::fs::read(&d.path).unwrap_or_default(), bytes);
+                expected = bytes;
             }
+            let on_disk = std::fs::read(&d.path).unwrap_or_default();
+            assert!(on_disk == expected, "step {step}: wrong file kept");
+            assert_eq!(registered.size, expected.len() as u64, "step {step}");
         }
-        assert_eq!(std::fs::read(&d.path).unwrap_or_default(), full);
+        // Learning state that both copies carry must agree: other FTRL state under the same id
+        // is another model's.
+        let mut other_state = ModelArtifact::from_bytes(&full).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(state) = other_state.online_state.as_mut() {
+            state.n[0] += 1.0;
+        }
+        assert!(matches!(
+            registry.add(&other_state.to_bytes().unwrap_or_default()),
+            Err(RegistryError::IdClash(_))
+        ));
+        assert!(std::fs::read(&d.path).unwrap_or_default() == full);
 
         assert_eq!(
             registry.promote("sf-a")?,
