@@ -3,7 +3,7 @@
 # the default model's subword tokenizer (so only the rest of training is timed). Prints messages,
 # wall time and peak memory per run: both should grow linearly with the messages.
 #
-#   dev/bench-train.sh            # about 6 minutes on the 2-core project machine
+#   dev/bench-train.sh            # about 3 minutes on the 2-core project machine
 #
 # CORPUS (default ../shared/corpora/spamassassin), SPAMFLOW_BIN (default target/release/spamflow,
 # built if missing), COPIES (default "1 4").

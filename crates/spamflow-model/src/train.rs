@@ -740,6 +740,26 @@ impl SparseRows {
         x
     }
 
+    /// The given rows as a dense matrix over only the columns they use, and those columns
+    /// (ascending): what one FTRL mini-batch needs, whatever the width of the whole matrix.
+    fn dense_over_used_columns(&self, rows: &[usize]) -> (Vec<usize>, Array2<f64>) {
+        let mut columns: Vec<usize> = rows
+            .iter()
+            .flat_map(|&i| self.row(i).iter().map(|&(column, _)| column as usize))
+            .collect();
+        columns.sort_unstable();
+        columns.dedup();
+        let mut x = Array2::<f64>::zeros((rows.len(), columns.len()));
+        for (mut record, &i) in x.rows_mut().into_iter().zip(rows) {
+            for &(column, value) in self.row(i) {
+                if let Ok(at) = columns.binary_search(&(column as usize)) {
+                    record[at] = f64::from(value);
+                }
+            }
+        }
+        (columns, x)
+    }
+
     /// `row(i) . weights`.
     pub(crate) fn dot(&self, i: usize, weights: &Array1<f64>) -> f64 {
         self.row(i)
@@ -937,11 +957,10 @@ fn fit_linear(
             let fitted = ftrl_passes(
                 None,
                 FtrlHyper::of(options),
-                x.n_columns(),
+                spam_rows,
                 rows,
                 options.ftrl_epochs,
                 options.seed,
-                &|batch| (x.dense(batch), batch.iter().map(|&i| labels[i]).collect()),
             )?;
             Ok(LinearFit {
                 weights: fitted.get_weights(),
@@ -989,35 +1008,51 @@ impl FtrlHyper {
     }
 
     /// A linfa FTRL model in the given state. linfa-ftrl builds a model only with random `z`,
-    /// so the state goes in through its serde form.
+    /// so the state goes in through its serde form (bincode: this runs once per mini-batch).
     pub(crate) fn model(&self, z: Array1<f64>, n: Array1<f64>) -> Result<Ftrl<f64>, TrainError> {
+        /// The serde layout of `linfa_ftrl::Ftrl`.
+        #[derive(Serialize)]
+        struct FtrlState {
+            alpha: f64,
+            beta: f64,
+            l1_ratio: f64,
+            l2_ratio: f64,
+            z: Array1<f64>,
+            n: Array1<f64>,
+        }
         let failed = estimator_error("FTRL");
-        let value = serde_json::json!({
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "l1_ratio": self.l1,
-            "l2_ratio": self.l2,
-            "z": serde_json::to_value(z).map_err(|e| failed(e.to_string()))?,
-            "n": serde_json::to_value(n).map_err(|e| failed(e.to_string()))?,
-        });
-        serde_json::from_value(value).map_err(|e| failed(e.to_string()))
+        let config = bincode::config::standard();
+        let state = FtrlState {
+            alpha: self.alpha,
+            beta: self.beta,
+            l1_ratio: self.l1,
+            l2_ratio: self.l2,
+            z,
+            n,
+        };
+        let bytes =
+            bincode::serde::encode_to_vec(&state, config).map_err(|e| failed(e.to_string()))?;
+        bincode::serde::decode_from_slice(&bytes, config)
+            .map(|(model, _)| model)
+            .map_err(|e| failed(e.to_string()))
     }
 }
 
-/// The records and targets of a mini-batch of example indices.
-pub(crate) type BatchOf<'a> = dyn Fn(&[usize]) -> (Array2<f64>, Array1<bool>) + Sync + 'a;
-
-/// `epochs` passes of FTRL over `examples` in mini-batches of [`FTRL_BATCH`], in an order
-/// shuffled per epoch by `seed`; starts from `start` (a warm start) or, when `None`, from
-/// linfa's own initialisation over `n_features`. Training and updates share this loop.
+/// `epochs` passes of FTRL over the rows `examples` of `rows` in mini-batches of [`FTRL_BATCH`],
+/// in an order shuffled per epoch by `seed`; starts from `start` (a warm start) or, when `None`,
+/// from linfa's own initialisation. Training and updates share this loop.
+///
+/// linfa-ftrl updates every weight of the model it is given for every mini-batch, although only
+/// the features the batch uses change (the others get a zero gradient). So each batch is given
+/// to linfa as a model over just those features, and their state is written back: the same
+/// learning, at a cost that grows with the batch's features instead of the whole feature set.
 pub(crate) fn ftrl_passes(
     start: Option<Ftrl<f64>>,
     hyper: FtrlHyper,
-    n_features: usize,
+    rows: &SpamRows,
     examples: &[usize],
     epochs: usize,
     seed: u64,
-    batch_of: &BatchOf<'_>,
 ) -> Result<Ftrl<f64>, TrainError> {
     let failed = estimator_error("FTRL");
     let params = Ftrl::params()
@@ -1027,7 +1062,8 @@ pub(crate) fn ftrl_passes(
         .l2_ratio(hyper.l2)
         .check()
         .map_err(|e| failed(e.to_string()))?;
-    let mut model = start.unwrap_or_else(|| Ftrl::new(params.clone(), n_features));
+    let model = start.unwrap_or_else(|| Ftrl::new(params.clone(), rows.x.n_columns()));
+    let (mut z, mut n) = (model.z().clone(), model.n().clone());
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let mut batch = Vec::with_capacity(FTRL_BATCH);
     for epoch in 0..epochs {
@@ -1035,13 +1071,22 @@ pub(crate) fn ftrl_passes(
         for chunk in order.chunks(FTRL_BATCH) {
             batch.clear();
             batch.extend(chunk.iter().map(|&i| examples[i]));
-            let (records, targets) = batch_of(&batch);
-            model = params
-                .fit_with(Some(model), &Dataset::new(records, targets))
+            let (columns, records) = rows.x.dense_over_used_columns(&batch);
+            let targets: Array1<bool> = batch.iter().map(|&i| rows.labels[i]).collect();
+            let part = hyper.model(
+                columns.iter().map(|&c| z[c]).collect(),
+                columns.iter().map(|&c| n[c]).collect(),
+            )?;
+            let part = params
+                .fit_with(Some(part), &Dataset::new(records, targets))
                 .map_err(|e| failed(e.to_string()))?;
+            for ((&column, &part_z), &part_n) in columns.iter().zip(part.z()).zip(part.n()) {
+                z[column] = part_z;
+                n[column] = part_n;
+            }
         }
     }
-    Ok(model)
+    hyper.model(z, n)
 }
 
 /// One class of a fitted multinomial naive Bayes model.
@@ -1575,6 +1620,76 @@ mod tests {
             let fitted = &fitted[&class];
             assert_eq!(fitted.log_prob.to_vec(), want, "class {class}");
             assert_eq!(fitted.rows, targets.iter().filter(|&&t| t == class).count());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn ftrl_on_the_batch_features_equals_linfa_on_whole_dense_batches() -> Result<(), TrainError> {
+        // 60 messages over 50 features, each using a few: a spam word, a ham word, shared ones.
+        let features: Vec<SparseFeatures> = (0..60u64)
+            .map(|i| {
+                let mut entries: Vec<(u64, f32)> = vec![
+                    (i % 2 * 10 + i % 7, 0.6),
+                    (20 + i % 13, 0.5),
+                    (35 + (i * 7) % 15, 0.4),
+                ];
+                entries.sort_by_key(|e| e.0);
+                entries.dedup_by_key(|e| e.0);
+                SparseFeatures { entries }
+            })
+            .collect();
+        let column_of: HashMap<u64, u32> = (0..50u64).map(|h| (h, h as u32)).collect();
+        let labels: Vec<bool> = (0..60).map(|i| i % 2 == 1).collect();
+        let rows = SpamRows::new(
+            SparseRows::new(&features, &column_of),
+            SparseRows::new(&[], &column_of),
+            &labels,
+        );
+        let examples: Vec<usize> = (0..60).filter(|i| i % 5 != 0).collect();
+        let hyper = FtrlHyper::of(&TrainOptions::default());
+        let (epochs, seed) = (3, 7);
+        let sparse = ftrl_passes(None, hyper, &rows, &examples, epochs, seed)?;
+
+        // The reference: linfa given every feature for every batch, as training did before.
+        let params = Ftrl::params()
+            .alpha(hyper.alpha)
+            .beta(hyper.beta)
+            .l1_ratio(hyper.l1)
+            .l2_ratio(hyper.l2);
+        let mut dense = Ftrl::new(
+            params
+                .clone()
+                .check()
+                .map_err(|e| estimator_error("FTRL")(e.to_string()))?,
+            50,
+        );
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        for epoch in 0..epochs {
+            order.sort_by_key(|&i| splitmix64(seed ^ ((epoch as u64) << 32) ^ i as u64));
+            for chunk in order.chunks(FTRL_BATCH) {
+                let batch: Vec<usize> = chunk.iter().map(|&i| examples[i]).collect();
+                let targets: Array1<bool> = batch.iter().map(|&i| labels[i]).collect();
+                dense = params
+                    .fit_with(Some(dense), &Dataset::new(rows.x.dense(&batch), targets))
+                    .map_err(|e| estimator_error("FTRL")(e.to_string()))?;
+            }
+        }
+        for (name, got, want) in [("z", sparse.z(), dense.z()), ("n", sparse.n(), dense.n())] {
+            for (column, (a, b)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                    "{name}[{column}]: {a} vs {b}"
+                );
+            }
+        }
+        // Features no batch uses keep their starting state; the others were learned.
+        let used: std::collections::HashSet<usize> = examples
+            .iter()
+            .flat_map(|&i| rows.x.row(i).iter().map(|&(c, _)| c as usize))
+            .collect();
+        for (column, &n) in sparse.n().iter().enumerate() {
+            assert_eq!(n > 0.0, used.contains(&column), "n[{column}] = {n}");
         }
         Ok(())
     }

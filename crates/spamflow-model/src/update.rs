@@ -261,10 +261,6 @@ pub fn update(
 
     let n_features = feature_hashes.len();
     let (hyper, start, warm_start) = warm_start(artifact, n_features, options)?;
-    let batch_of = |batch: &[usize]| {
-        let y: Array1<bool> = batch.iter().map(|&i| rows.labels[i]).collect();
-        (rows.x.dense(batch), y)
-    };
 
     let spam = labels.iter().filter(|&&s| s).count();
     let ham = labels.len() - spam;
@@ -287,11 +283,10 @@ pub fn update(
                 let fitted = ftrl_passes(
                     Some(start.clone()),
                     hyper,
-                    n_features,
+                    &rows,
                     &learn,
                     options.epochs,
                     options.seed,
-                    &batch_of,
                 )?;
                 progress.advance(1);
                 let weights = fitted.get_weights();
@@ -330,11 +325,10 @@ pub fn update(
     let fitted = ftrl_passes(
         Some(start),
         hyper,
-        n_features,
+        &rows,
         &rows.all(),
         options.epochs,
         options.seed,
-        &batch_of,
     )?;
     let spam_weights: Vec<f32> = fitted.get_weights().iter().map(|&w| w as f32).collect();
     progress.advance(1);
