@@ -1040,12 +1040,14 @@ impl FtrlHyper {
 
 /// `epochs` passes of FTRL over the rows `examples` of `rows` in mini-batches of [`FTRL_BATCH`],
 /// in an order shuffled per epoch by `seed`; starts from `start` (a warm start) or, when `None`,
-/// from linfa's own initialisation. Training and updates share this loop.
+/// from linfa's own initialisation. `hyper` applies (a warm start keeps only its z and n).
+/// Training and updates share this loop.
 ///
 /// linfa-ftrl updates every weight of the model it is given for every mini-batch, although only
 /// the features the batch uses change (the others get a zero gradient). So each batch is given
 /// to linfa as a model over just those features, and their state is written back: the same
-/// learning, at a cost that grows with the batch's features instead of the whole feature set.
+/// learning (up to rounding in the order of summation), at a cost that grows with the batch's
+/// features instead of the whole feature set.
 pub(crate) fn ftrl_passes(
     start: Option<Ftrl<f64>>,
     hyper: FtrlHyper,
@@ -1064,6 +1066,13 @@ pub(crate) fn ftrl_passes(
         .map_err(|e| failed(e.to_string()))?;
     let model = start.unwrap_or_else(|| Ftrl::new(params.clone(), rows.x.n_columns()));
     let (mut z, mut n) = (model.z().clone(), model.n().clone());
+    if z.len() != rows.x.n_columns() || n.len() != rows.x.n_columns() {
+        return Err(failed(format!(
+            "the starting state has {} weights for {} features",
+            z.len(),
+            rows.x.n_columns()
+        )));
+    }
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let mut batch = Vec::with_capacity(FTRL_BATCH);
     for epoch in 0..epochs {
@@ -1626,14 +1635,19 @@ mod tests {
 
     #[test]
     fn ftrl_on_the_batch_features_equals_linfa_on_whole_dense_batches() -> Result<(), TrainError> {
-        // 60 messages over 50 features, each using a few: a spam word, a ham word, shared ones.
+        // 60 messages over 50 features, each using a few: a spam word, a ham word, shared ones;
+        // every eleventh message has no selected feature at all (hash 999 is not a column).
         let features: Vec<SparseFeatures> = (0..60u64)
             .map(|i| {
-                let mut entries: Vec<(u64, f32)> = vec![
-                    (i % 2 * 10 + i % 7, 0.6),
-                    (20 + i % 13, 0.5),
-                    (35 + (i * 7) % 15, 0.4),
-                ];
+                let mut entries: Vec<(u64, f32)> = if i % 11 == 0 {
+                    vec![(999, 1.0)]
+                } else {
+                    vec![
+                        (i % 2 * 10 + i % 7, 0.6),
+                        (20 + i % 13, 0.5),
+                        (35 + (i * 7) % 15, 0.4),
+                    ]
+                };
                 entries.sort_by_key(|e| e.0);
                 entries.dedup_by_key(|e| e.0);
                 SparseFeatures { entries }
@@ -1648,41 +1662,44 @@ mod tests {
         );
         let examples: Vec<usize> = (0..60).filter(|i| i % 5 != 0).collect();
         let hyper = FtrlHyper::of(&TrainOptions::default());
-        let (epochs, seed) = (3, 7);
-        let sparse = ftrl_passes(None, hyper, &rows, &examples, epochs, seed)?;
-
-        // The reference: linfa given every feature for every batch, as training did before.
+        let failed = estimator_error("FTRL");
         let params = Ftrl::params()
             .alpha(hyper.alpha)
             .beta(hyper.beta)
             .l1_ratio(hyper.l1)
             .l2_ratio(hyper.l2);
-        let mut dense = Ftrl::new(
-            params
-                .clone()
-                .check()
-                .map_err(|e| estimator_error("FTRL")(e.to_string()))?,
+        // The reference: linfa given every feature for every batch, as training did before.
+        let dense_passes = |mut model: Ftrl<f64>, epochs: usize, seed: u64| {
+            let mut order: Vec<usize> = (0..examples.len()).collect();
+            for epoch in 0..epochs {
+                order.sort_by_key(|&i| splitmix64(seed ^ ((epoch as u64) << 32) ^ i as u64));
+                for chunk in order.chunks(FTRL_BATCH) {
+                    let batch: Vec<usize> = chunk.iter().map(|&i| examples[i]).collect();
+                    let targets: Array1<bool> = batch.iter().map(|&i| labels[i]).collect();
+                    model = params
+                        .fit_with(Some(model), &Dataset::new(rows.x.dense(&batch), targets))
+                        .map_err(|e| failed(e.to_string()))?;
+                }
+            }
+            Ok::<_, TrainError>(model)
+        };
+        let same = |got: &Ftrl<f64>, want: &Ftrl<f64>| {
+            for (name, got, want) in [("z", got.z(), want.z()), ("n", got.n(), want.n())] {
+                for (column, (a, b)) in got.iter().zip(want).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                        "{name}[{column}]: {a} vs {b}"
+                    );
+                }
+            }
+        };
+        let start = Ftrl::new(
+            params.clone().check().map_err(|e| failed(e.to_string()))?,
             50,
         );
-        let mut order: Vec<usize> = (0..examples.len()).collect();
-        for epoch in 0..epochs {
-            order.sort_by_key(|&i| splitmix64(seed ^ ((epoch as u64) << 32) ^ i as u64));
-            for chunk in order.chunks(FTRL_BATCH) {
-                let batch: Vec<usize> = chunk.iter().map(|&i| examples[i]).collect();
-                let targets: Array1<bool> = batch.iter().map(|&i| labels[i]).collect();
-                dense = params
-                    .fit_with(Some(dense), &Dataset::new(rows.x.dense(&batch), targets))
-                    .map_err(|e| estimator_error("FTRL")(e.to_string()))?;
-            }
-        }
-        for (name, got, want) in [("z", sparse.z(), dense.z()), ("n", sparse.n(), dense.n())] {
-            for (column, (a, b)) in got.iter().zip(want).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-12 * b.abs().max(1.0),
-                    "{name}[{column}]: {a} vs {b}"
-                );
-            }
-        }
+        let sparse = ftrl_passes(None, hyper, &rows, &examples, 3, 7)?;
+        let dense = dense_passes(start, 3, 7)?;
+        same(&sparse, &dense);
         // Features no batch uses keep their starting state; the others were learned.
         let used: std::collections::HashSet<usize> = examples
             .iter()
@@ -1691,6 +1708,12 @@ mod tests {
         for (column, &n) in sparse.n().iter().enumerate() {
             assert_eq!(n > 0.0, used.contains(&column), "n[{column}] = {n}");
         }
+        // A warm start continues the same way (as `update` does).
+        let continued = ftrl_passes(Some(sparse.clone()), hyper, &rows, &examples, 2, 8)?;
+        same(&continued, &dense_passes(dense, 2, 8)?);
+        // A starting state of another width is refused, not indexed out of bounds.
+        let narrow = hyper.model(Array1::zeros(10), Array1::zeros(10))?;
+        assert!(ftrl_passes(Some(narrow), hyper, &rows, &examples, 1, 7).is_err());
         Ok(())
     }
 
