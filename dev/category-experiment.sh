@@ -15,8 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source dev/corpus-experiment.sh
 (($# > 0)) || set -- default
-filter "$WORK/older.csv" spam easy_ham
-filter "$WORK/later.csv" spam_2 easy_ham_2
+periods
 
 categories() { # categories LABEL JSON
     python3 - "$@" <<'PY'

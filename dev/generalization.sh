@@ -22,8 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source dev/corpus-experiment.sh
 (($# > 0)) || set -- default
-filter "$WORK/older.csv" spam easy_ham
-filter "$WORK/later.csv" spam_2 easy_ham_2
+periods
 filter "$WORK/later-hard.csv" spam_2 easy_ham_2 hard_ham
 python3 - "$CORPUS" "$WORK/authored" <<'PY'
 import csv, os, re, sys
