@@ -58,16 +58,18 @@ pub struct Model {
 
 const N_CATEGORIES: usize = Category::ALL.len();
 
-/// The weights of one feature row, side by side so one lookup brings them all: 32 bytes, aligned
-/// so that they never straddle two cache lines.
+/// What scoring reads of one feature: its spam weight and where its category weights are, side
+/// by side so one lookup brings both. Most features carry no category weight (the category head
+/// is over a few thousand of them), so those live in a separate, small table.
 #[derive(Debug, Clone, Copy)]
-#[repr(align(32))]
-struct RowWeights {
+struct Entry {
     spam: f32,
-    categories: [f32; N_CATEGORIES],
+    /// 1 + the index of its category weights in [`WeightTable::categories`]; 0 when they are all
+    /// zero.
+    category: u32,
 }
 
-/// Feature hash to row weights: the hashes sorted, and for each value of their top `bits` bits
+/// Feature hash to weights: the hashes sorted, and for each value of their top `bits` bits
 /// where its hashes start. Feature hashes are uniform, so a lookup reads one small entry of
 /// `starts` and a few neighbouring hashes: fewer cache misses than a hash map, no hashing.
 #[derive(Debug)]
@@ -75,15 +77,18 @@ struct WeightTable {
     bits: u32,
     starts: Vec<u32>,
     hashes: Vec<u64>,
-    weights: Vec<RowWeights>,
+    entries: Vec<Entry>,
+    /// The non-zero category weight rows.
+    categories: Vec<[f32; N_CATEGORIES]>,
     /// Artifact row (index of the feature name) of each entry.
     rows: Vec<u32>,
 }
 
 impl WeightTable {
-    /// The table of `hashes[row]` to `rows[row]`; of rows sharing a hash, the last one wins.
-    fn new(hashes: &[u64], rows: &[RowWeights]) -> Self {
-        let mut order: Vec<usize> = (0..hashes.len()).collect();
+    /// The table of `hashes[row]` to `spam[row]` and the category weights of the row
+    /// (`categories[row * N_CATEGORIES..]`); of rows sharing a hash, the last one wins.
+    fn new(hashes: &[u64], spam: &[f32], categories: &[f32]) -> Self {
+        let mut order: Vec<usize> = (0..hashes.len().min(spam.len())).collect();
         order.sort_by_key(|&row| (hashes[row], std::cmp::Reverse(row)));
         order.dedup_by_key(|row| hashes[*row]);
         // About four hashes per bucket keeps `starts` small enough to stay in the L1 cache.
@@ -98,11 +103,30 @@ impl WeightTable {
             total += *start;
             *start = total;
         }
+        let mut category_rows = Vec::new();
+        let entries = order
+            .iter()
+            .map(|&row| {
+                let weights = categories
+                    .get(row * N_CATEGORIES..(row + 1) * N_CATEGORIES)
+                    .and_then(|w| <[f32; N_CATEGORIES]>::try_from(w).ok())
+                    .filter(|w| w.iter().any(|&w| w != 0.0));
+                let category = weights.map_or(0, |w| {
+                    category_rows.push(w);
+                    category_rows.len() as u32
+                });
+                Entry {
+                    spam: spam[row],
+                    category,
+                }
+            })
+            .collect();
         WeightTable {
             bits,
             starts,
             hashes: order.iter().map(|&row| hashes[row]).collect(),
-            weights: order.iter().map(|&row| rows[row]).collect(),
+            entries,
+            categories: category_rows,
             rows: order.iter().map(|&row| row as u32).collect(),
         }
     }
@@ -116,8 +140,14 @@ impl WeightTable {
         Some(start + at as u32)
     }
 
-    fn get(&self, index: u32) -> Option<&RowWeights> {
-        self.weights.get(index as usize)
+    fn get(&self, index: u32) -> Option<&Entry> {
+        self.entries.get(index as usize)
+    }
+
+    /// The category weights of an entry, `None` when they are all zero.
+    fn categories(&self, entry: &Entry) -> Option<&[f32; N_CATEGORIES]> {
+        self.categories
+            .get((entry.category as usize).checked_sub(1)?)
     }
 
     /// The artifact row of an entry.
@@ -141,19 +171,6 @@ impl Model {
             .map(SubwordTokenizer::from_json)
             .transpose()
             .map_err(|e| ArtifactError::Invalid(e.to_string()))?;
-        let rows: Vec<RowWeights> = artifact
-            .spam_weights
-            .iter()
-            .zip(artifact.category_weights.chunks_exact(N_CATEGORIES))
-            .map(|(&spam, categories)| {
-                let mut weights = [0f32; N_CATEGORIES];
-                weights.copy_from_slice(categories);
-                RowWeights {
-                    spam,
-                    categories: weights,
-                }
-            })
-            .collect();
         let mut category_bias = [0f32; N_CATEGORIES];
         category_bias.copy_from_slice(&artifact.category_bias);
         let mut fingerprint = Sha256::new();
@@ -165,7 +182,11 @@ impl Model {
         Ok(Model {
             metadata: artifact.metadata,
             extractor: FeatureExtractor::new(artifact.feature_config, subword),
-            weights: WeightTable::new(&artifact.feature_hashes, &rows),
+            weights: WeightTable::new(
+                &artifact.feature_hashes,
+                &artifact.spam_weights,
+                &artifact.category_weights,
+            ),
             names: artifact.feature_names,
             spam_bias: artifact.spam_bias,
             category_bias,
@@ -208,9 +229,12 @@ impl Model {
         let mut raw = self.spam_bias;
         let mut category_logits = self.category_bias;
         for &(index, value) in &values {
-            if let Some(weights) = self.weights.get(index) {
-                raw += weights.spam * value;
-                for (logit, weight) in category_logits.iter_mut().zip(&weights.categories) {
+            let Some(entry) = self.weights.get(index) else {
+                continue;
+            };
+            raw += entry.spam * value;
+            if let Some(weights) = self.weights.categories(entry) {
+                for (logit, weight) in category_logits.iter_mut().zip(weights) {
                     *logit += value * weight;
                 }
             }
@@ -365,18 +389,23 @@ mod tests {
             .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
             .chain([7, 7, u64::MAX])
             .collect();
-        let rows: Vec<RowWeights> = (0..hashes.len())
-            .map(|row| RowWeights {
-                spam: row as f32,
-                categories: [0.0; N_CATEGORIES],
+        let spam: Vec<f32> = (0..hashes.len()).map(|row| row as f32).collect();
+        // Every third row has category weights, the others none.
+        let categories: Vec<f32> = (0..hashes.len())
+            .flat_map(|row| {
+                let weight = if row % 3 == 0 { row as f32 + 0.5 } else { 0.0 };
+                [weight; N_CATEGORIES]
             })
             .collect();
-        let table = WeightTable::new(&hashes, &rows);
+        let table = WeightTable::new(&hashes, &spam, &categories);
+        assert_eq!(table.categories.len(), 1001_usize.div_ceil(3) + 1);
         for (row, &hash) in (0u32..).zip(&hashes).take(1000) {
             let found = table.find(hash);
             assert_eq!(found.and_then(|i| table.row(i)), Some(row));
-            let spam = found.and_then(|i| table.get(i)).map(|w| w.spam);
-            assert_eq!(spam, Some(row as f32));
+            let entry = found.and_then(|i| table.get(i));
+            assert_eq!(entry.map(|e| e.spam), Some(row as f32));
+            let expected = (row % 3 == 0).then_some([row as f32 + 0.5; N_CATEGORIES]);
+            assert_eq!(entry.and_then(|e| table.categories(e)).copied(), expected);
         }
         let duplicate = table.find(7).and_then(|i| table.row(i));
         assert_eq!(
@@ -386,7 +415,7 @@ mod tests {
         );
         assert!(table.find(u64::MAX).is_some());
         assert_eq!(table.find(12345), None);
-        assert_eq!(WeightTable::new(&[], &[]).find(0), None);
+        assert_eq!(WeightTable::new(&[], &[], &[]).find(0), None);
     }
 
     #[test]

@@ -210,7 +210,7 @@ impl Default for TrainOptions {
             logistic_alpha: 0.001,
             logistic_iterations: 60,
             naive_bayes_alpha: 0.01,
-            ftrl_epochs: 50,
+            ftrl_epochs: 200,
             ftrl_alpha: 0.5,
             ftrl_l1: 0.0001,
             ftrl_l2: 0.001,
@@ -687,6 +687,51 @@ pub(crate) fn chi_squared(a: f64, b: f64, n1: f64, n0: f64) -> f64 {
     n * (a * d - b * c).powi(2) / denominator
 }
 
+/// Reusable buffers for [`SparseRows::dense_over_used_columns`]: a bit per column, set for the
+/// columns a mini-batch uses, and each used column's position among them.
+#[derive(Default)]
+pub(crate) struct UsedColumns {
+    marks: Vec<u64>,
+    positions: Vec<u32>,
+}
+
+impl UsedColumns {
+    /// Room for `n_columns` columns.
+    fn fit(&mut self, n_columns: usize) {
+        self.marks.resize(n_columns.div_ceil(64), 0);
+        self.positions.resize(n_columns, 0);
+    }
+
+    fn mark(&mut self, column: usize) {
+        if let Some(word) = self.marks.get_mut(column / 64) {
+            *word |= 1 << (column % 64);
+        }
+    }
+
+    /// The marked columns in ascending order; clears the marks and records the positions.
+    fn take_ascending(&mut self) -> Vec<usize> {
+        let mut columns = Vec::new();
+        for (index, word) in self.marks.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                columns.push(index * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+        for (at, &column) in (0u32..).zip(&columns) {
+            if let Some(position) = self.positions.get_mut(column) {
+                *position = at;
+            }
+        }
+        columns
+    }
+
+    /// The position of a column taken by the last [`UsedColumns::take_ascending`].
+    fn position(&self, column: usize) -> Option<usize> {
+        self.positions.get(column).map(|&at| at as usize)
+    }
+}
+
 /// Training rows as sparse feature values, densified a few rows at a time: memory grows with
 /// the non-zero values of the messages, not with messages x features.
 pub(crate) struct SparseRows {
@@ -742,18 +787,27 @@ impl SparseRows {
 
     /// The given rows as a dense matrix over only the columns they use, and those columns
     /// (ascending): what one FTRL mini-batch needs, whatever the width of the whole matrix.
-    fn dense_over_used_columns(&self, rows: &[usize]) -> (Vec<usize>, Array2<f64>) {
-        let mut columns: Vec<usize> = rows
-            .iter()
-            .flat_map(|&i| self.row(i).iter().map(|&(column, _)| column as usize))
-            .collect();
-        columns.sort_unstable();
-        columns.dedup();
+    /// `scratch` marks the used columns, so finding them takes no sort.
+    fn dense_over_used_columns(
+        &self,
+        rows: &[usize],
+        scratch: &mut UsedColumns,
+    ) -> (Vec<usize>, Array2<f64>) {
+        scratch.fit(self.n_columns);
+        for &i in rows {
+            for &(column, _) in self.row(i) {
+                scratch.mark(column as usize);
+            }
+        }
+        let columns = scratch.take_ascending();
         let mut x = Array2::<f64>::zeros((rows.len(), columns.len()));
         for (mut record, &i) in x.rows_mut().into_iter().zip(rows) {
             for &(column, value) in self.row(i) {
-                if let Ok(at) = columns.binary_search(&(column as usize)) {
-                    record[at] = f64::from(value);
+                if let Some(slot) = scratch
+                    .position(column as usize)
+                    .and_then(|at| record.get_mut(at))
+                {
+                    *slot = f64::from(value);
                 }
             }
         }
@@ -1075,12 +1129,13 @@ pub(crate) fn ftrl_passes(
     }
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let mut batch = Vec::with_capacity(FTRL_BATCH);
+    let mut used_columns = UsedColumns::default();
     for epoch in 0..epochs {
         order.sort_by_key(|&i| splitmix64(seed ^ ((epoch as u64) << 32) ^ i as u64));
         for chunk in order.chunks(FTRL_BATCH) {
             batch.clear();
             batch.extend(chunk.iter().map(|&i| examples[i]));
-            let (columns, records) = rows.x.dense_over_used_columns(&batch);
+            let (columns, records) = rows.x.dense_over_used_columns(&batch, &mut used_columns);
             let targets: Array1<bool> = batch.iter().map(|&i| rows.labels[i]).collect();
             let part = hyper.model(
                 columns.iter().map(|&c| z[c]).collect(),
@@ -1536,7 +1591,7 @@ mod tests {
     use super::toy::{corpus, labeled, message};
     use super::*;
     use crate::scorer::Model;
-    use ndarray::Axis;
+    use ndarray::{Axis, array};
 
     #[test]
     fn folds_are_stratified_and_deterministic() {
@@ -1631,6 +1686,26 @@ mod tests {
             assert_eq!(fitted.rows, targets.iter().filter(|&&t| t == class).count());
         }
         Ok(())
+    }
+
+    #[test]
+    fn a_batch_is_dense_over_exactly_its_columns_in_ascending_order() {
+        let x = SparseRows {
+            rows: vec![
+                vec![(130, 1.0), (3, 2.0)],
+                vec![(64, 3.0), (3, 4.0)],
+                vec![(0, 5.0)],
+            ],
+            n_columns: 131,
+        };
+        let mut scratch = UsedColumns::default();
+        let (columns, dense) = x.dense_over_used_columns(&[0, 1], &mut scratch);
+        assert_eq!(columns, [3, 64, 130]);
+        assert_eq!(dense, array![[2.0, 0.0, 1.0], [4.0, 3.0, 0.0]]);
+        // The marks of one batch do not leak into the next.
+        let (columns, dense) = x.dense_over_used_columns(&[2], &mut scratch);
+        assert_eq!(columns, [0]);
+        assert_eq!(dense, array![[5.0]]);
     }
 
     #[test]
