@@ -381,10 +381,10 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
             .unwrap_or(0)
             > 0
     );
-    assert_eq!(inspected["build_options"]["epochs"], 10);
+    assert_eq!(inspected["build_options"]["epochs"], 40);
     let recorded = ok(&["inspect", "--options", updated.to_str().unwrap()]);
     assert!(
-        recorded.contains("spamflow update --options") && recorded.contains("epochs = 10\n"),
+        recorded.contains("spamflow update --options") && recorded.contains("epochs = 40\n"),
         "{recorded}"
     );
     // The printed options are an `update --options` file; flags win over it.

@@ -88,7 +88,7 @@ impl Default for UpdateOptions {
     fn default() -> Self {
         UpdateOptions {
             seed: 42,
-            epochs: 10,
+            epochs: 40,
             max_new_features: 5000,
             min_document_frequency: 3,
             prior_count: 100.0,
