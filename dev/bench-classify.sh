@@ -3,7 +3,9 @@
 # run. bogofilter is trained on the train split (`-s -b` / `-n -b`), then both classify every
 # message of the test split from file paths (bogofilter in bulk mode `-b`, spamflow with
 # `classify --threads 1`); whole-command wall time, best of RUNS. Also prints both filters'
-# (1 - ROC AUC) on the test split. Usage: dev/bench-classify.sh [MODEL]
+# (1 - ROC AUC) on the test split. Usage: dev/bench-classify.sh [MODEL]; SPAMFLOW_BIN runs
+# another spamflow build (default: target/release/spamflow, built first), e.g. to compare two
+# builds' serving code on the same model.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=${CORPUS:-$root/../shared/corpora/spamassassin}
@@ -13,8 +15,12 @@ runs=${RUNS:-3}
 if ! command -v bogofilter >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bogofilter >/dev/null
 fi
-cargo build --release --quiet -p spamflow-cli
-spamflow=$root/target/release/spamflow
+if [[ -n ${SPAMFLOW_BIN:-} ]]; then
+  spamflow=$(realpath "$SPAMFLOW_BIN")
+else
+  cargo build --release --quiet -p spamflow-cli
+  spamflow=$root/target/release/spamflow
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -29,7 +29,7 @@ pub struct UpdateArgs {
     /// Random seed (fold assignment, shuffling) [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// FTRL passes over the new messages [default: 10].
+    /// FTRL passes over the new messages [default: 40].
     #[arg(long)]
     pub epochs: Option<usize>,
     /// New features appended at most (vocabulary extension; 0: none) [default: 5000].

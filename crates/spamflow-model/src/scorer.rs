@@ -1,6 +1,7 @@
 //! Serving: message bytes to a [`Verdict`] with one sparse pass over the weights.
 
 use sha2::{Digest, Sha256};
+use std::num::NonZeroU32;
 use std::sync::LazyLock;
 
 use serde::Serialize;
@@ -62,11 +63,11 @@ const N_CATEGORIES: usize = Category::ALL.len();
 /// by side so one lookup brings both. Most features carry no category weight (the category head
 /// is over a few thousand of them), so those live in a separate, small table.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+struct FeatureWeights {
     spam: f32,
-    /// 1 + the index of its category weights in [`WeightTable::categories`]; 0 when they are all
-    /// zero.
-    category: u32,
+    /// Where its category weights are in [`WeightTable::categories`]: 1 + the index, `None`
+    /// when they are all zero.
+    category_row: Option<NonZeroU32>,
 }
 
 /// Feature hash to weights: the hashes sorted, and for each value of their top `bits` bits
@@ -77,7 +78,7 @@ struct WeightTable {
     bits: u32,
     starts: Vec<u32>,
     hashes: Vec<u64>,
-    entries: Vec<Entry>,
+    entries: Vec<FeatureWeights>,
     /// The non-zero category weight rows.
     categories: Vec<[f32; N_CATEGORIES]>,
     /// Artifact row (index of the feature name) of each entry.
@@ -89,6 +90,7 @@ impl WeightTable {
     /// (`categories[row * N_CATEGORIES..]`); of rows sharing a hash, the last one wins.
     fn new(hashes: &[u64], spam: &[f32], categories: &[f32]) -> Self {
         let mut order: Vec<usize> = (0..hashes.len().min(spam.len())).collect();
+        let spam_of = |row: usize| spam.get(row).copied().unwrap_or(0.0);
         order.sort_by_key(|&row| (hashes[row], std::cmp::Reverse(row)));
         order.dedup_by_key(|row| hashes[*row]);
         // About four hashes per bucket keeps `starts` small enough to stay in the L1 cache.
@@ -111,13 +113,13 @@ impl WeightTable {
                     .get(row * N_CATEGORIES..(row + 1) * N_CATEGORIES)
                     .and_then(|w| <[f32; N_CATEGORIES]>::try_from(w).ok())
                     .filter(|w| w.iter().any(|&w| w != 0.0));
-                let category = weights.map_or(0, |w| {
+                let category_row = weights.and_then(|w| {
                     category_rows.push(w);
-                    category_rows.len() as u32
+                    NonZeroU32::new(category_rows.len() as u32)
                 });
-                Entry {
-                    spam: spam[row],
-                    category,
+                FeatureWeights {
+                    spam: spam_of(row),
+                    category_row,
                 }
             })
             .collect();
@@ -140,14 +142,14 @@ impl WeightTable {
         Some(start + at as u32)
     }
 
-    fn get(&self, index: u32) -> Option<&Entry> {
+    fn get(&self, index: u32) -> Option<&FeatureWeights> {
         self.entries.get(index as usize)
     }
 
     /// The category weights of an entry, `None` when they are all zero.
-    fn categories(&self, entry: &Entry) -> Option<&[f32; N_CATEGORIES]> {
+    fn categories(&self, weights: &FeatureWeights) -> Option<&[f32; N_CATEGORIES]> {
         self.categories
-            .get((entry.category as usize).checked_sub(1)?)
+            .get(weights.category_row?.get() as usize - 1)
     }
 
     /// The artifact row of an entry.
@@ -390,15 +392,22 @@ mod tests {
             .chain([7, 7, u64::MAX])
             .collect();
         let spam: Vec<f32> = (0..hashes.len()).map(|row| row as f32).collect();
-        // Every third row has category weights, the others none.
+        // Every third row has category weights, and so does row 1000, the first of the two rows
+        // of hash 7; the others have none.
+        let has_categories = |row: usize| row.is_multiple_of(3) || row == 1000;
         let categories: Vec<f32> = (0..hashes.len())
             .flat_map(|row| {
-                let weight = if row % 3 == 0 { row as f32 + 0.5 } else { 0.0 };
+                let weight = if has_categories(row) {
+                    row as f32 + 0.5
+                } else {
+                    0.0
+                };
                 [weight; N_CATEGORIES]
             })
             .collect();
         let table = WeightTable::new(&hashes, &spam, &categories);
-        assert_eq!(table.categories.len(), 1001_usize.div_ceil(3) + 1);
+        // Rows 0, 3, ..., 1002 keep their category weights (335 rows); row 1000 lost to row 1001.
+        assert_eq!(table.categories.len(), 335);
         for (row, &hash) in (0u32..).zip(&hashes).take(1000) {
             let found = table.find(hash);
             assert_eq!(found.and_then(|i| table.row(i)), Some(row));
@@ -412,6 +421,12 @@ mod tests {
             duplicate,
             Some(1001),
             "the last row of a repeated hash wins"
+        );
+        let duplicate_categories = table.find(7).and_then(|i| table.get(i));
+        assert_eq!(
+            duplicate_categories.and_then(|w| table.categories(w)),
+            None,
+            "with its category weights"
         );
         assert!(table.find(u64::MAX).is_some());
         assert_eq!(table.find(12345), None);

@@ -690,7 +690,7 @@ pub(crate) fn chi_squared(a: f64, b: f64, n1: f64, n0: f64) -> f64 {
 /// Reusable buffers for [`SparseRows::dense_over_used_columns`]: a bit per column, set for the
 /// columns a mini-batch uses, and each used column's position among them.
 #[derive(Default)]
-pub(crate) struct UsedColumns {
+struct UsedColumns {
     marks: Vec<u64>,
     positions: Vec<u32>,
 }
@@ -702,7 +702,11 @@ impl UsedColumns {
         self.positions.resize(n_columns, 0);
     }
 
+    /// Marks `column` as used; columns past the room are ignored.
     fn mark(&mut self, column: usize) {
+        if column >= self.positions.len() {
+            return;
+        }
         if let Some(word) = self.marks.get_mut(column / 64) {
             *word |= 1 << (column % 64);
         }
@@ -1706,6 +1710,16 @@ mod tests {
         let (columns, dense) = x.dense_over_used_columns(&[2], &mut scratch);
         assert_eq!(columns, [0]);
         assert_eq!(dense, array![[5.0]]);
+        // Narrower rows with the same scratch: a column past the width (here inside the last
+        // word of marks) is never used, and a column repeated within a row keeps its last value,
+        // as a dense row would.
+        let narrow = SparseRows {
+            rows: vec![vec![(1, 1.0), (120, 2.0), (1, 3.0)]],
+            n_columns: 100,
+        };
+        let (columns, dense) = narrow.dense_over_used_columns(&[0], &mut scratch);
+        assert_eq!(columns, [1]);
+        assert_eq!(dense, array![[3.0]]);
     }
 
     #[test]
