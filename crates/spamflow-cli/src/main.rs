@@ -552,15 +552,13 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     writeln!(out, "spamflow version  {}", m.spamflow_version)?;
     writeln!(out, "algorithm         {} (seed {})", m.algorithm, m.seed)?;
     writeln!(out, "features          {}", artifact.feature_hashes.len())?;
-    writeln!(
-        out,
-        "header words      {}",
-        if artifact.feature_config.header_words {
-            "on"
-        } else {
-            "off"
-        }
-    )?;
+    let config = &artifact.feature_config;
+    let header_words = match config.header_word_fields.as_slice() {
+        _ if !config.header_words => "off".to_owned(),
+        [every] if every == "*" => "every field".to_owned(),
+        fields => fields.join(", "),
+    };
+    writeln!(out, "header words      {header_words}")?;
     writeln!(
         out,
         "parent model      {}",

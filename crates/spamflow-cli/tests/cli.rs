@@ -368,7 +368,7 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
         inspected["metadata"]["parent_model_id"],
         weak_id["metadata"]["model_id"]
     );
-    assert_eq!(inspected["format_version"], 5);
+    assert_eq!(inspected["format_version"], 6);
     assert_eq!(inspected["incremental_update"], "exact");
     // The manifest labels categories: the update continues the category head's counts.
     assert!(

@@ -8,17 +8,19 @@
 //! incrementally) and the parent model id. Version 3 added [`FeatureConfig::header_words`].
 //! Version 4 added [`ModelMetadata::build_options`], the options the model was built with.
 //! Version 5 added [`CategoryCounts`], the naive Bayes sums of the category head, so that
-//! `update` can continue it. bincode is not self-describing, so older payloads are decoded with
+//! `update` can continue it. Version 6 added [`FeatureConfig::header_word_fields`], the fields
+//! whose words are features. bincode is not self-describing, so older payloads are decoded with
 //! their own layout and converted: a version-1 file has no online state and no parent, files
 //! before version 3 extracted header words, files before version 4 do not record their options,
-//! and files before version 5 have no category counts. This build writes version 5 only.
+//! files before version 5 have no category counts, and files before version 6 took the words of
+//! every header field (`["*"]`). This build writes version 6 only.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spamflow_features::{FeatureConfig, Limits};
 
 /// The artifact format this build writes (it also reads [`OLDEST_FORMAT_VERSION`] and later).
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// The oldest artifact format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"SPAMFLOW";
@@ -203,20 +205,46 @@ struct FeatureConfigV2 {
 
 impl From<FeatureConfigV2> for FeatureConfig {
     fn from(v2: FeatureConfigV2) -> Self {
-        FeatureConfig {
+        FeatureConfigV5 {
             limits: v2.limits,
             ignored_header_prefixes: v2.ignored_header_prefixes,
             word_pairs: v2.word_pairs,
             header_words: true,
             subword_window_bytes: v2.subword_window_bytes,
         }
+        .into()
     }
 }
 
-/// The payload layout of format versions 1 to 4: metadata `M`, feature configuration `F`, the
-/// model, then `O`, the online state (absent in version 1); no category counts.
+/// The feature-configuration layout of format versions 3 to 5 (no `header_word_fields`: those
+/// builds took the words of every field when `header_words` was on).
 #[derive(Deserialize)]
-struct LegacyArtifact<M, F, O> {
+struct FeatureConfigV5 {
+    limits: Limits,
+    ignored_header_prefixes: Vec<String>,
+    word_pairs: bool,
+    header_words: bool,
+    subword_window_bytes: usize,
+}
+
+impl From<FeatureConfigV5> for FeatureConfig {
+    fn from(v5: FeatureConfigV5) -> Self {
+        FeatureConfig {
+            limits: v5.limits,
+            ignored_header_prefixes: v5.ignored_header_prefixes,
+            word_pairs: v5.word_pairs,
+            header_words: v5.header_words,
+            header_word_fields: vec!["*".to_owned()],
+            subword_window_bytes: v5.subword_window_bytes,
+        }
+    }
+}
+
+/// The payload layout of format versions 1 to 5: metadata `M`, feature configuration `F`, the
+/// model, then `O`, the online state (absent in version 1), and `C`, the category counts
+/// (absent before version 5).
+#[derive(Deserialize)]
+struct LegacyArtifact<M, F, O, C> {
     metadata: M,
     feature_config: F,
     tokenizer_json: Option<String>,
@@ -229,28 +257,34 @@ struct LegacyArtifact<M, F, O> {
     calibration: (f32, f32),
     threshold: f32,
     online_state: O,
+    category_counts: C,
 }
 
-/// The version-1 payload layout: version-1 metadata, the older feature configuration, no online
-/// state.
-type ModelArtifactV1 = LegacyArtifact<ModelMetadataV1, FeatureConfigV2, NoOnlineState>;
-/// The version-2 payload layout: version-3 metadata and the older feature configuration.
-type ModelArtifactV2 = LegacyArtifact<ModelMetadataV3, FeatureConfigV2, Option<OnlineState>>;
-/// The version-3 payload layout: the current one without the build options. It reads the
-/// current [`FeatureConfig`]: a change to that type needs a frozen copy of today's layout here
-/// (the test of `tests/fixtures/format-3.spamflow` fails until there is one).
-type ModelArtifactV3 = LegacyArtifact<ModelMetadataV3, FeatureConfig, Option<OnlineState>>;
-/// The version-4 payload layout: the current one without the category counts (the same caveat
-/// as version 3's for [`ModelMetadata`] and [`FeatureConfig`]; `tests/fixtures/format-4.spamflow`).
-type ModelArtifactV4 = LegacyArtifact<ModelMetadata, FeatureConfig, Option<OnlineState>>;
+/// The version-1 payload layout: version-1 metadata, the oldest feature configuration, no
+/// online state.
+type ModelArtifactV1 = LegacyArtifact<ModelMetadataV1, FeatureConfigV2, Absent, Absent>;
+/// The version-2 payload layout: version-3 metadata and the oldest feature configuration.
+type ModelArtifactV2 =
+    LegacyArtifact<ModelMetadataV3, FeatureConfigV2, Option<OnlineState>, Absent>;
+/// The version-3 payload layout: version 4's without the build options. It reads the current
+/// [`ModelMetadata`]'s fields but for the options: a change to that type needs a frozen copy of
+/// today's layout here (the tests of `tests/fixtures/format-*.spamflow` fail until there is one).
+type ModelArtifactV3 =
+    LegacyArtifact<ModelMetadataV3, FeatureConfigV5, Option<OnlineState>, Absent>;
+/// The version-4 payload layout: version 5's without the category counts.
+type ModelArtifactV4 = LegacyArtifact<ModelMetadata, FeatureConfigV5, Option<OnlineState>, Absent>;
+/// The version-5 payload layout: the current one without the header word fields.
+type ModelArtifactV5 =
+    LegacyArtifact<ModelMetadata, FeatureConfigV5, Option<OnlineState>, Option<CategoryCounts>>;
 
-impl<M, F, O> From<LegacyArtifact<M, F, O>> for ModelArtifact
+impl<M, F, O, C> From<LegacyArtifact<M, F, O, C>> for ModelArtifact
 where
     M: Into<ModelMetadata>,
     F: Into<FeatureConfig>,
     O: Into<Option<OnlineState>>,
+    C: Into<Option<CategoryCounts>>,
 {
-    fn from(legacy: LegacyArtifact<M, F, O>) -> Self {
+    fn from(legacy: LegacyArtifact<M, F, O, C>) -> Self {
         ModelArtifact {
             metadata: legacy.metadata.into(),
             feature_config: legacy.feature_config.into(),
@@ -264,7 +298,7 @@ where
             calibration: legacy.calibration,
             threshold: legacy.threshold,
             online_state: legacy.online_state.into(),
-            category_counts: None,
+            category_counts: legacy.category_counts.into(),
         }
     }
 }
@@ -314,13 +348,19 @@ impl From<ModelMetadataV3> for ModelMetadata {
     }
 }
 
-/// The online state of a version-1 file: none, and no bytes (bincode writes nothing for a unit
-/// struct).
+/// A part an older layout does not have (the online state of a version-1 file, the category
+/// counts before version 5): no bytes (bincode writes nothing for a unit struct), read as `None`.
 #[derive(Deserialize)]
-struct NoOnlineState;
+struct Absent;
 
-impl From<NoOnlineState> for Option<OnlineState> {
-    fn from(_: NoOnlineState) -> Self {
+impl From<Absent> for Option<OnlineState> {
+    fn from(_: Absent) -> Self {
+        None
+    }
+}
+
+impl From<Absent> for Option<CategoryCounts> {
+    fn from(_: Absent) -> Self {
         None
     }
 }
@@ -412,6 +452,7 @@ impl ModelArtifact {
             2 => decode::<ModelArtifactV2>(payload)?.into(),
             3 => decode::<ModelArtifactV3>(payload)?.into(),
             4 => decode::<ModelArtifactV4>(payload)?.into(),
+            5 => decode::<ModelArtifactV5>(payload)?.into(),
             _ => decode(payload)?,
         };
         artifact.check_shapes()?;
@@ -617,8 +658,14 @@ pub(crate) mod tests {
     /// A model as an older build wrote it: header words were always extracted, so a file
     /// trained with them off is not representable (`tiny_artifact` has them off).
     fn legacy_artifact() -> ModelArtifact {
-        let mut artifact = tiny_artifact();
+        let mut artifact = before_version_6(tiny_artifact());
         artifact.feature_config.header_words = true;
+        artifact
+    }
+
+    /// `artifact` as a file written before format version 6 reads: every header field's words.
+    fn before_version_6(mut artifact: ModelArtifact) -> ModelArtifact {
+        artifact.feature_config.header_word_fields = vec!["*".into()];
         artifact
     }
 
@@ -660,7 +707,7 @@ pub(crate) mod tests {
 
     #[test]
     fn version_3_files_load_without_build_options() -> Result<(), ArtifactError> {
-        let artifact = tiny_artifact();
+        let artifact = before_version_6(tiny_artifact());
         let (loaded, version) = ModelArtifact::from_bytes_with_version(VERSION_3_FILE)?;
         assert_eq!(version, 3);
         assert_eq!(loaded, artifact);
@@ -680,7 +727,7 @@ pub(crate) mod tests {
 
     #[test]
     fn version_4_files_load_without_category_counts() -> Result<(), ArtifactError> {
-        let mut artifact = tiny_artifact();
+        let mut artifact = before_version_6(tiny_artifact());
         artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
         let (loaded, version) = ModelArtifact::from_bytes_with_version(VERSION_4_FILE)?;
         assert_eq!((&loaded, version), (&artifact, 4));
@@ -690,6 +737,30 @@ pub(crate) mod tests {
         let bytes = current.to_bytes()?;
         assert_eq!(ModelArtifact::from_bytes(&bytes)?, current);
         assert!(ModelArtifact::from_bytes(&frame(4, &bytes[HEADER_LEN..])).is_err());
+        Ok(())
+    }
+
+    /// [`tiny_artifact`] with build options and category counts, as a version-5 build wrote it.
+    const VERSION_5_FILE: &[u8] = include_bytes!("../tests/fixtures/format-5.spamflow");
+
+    #[test]
+    fn version_5_files_load_with_the_words_of_every_header_field() -> Result<(), ArtifactError> {
+        let mut artifact = before_version_6(tiny_artifact());
+        artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
+        artifact.category_counts = Some(tiny_counts());
+        let (loaded, version) = ModelArtifact::from_bytes_with_version(VERSION_5_FILE)?;
+        assert_eq!((&loaded, version), (&artifact, 5));
+        let words_on = |config: &FeatureConfig| FeatureConfig {
+            header_words: true,
+            ..config.clone()
+        };
+        assert!(words_on(&loaded.feature_config).header_words_of("x-anything"));
+        let (again, version) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
+        assert_eq!((again, version), (artifact, FORMAT_VERSION));
+        let current = tiny_artifact().to_bytes()?;
+        assert!(ModelArtifact::from_bytes(&frame(5, &current[HEADER_LEN..])).is_err());
+        let default = words_on(&tiny_artifact().feature_config);
+        assert!(default.header_words_of("from") && !default.header_words_of("x-anything"));
         Ok(())
     }
 
@@ -766,7 +837,7 @@ pub(crate) mod tests {
         let mut future = bytes.clone();
         future[8] = 99;
         assert!(error(&future).contains("version 99"));
-        assert!(error(&future).contains("versions 1 to 5"));
+        assert!(error(&future).contains("versions 1 to 6"));
         let mut inconsistent = artifact.clone();
         inconsistent.spam_weights.pop();
         assert!(error(&inconsistent.to_bytes()?).contains("spam weights"));
