@@ -26,8 +26,8 @@ use rayon::prelude::*;
 use serde_json::json;
 use spamflow_features::SubwordTokenizer;
 use spamflow_model::{
-    Algorithm, LabeledMessage, Model, ModelArtifact, ModelMetadata, TrainOptions, TrainingData,
-    UpdateOptions, Verdict,
+    Algorithm, LabeledMessage, Model, ModelArtifact, TrainOptions, TrainingData, UpdateOptions,
+    Verdict,
 };
 use spamflow_stream::EventLine;
 
@@ -463,15 +463,20 @@ enum BuildOptions {
 }
 
 impl BuildOptions {
-    /// The recorded options (`None` in files before format version 4).
-    fn of(metadata: &ModelMetadata) -> anyhow::Result<Option<Self>> {
+    /// The recorded options (`None` in files before format version 4). The feature
+    /// configuration is the artifact's own: options recorded by an older build lack the fields
+    /// added since, which would otherwise read as today's defaults.
+    fn of(artifact: &ModelArtifact) -> anyhow::Result<Option<Self>> {
+        let metadata = &artifact.metadata;
         let Some(json) = &metadata.build_options else {
             return Ok(None);
         };
         Ok(Some(if metadata.parent_model_id.is_some() {
             BuildOptions::Update(serde_json::from_str(json)?)
         } else {
-            BuildOptions::Train(serde_json::from_str(json)?)
+            let mut options: TrainOptions = serde_json::from_str(json)?;
+            options.feature_config = artifact.feature_config.clone();
+            BuildOptions::Train(options)
         }))
     }
 
@@ -490,9 +495,9 @@ impl BuildOptions {
 
 /// `inspect --options`: the build options as TOML, ready for `train --options` or
 /// `update --options`.
-fn print_build_options(out: &mut impl Write, metadata: &ModelMetadata) -> anyhow::Result<()> {
-    let id = &metadata.model_id;
-    let options = BuildOptions::of(metadata)?.with_context(|| {
+fn print_build_options(out: &mut impl Write, artifact: &ModelArtifact) -> anyhow::Result<()> {
+    let id = &artifact.metadata.model_id;
+    let options = BuildOptions::of(artifact)?.with_context(|| {
         format!("model {id} does not record its options (files before format version 4 do not)")
     })?;
     let (command, toml) = match &options {
@@ -518,7 +523,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         |c| json!({"alpha": c.alpha, "features": c.columns.len(), "rows_per_category": c.rows}),
     );
     if args.options {
-        return print_build_options(&mut out, m);
+        return print_build_options(&mut out, &artifact);
     }
     if args.json {
         // The build options once, parsed (or as recorded, if this build cannot parse them).
@@ -555,6 +560,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let config = &artifact.feature_config;
     let header_words = match config.header_word_fields.as_slice() {
         _ if !config.header_words => "off".to_owned(),
+        [] => "none".to_owned(),
         [every] if every == "*" => "every field".to_owned(),
         fields => fields.join(", "),
     };
@@ -566,7 +572,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             .as_deref()
             .unwrap_or("- (trained from scratch)")
     )?;
-    let built_with = match BuildOptions::of(m) {
+    let built_with = match BuildOptions::of(&artifact) {
         Ok(Some(options)) => options.summary(),
         Ok(None) => format!("not recorded (format version {version}, before 4)"),
         Err(e) => format!("recorded, but not readable by this build: {e:#}"),

@@ -198,6 +198,11 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
     assert_eq!(inspected["metadata"]["model_id"], eval["model_id"]);
     assert_eq!(inspected["build_options"]["max_features"], 3000);
     assert_eq!(inspected["build_options"]["headerless_copies"], true);
+    let text = ok(&["inspect", model.to_str().unwrap()]);
+    assert!(
+        text.contains("header words      from, to, cc, reply-to, date, mime-version,"),
+        "{text}"
+    );
 
     // The options the model records train the same model again.
     let recorded = ok(&["inspect", "--options", model.to_str().unwrap()]);
@@ -215,6 +220,26 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
     let again: serde_json::Value =
         serde_json::from_str(&ok(&["inspect", "--json", again.to_str().unwrap()])).unwrap();
     assert_eq!(again["metadata"]["model_id"], eval["model_id"]);
+}
+
+#[test]
+fn a_model_from_an_older_format_keeps_its_header_words_in_inspect_and_its_options() {
+    // Written by a format-5 build (header words off, options `{"seed":1}`): it took every header
+    // field's words when they were on, which its options must say so that retraining from them
+    // extracts the same features, not today's default fields.
+    let old = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../spamflow-model/tests/fixtures/format-5.spamflow");
+    let old = old.to_str().unwrap();
+    let text = ok(&["inspect", old]);
+    assert!(text.contains("format version    5\n"), "{text}");
+    assert!(text.contains("header words      off\n"), "{text}");
+    let options = ok(&["inspect", "--options", old]);
+    assert!(options.contains("header_words = false\n"), "{options}");
+    assert!(
+        options.contains("header_word_fields = [\"*\"]\n"),
+        "{options}"
+    );
+    assert!(options.contains("seed = 1\n"), "{options}");
 }
 
 #[test]

@@ -84,7 +84,7 @@ pub struct FeatureConfig {
     /// default true), for the fields in `header_word_fields`. Header facts (fields present,
     /// sender domains and how they relate, mailer, content types) are features either way.
     pub header_words: bool,
-    /// With `header_words`, the header fields whose words are features: lower-case names, a
+    /// With `header_words`, the header fields whose words are features: names (any case), a
     /// trailing `*` matching every name with that prefix (`["*"]`: every field, as models before
     /// format version 6 were built). The default names the fields the sender's side writes, with
     /// the same meaning at every site: who sent the mail to whom and when, its MIME structure,
@@ -92,8 +92,7 @@ pub struct FeatureConfig {
     /// mailing-list fields, `message-id`, local `x-` fields) mostly name the site that collected
     /// the training mail: its relays, mailboxes and lists. Without them a model ranks later mail
     /// with about half the error and commercial ham far better (`dev/generalization.sh`, see the
-    /// README). Header facts (fields present, sender domains, mailer, content types) are
-    /// features either way.
+    /// README).
     pub header_word_fields: Vec<String>,
     /// Bytes of normalised subject + body given to the subword tokenizer (default 64; 0 turns
     /// subword features off). Bounded because subword encoding runs at a few MB/s.
@@ -152,14 +151,19 @@ const DEFAULT_HEADER_WORD_FIELDS: [&str; 16] = [
 ];
 
 impl FeatureConfig {
-    /// Whether the words of header field `name` (lower case) are features.
+    /// Whether the words of header field `name` are features (names compare without regard
+    /// to ASCII case).
     pub fn header_words_of(&self, name: &str) -> bool {
         self.header_words
-            && self.header_word_fields.iter().any(|pattern| {
-                pattern
-                    .strip_suffix('*')
-                    .map_or(pattern == name, |prefix| name.starts_with(prefix))
-            })
+            && self
+                .header_word_fields
+                .iter()
+                .any(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => name
+                        .get(..prefix.len())
+                        .is_some_and(|start| start.eq_ignore_ascii_case(prefix)),
+                    None => name.eq_ignore_ascii_case(pattern),
+                })
     }
 }
 
@@ -653,26 +657,30 @@ mod tests {
         );
     }
 
+    /// The names of the features `config` extracts from `mail`.
+    fn feature_names(config: FeatureConfig, mail: &[u8]) -> Vec<String> {
+        let extractor = FeatureExtractor::new(config, None);
+        let mut names = FeatureNames::default();
+        let extraction = extractor.features_of(&extractor.parse(mail), Some(&mut names));
+        extraction
+            .features
+            .entries
+            .iter()
+            .filter_map(|(hash, _)| names.get(*hash).map(str::to_owned))
+            .collect()
+    }
+
     #[test]
     fn header_words_can_be_turned_off() {
-        let names_of = |config: FeatureConfig| {
-            let extractor = FeatureExtractor::new(config, None);
-            let mut names = FeatureNames::default();
-            let extraction = extractor.features_of(&extractor.parse(MAIL), Some(&mut names));
-            let named: Vec<String> = extraction
-                .features
-                .entries
-                .iter()
-                .filter_map(|(hash, _)| names.get(*hash).map(str::to_owned))
-                .collect();
-            named
-        };
-        let with = names_of(FeatureConfig::default());
+        let with = feature_names(FeatureConfig::default(), MAIL);
         assert!(with.iter().any(|name| name == "hdr:reply-to:other"));
-        let without = names_of(FeatureConfig {
-            header_words: false,
-            ..FeatureConfig::default()
-        });
+        let without = feature_names(
+            FeatureConfig {
+                header_words: false,
+                ..FeatureConfig::default()
+            },
+            MAIL,
+        );
         assert!(without.iter().any(|name| name == "hdr:has=reply-to"));
         assert!(
             without
@@ -685,20 +693,14 @@ mod tests {
 
     #[test]
     fn header_words_come_from_the_chosen_fields() {
-        const LISTED: &[u8] = b"From: Ann <ann@a.example>\nReply-To: x@other.example\nList-Id: <fans.lists.example>\nList-Post: <mailto:fans@lists.example>\nX-Loop: fans\nSubject: hi\n\nbody\n";
-        let header_words = |fields: &[&str]| {
+        const LISTED: &[u8] = b"From: Ann <ann@a.example>\nReply-To: x@other.example\nReceived: from relay.a.example by mx.b.example\nList-Id: <fans.lists.example>\nList-Post: <mailto:fans@lists.example>\nX-Loop: fans\nSubject: hi\n\nbody\n";
+        let fields_with_words = |fields: &[&str]| {
             let config = FeatureConfig {
                 header_word_fields: fields.iter().map(|f| f.to_string()).collect(),
                 ..FeatureConfig::default()
             };
-            let extractor = FeatureExtractor::new(config, None);
-            let mut names = FeatureNames::default();
-            let extraction = extractor.features_of(&extractor.parse(LISTED), Some(&mut names));
-            let mut fields: Vec<String> = extraction
-                .features
-                .entries
+            let mut fields: Vec<String> = feature_names(config, LISTED)
                 .iter()
-                .filter_map(|(hash, _)| names.get(*hash))
                 .filter(|name| !name.contains('='))
                 .filter_map(|name| name.strip_prefix("hdr:")?.split_once(':'))
                 .map(|(field, _)| field.to_owned())
@@ -707,32 +709,29 @@ mod tests {
             fields.dedup();
             fields
         };
-        let default: Vec<&str> = DEFAULT_HEADER_WORD_FIELDS.to_vec();
-        assert_eq!(header_words(&default), ["from", "reply-to"]);
         assert_eq!(
-            header_words(&["*"]),
-            [
-                "from",
-                "list-id",
-                "list-post",
-                "reply-to",
-                "subject",
-                "x-loop"
-            ]
+            fields_with_words(&DEFAULT_HEADER_WORD_FIELDS),
+            ["from", "reply-to"]
         );
-        assert_eq!(header_words(&["list-*"]), ["list-id", "list-post"]);
-        assert!(header_words(&[]).is_empty());
+        let every = [
+            "from",
+            "list-id",
+            "list-post",
+            "received",
+            "reply-to",
+            "subject",
+            "x-loop",
+        ];
+        assert_eq!(fields_with_words(&["*"]), every);
+        assert_eq!(
+            fields_with_words(&["List-*", "RECEIVED"]),
+            ["list-id", "list-post", "received"]
+        );
+        assert!(fields_with_words(&[]).is_empty());
         // Facts about the fields stay either way.
-        let extractor = FeatureExtractor::new(FeatureConfig::default(), None);
-        let mut names = FeatureNames::default();
-        let extraction = extractor.features_of(&extractor.parse(LISTED), Some(&mut names));
-        assert!(
-            extraction
-                .features
-                .entries
-                .iter()
-                .any(|(hash, _)| names.get(*hash) == Some("hdr:has=list-id"))
-        );
+        let facts = feature_names(FeatureConfig::default(), LISTED);
+        assert!(facts.iter().any(|name| name == "hdr:has=list-id"));
+        assert!(facts.iter().any(|name| name == "hdr:has=received"));
     }
 
     #[test]

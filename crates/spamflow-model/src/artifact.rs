@@ -242,7 +242,10 @@ impl From<FeatureConfigV5> for FeatureConfig {
 
 /// The payload layout of format versions 1 to 5: metadata `M`, feature configuration `F`, the
 /// model, then `O`, the online state (absent in version 1), and `C`, the category counts
-/// (absent before version 5).
+/// (absent before version 5). The layouts also decode types of today's build: [`ModelMetadata`]
+/// (versions 4 and 5), and in all of them [`Limits`], `TrainingData`, `ValidationSummary`,
+/// [`OnlineState`] and [`CategoryCounts`]. A change to one of those needs a frozen copy of
+/// today's layout here (the tests of `tests/fixtures/format-*.spamflow` fail until there is one).
 #[derive(Deserialize)]
 struct LegacyArtifact<M, F, O, C> {
     metadata: M,
@@ -266,9 +269,7 @@ type ModelArtifactV1 = LegacyArtifact<ModelMetadataV1, FeatureConfigV2, Absent, 
 /// The version-2 payload layout: version-3 metadata and the oldest feature configuration.
 type ModelArtifactV2 =
     LegacyArtifact<ModelMetadataV3, FeatureConfigV2, Option<OnlineState>, Absent>;
-/// The version-3 payload layout: version 4's without the build options. It reads the current
-/// [`ModelMetadata`]'s fields but for the options: a change to that type needs a frozen copy of
-/// today's layout here (the tests of `tests/fixtures/format-*.spamflow` fail until there is one).
+/// The version-3 payload layout: version 4's without the build options.
 type ModelArtifactV3 =
     LegacyArtifact<ModelMetadataV3, FeatureConfigV5, Option<OnlineState>, Absent>;
 /// The version-4 payload layout: version 5's without the category counts.
@@ -588,15 +589,26 @@ pub(crate) mod tests {
         )
     }
 
-    /// `artifact` in the payload layout of format versions 1 to 3 under a `version` header:
-    /// `metadata` first, then `feature_config`, the model and `online_state` (`()` for version 1:
-    /// bincode writes nothing for it).
+    /// `config` in the layout of format versions 3 to 5 (no `header_word_fields`).
+    fn feature_config_v5(config: &FeatureConfig) -> impl Serialize + '_ {
+        (
+            &config.limits,
+            &config.ignored_header_prefixes,
+            config.word_pairs,
+            config.header_words,
+            config.subword_window_bytes,
+        )
+    }
+
+    /// `artifact` in the payload layout of format versions 1 to 5 under a `version` header:
+    /// `metadata` first, then `feature_config`, the model and `tail`: the online state (`()` for
+    /// version 1: bincode writes nothing for it), and from version 5 the category counts.
     fn legacy_bytes(
         version: u32,
         metadata: impl Serialize,
         feature_config: impl Serialize,
         artifact: &ModelArtifact,
-        online_state: impl Serialize,
+        tail: impl Serialize,
     ) -> Vec<u8> {
         let payload = bincode::serde::encode_to_vec(
             (
@@ -611,7 +623,7 @@ pub(crate) mod tests {
                 &artifact.category_bias,
                 artifact.calibration,
                 artifact.threshold,
-                online_state,
+                tail,
             ),
             bincode::config::standard(),
         )
@@ -750,17 +762,36 @@ pub(crate) mod tests {
         artifact.category_counts = Some(tiny_counts());
         let (loaded, version) = ModelArtifact::from_bytes_with_version(VERSION_5_FILE)?;
         assert_eq!((&loaded, version), (&artifact, 5));
-        let words_on = |config: &FeatureConfig| FeatureConfig {
-            header_words: true,
-            ..config.clone()
-        };
-        assert!(words_on(&loaded.feature_config).header_words_of("x-anything"));
         let (again, version) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
         assert_eq!((again, version), (artifact, FORMAT_VERSION));
         let current = tiny_artifact().to_bytes()?;
         assert!(ModelArtifact::from_bytes(&frame(5, &current[HEADER_LEN..])).is_err());
-        let default = words_on(&tiny_artifact().feature_config);
-        assert!(default.header_words_of("from") && !default.header_words_of("x-anything"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_version_5_model_with_header_words_keeps_extracting_every_field()
+    -> Result<(), ArtifactError> {
+        let mut artifact = legacy_artifact();
+        artifact.category_counts = Some(tiny_counts());
+        let tail = (&artifact.online_state, &artifact.category_counts);
+        let config = feature_config_v5(&artifact.feature_config);
+        let bytes = legacy_bytes(5, &artifact.metadata, config, &artifact, tail);
+        let (loaded, version) = ModelArtifact::from_bytes_with_version(&bytes)?;
+        assert_eq!((&loaded, version), (&artifact, 5));
+        let mail =
+            b"From: a@a.example\nReceived: from relay.a.example\nList-Id: <fans.example>\n\nhi\n";
+        let extractor = spamflow_features::FeatureExtractor::new(loaded.feature_config, None);
+        let mut names = spamflow_features::FeatureNames::default();
+        let extraction = extractor.features_of(&extractor.parse(mail), Some(&mut names));
+        let named = |wanted: &str| {
+            extraction
+                .features
+                .entries
+                .iter()
+                .any(|(hash, _)| names.get(*hash) == Some(wanted))
+        };
+        assert!(named("hdr:received:relay") && named("hdr:list-id:fans"));
         Ok(())
     }
 
