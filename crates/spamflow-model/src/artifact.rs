@@ -681,6 +681,20 @@ pub(crate) mod tests {
         artifact
     }
 
+    /// Checks that `bytes`, a file of format `version`, reads as `expected`, and that re-saved
+    /// it becomes a current file with the same content; returns what was read.
+    fn assert_reads_as(
+        bytes: &[u8],
+        version: u32,
+        expected: &ModelArtifact,
+    ) -> Result<ModelArtifact, ArtifactError> {
+        let (loaded, found) = ModelArtifact::from_bytes_with_version(bytes)?;
+        assert_eq!((&loaded, found), (expected, version));
+        let (again, found) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
+        assert_eq!((&again, found), (expected, FORMAT_VERSION));
+        Ok(loaded)
+    }
+
     #[test]
     fn version_1_files_still_load_without_online_state() -> Result<(), ArtifactError> {
         let mut artifact = legacy_artifact();
@@ -688,13 +702,8 @@ pub(crate) mod tests {
         artifact.metadata.model_id = "sf-version1".into();
         let bytes = version_1_bytes(&artifact);
         assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
-        let (loaded, version) = ModelArtifact::from_bytes_with_version(&bytes)?;
-        assert_eq!(version, 1);
-        assert_eq!(loaded, artifact);
+        let loaded = assert_reads_as(&bytes, 1, &artifact)?;
         assert_eq!(loaded.metadata.parent_model_id, None);
-        // Re-saved, it becomes a current file with the same content.
-        let (again, version) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
-        assert_eq!((again, version), (artifact, FORMAT_VERSION));
         // A current payload under a version-1 header is refused, not misread.
         let current = tiny_artifact().to_bytes()?;
         let relabeled = frame(1, &current[HEADER_LEN..]);
@@ -705,13 +714,8 @@ pub(crate) mod tests {
     #[test]
     fn version_2_files_load_with_header_words_on() -> Result<(), ArtifactError> {
         let artifact = legacy_artifact();
-        let (loaded, version) =
-            ModelArtifact::from_bytes_with_version(&version_2_bytes(&artifact))?;
-        assert_eq!(version, 2);
+        let loaded = assert_reads_as(&version_2_bytes(&artifact), 2, &artifact)?;
         assert!(loaded.feature_config.header_words);
-        assert_eq!(loaded, artifact);
-        let (again, version) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
-        assert_eq!((again, version), (artifact, FORMAT_VERSION));
         let current = tiny_artifact().to_bytes()?;
         assert!(ModelArtifact::from_bytes(&frame(2, &current[HEADER_LEN..])).is_err());
         Ok(())
@@ -720,12 +724,8 @@ pub(crate) mod tests {
     #[test]
     fn version_3_files_load_without_build_options() -> Result<(), ArtifactError> {
         let artifact = before_version_6(tiny_artifact());
-        let (loaded, version) = ModelArtifact::from_bytes_with_version(VERSION_3_FILE)?;
-        assert_eq!(version, 3);
-        assert_eq!(loaded, artifact);
+        let loaded = assert_reads_as(VERSION_3_FILE, 3, &artifact)?;
         assert!(!loaded.feature_config.header_words, "kept as written");
-        let (again, version) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
-        assert_eq!((again, version), (artifact, FORMAT_VERSION));
         let mut current = tiny_artifact();
         current.metadata.build_options = Some(r#"{"seed":1}"#.into());
         let bytes = current.to_bytes()?;
@@ -741,8 +741,7 @@ pub(crate) mod tests {
     fn version_4_files_load_without_category_counts() -> Result<(), ArtifactError> {
         let mut artifact = before_version_6(tiny_artifact());
         artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
-        let (loaded, version) = ModelArtifact::from_bytes_with_version(VERSION_4_FILE)?;
-        assert_eq!((&loaded, version), (&artifact, 4));
+        let loaded = assert_reads_as(VERSION_4_FILE, 4, &artifact)?;
         assert_eq!(loaded.category_counts, None);
         let mut current = artifact.clone();
         current.category_counts = Some(tiny_counts());
@@ -760,10 +759,7 @@ pub(crate) mod tests {
         let mut artifact = before_version_6(tiny_artifact());
         artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
         artifact.category_counts = Some(tiny_counts());
-        let (loaded, version) = ModelArtifact::from_bytes_with_version(VERSION_5_FILE)?;
-        assert_eq!((&loaded, version), (&artifact, 5));
-        let (again, version) = ModelArtifact::from_bytes_with_version(&loaded.to_bytes()?)?;
-        assert_eq!((again, version), (artifact, FORMAT_VERSION));
+        assert_reads_as(VERSION_5_FILE, 5, &artifact)?;
         let current = tiny_artifact().to_bytes()?;
         assert!(ModelArtifact::from_bytes(&frame(5, &current[HEADER_LEN..])).is_err());
         Ok(())
@@ -777,8 +773,7 @@ pub(crate) mod tests {
         let tail = (&artifact.online_state, &artifact.category_counts);
         let config = feature_config_v5(&artifact.feature_config);
         let bytes = legacy_bytes(5, &artifact.metadata, config, &artifact, tail);
-        let (loaded, version) = ModelArtifact::from_bytes_with_version(&bytes)?;
-        assert_eq!((&loaded, version), (&artifact, 5));
+        let loaded = assert_reads_as(&bytes, 5, &artifact)?;
         let mail =
             b"From: a@a.example\nReceived: from relay.a.example\nList-Id: <fans.example>\n\nhi\n";
         let extractor = spamflow_features::FeatureExtractor::new(loaded.feature_config, None);
