@@ -464,8 +464,8 @@ enum BuildOptions {
 
 impl BuildOptions {
     /// The recorded options (`None` in files before format version 4). The feature
-    /// configuration is the artifact's own: options recorded by an older build lack the fields
-    /// added since, which would otherwise read as today's defaults.
+    /// configuration and the naive Bayes blend are the artifact's own: options recorded by an
+    /// older build lack the fields added since, which would otherwise read as today's defaults.
     fn of(artifact: &ModelArtifact) -> anyhow::Result<Option<Self>> {
         let metadata = &artifact.metadata;
         let Some(json) = &metadata.build_options else {
@@ -476,6 +476,10 @@ impl BuildOptions {
         } else {
             let mut options: TrainOptions = serde_json::from_str(json)?;
             options.feature_config = artifact.feature_config.clone();
+            options.naive_bayes_blend = artifact
+                .spam_naive_bayes
+                .as_ref()
+                .map_or(0.0, |nb| nb.blend);
             BuildOptions::Train(options)
         }))
     }
@@ -522,6 +526,10 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let category_counts = artifact.category_counts.as_ref().map(
         |c| json!({"alpha": c.alpha, "features": c.columns.len(), "rows_per_category": c.rows}),
     );
+    let spam_naive_bayes = artifact
+        .spam_naive_bayes
+        .as_ref()
+        .map(|nb| json!({"blend": nb.blend, "alpha": nb.alpha, "rows_ham_spam": nb.rows}));
     if args.options {
         return print_build_options(&mut out, &artifact);
     }
@@ -541,6 +549,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             "online_state": online,
             "incremental_update": if online.is_some() { "exact" } else { "from_weights" },
             "category_counts": category_counts,
+            "spam_naive_bayes": spam_naive_bayes,
             "features": artifact.feature_hashes.len(),
             "subword_vocab_size": artifact.tokenizer_json.as_deref().and_then(|j| SubwordTokenizer::from_json(j).ok()).map(|t| t.vocab_size()),
             "threshold": artifact.threshold,
@@ -591,6 +600,17 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         None => writeln!(
             out,
             "online state      none: `spamflow update` derives FTRL state from the weights (approximate warm start)"
+        )?,
+    }
+    match &artifact.spam_naive_bayes {
+        Some(nb) => writeln!(
+            out,
+            "spam naive Bayes  {} x naive Bayes log-odds added to the spam weights (alpha {}; sums of {} ham and {} spam rows): `spamflow update` continues it",
+            nb.blend, nb.alpha, nb.rows[0], nb.rows[1]
+        )?,
+        None => writeln!(
+            out,
+            "spam naive Bayes  none: the spam weights are the learner's alone"
         )?,
     }
     match &artifact.category_counts {

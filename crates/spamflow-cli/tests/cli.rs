@@ -240,6 +240,9 @@ fn a_model_from_an_older_format_keeps_its_header_words_in_inspect_and_its_option
         "{options}"
     );
     assert!(options.contains("seed = 1\n"), "{options}");
+    // Nor did it blend naive Bayes into its spam head: retraining from its options must not.
+    assert!(text.contains("spam naive Bayes  none"), "{text}");
+    assert!(options.contains("naive_bayes_blend = 0.0\n"), "{options}");
 }
 
 #[test]
@@ -393,8 +396,18 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
         inspected["metadata"]["parent_model_id"],
         weak_id["metadata"]["model_id"]
     );
-    assert_eq!(inspected["format_version"], 6);
+    assert_eq!(inspected["format_version"], 7);
     assert_eq!(inspected["incremental_update"], "exact");
+    // The spam head's naive Bayes part continues too: the update's rows join the stored sums.
+    let naive_bayes_rows = |document: &serde_json::Value| {
+        let rows = &document["spam_naive_bayes"]["rows_ham_spam"];
+        (rows[0].as_u64().unwrap_or(0), rows[1].as_u64().unwrap_or(0))
+    };
+    let (weak_ham, weak_spam) = naive_bayes_rows(&weak_id);
+    let (ham, spam) = naive_bayes_rows(&inspected);
+    assert!(weak_ham > 0 && weak_spam > 0, "{weak_id}");
+    assert!(ham > weak_ham && spam > weak_spam, "{inspected}");
+    assert_eq!(inspected["spam_naive_bayes"]["blend"], 0.05);
     // The manifest labels categories: the update continues the category head's counts.
     assert!(
         printed.contains("category head continued with"),

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use spamflow_features::{FeatureConfig, Limits};
 
 /// The artifact format this build writes (it also reads [`OLDEST_FORMAT_VERSION`] and later).
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// The oldest artifact format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"SPAMFLOW";
@@ -160,6 +160,21 @@ pub struct CategoryCounts {
     pub sums: Vec<f64>,
 }
 
+/// The naive Bayes part of the spam head (format version 7): its weights, `blend` times the
+/// naive Bayes log-odds, are added to the FTRL weights in the spam weights. Stored so that
+/// `update` can add new rows to the sums and refit that part as training would.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpamNaiveBayes {
+    /// Weight of the naive Bayes log-odds in the spam weights.
+    pub blend: f64,
+    /// Smoothing (naive Bayes alpha) of the fit.
+    pub alpha: f64,
+    /// Rows learned (messages, and their headerless copies when those were learned): ham, spam.
+    pub rows: [u64; 2],
+    /// Summed values, row-major `[ham, spam] x feature rows`.
+    pub sums: Vec<f64>,
+}
+
 /// Everything a model file holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelArtifact {
@@ -191,6 +206,9 @@ pub struct ModelArtifact {
     /// The category head's naive Bayes sums, when it is naive Bayes (format version 5; `None`
     /// for a logistic head and older files, whose head `update` keeps as it is).
     pub category_counts: Option<CategoryCounts>,
+    /// The spam head's naive Bayes part, when it has one (format version 7; `None` for a head
+    /// without one and older files: their spam weights are the learner's alone).
+    pub spam_naive_bayes: Option<SpamNaiveBayes>,
 }
 
 /// The feature-configuration layout of format versions 1 and 2 (no `header_words` field: those
@@ -240,9 +258,9 @@ impl From<FeatureConfigV5> for FeatureConfig {
     }
 }
 
-/// The payload layout of format versions 1 to 5: metadata `M`, feature configuration `F`, the
+/// The payload layout of format versions 1 to 6: metadata `M`, feature configuration `F`, the
 /// model, then `O`, the online state (absent in version 1), and `C`, the category counts
-/// (absent before version 5). The layouts also decode types of today's build: [`ModelMetadata`]
+/// (absent before version 5); no spam-head naive Bayes part (version 7). The layouts also decode types of today's build: [`ModelMetadata`]
 /// (versions 4 and 5), and in all of them [`Limits`], `TrainingData`, `ValidationSummary`,
 /// [`OnlineState`] and [`CategoryCounts`]. A change to one of those needs a frozen copy of
 /// today's layout here (the tests of `tests/fixtures/format-*.spamflow` fail until there is one).
@@ -277,6 +295,9 @@ type ModelArtifactV4 = LegacyArtifact<ModelMetadata, FeatureConfigV5, Option<Onl
 /// The version-5 payload layout: the current one without the header word fields.
 type ModelArtifactV5 =
     LegacyArtifact<ModelMetadata, FeatureConfigV5, Option<OnlineState>, Option<CategoryCounts>>;
+/// The version-6 payload layout: the current one without the spam head's naive Bayes part.
+type ModelArtifactV6 =
+    LegacyArtifact<ModelMetadata, FeatureConfig, Option<OnlineState>, Option<CategoryCounts>>;
 
 impl<M, F, O, C> From<LegacyArtifact<M, F, O, C>> for ModelArtifact
 where
@@ -300,6 +321,7 @@ where
             threshold: legacy.threshold,
             online_state: legacy.online_state.into(),
             category_counts: legacy.category_counts.into(),
+            spam_naive_bayes: None,
         }
     }
 }
@@ -454,6 +476,7 @@ impl ModelArtifact {
             3 => decode::<ModelArtifactV3>(payload)?.into(),
             4 => decode::<ModelArtifactV4>(payload)?.into(),
             5 => decode::<ModelArtifactV5>(payload)?.into(),
+            6 => decode::<ModelArtifactV6>(payload)?.into(),
             _ => decode(payload)?,
         };
         artifact.check_shapes()?;
@@ -486,14 +509,65 @@ impl ModelArtifact {
                 }),
                 "category counts",
             ),
+            (
+                self.spam_naive_bayes
+                    .as_ref()
+                    .is_some_and(|nb| nb.sums.len() != 2 * rows),
+                "spam naive Bayes sums",
+            ),
         ];
         if let Some((_, what)) = problems.iter().find(|(bad, _)| *bad) {
             return Err(ArtifactError::Invalid(format!(
                 "{what} do not match {rows} feature rows"
             )));
         }
-        match &self.category_counts {
-            Some(counts) => counts.check(),
+        if let Some(counts) = &self.category_counts {
+            counts.check()?;
+        }
+        match &self.spam_naive_bayes {
+            Some(naive_bayes) => naive_bayes.check(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// True when every summed value is a finite number in `0..=`[`CategoryCounts::LIMIT`].
+fn plausible_sums(sums: &[f64]) -> bool {
+    sums.iter()
+        .all(|&s| s.is_finite() && (0.0..=CategoryCounts::LIMIT).contains(&s))
+}
+
+/// True for a smoothing in `(0, `[`CategoryCounts::MAX_ALPHA`]`]`.
+fn plausible_alpha(alpha: f64) -> bool {
+    alpha > 0.0 && alpha <= CategoryCounts::MAX_ALPHA
+}
+
+impl SpamNaiveBayes {
+    /// Largest blend accepted (in training too): far above any useful value, small enough that
+    /// the blended weights stay finite.
+    pub const MAX_BLEND: f64 = 1e3;
+
+    /// Checks the values (the shapes are checked with the artifact's).
+    fn check(&self) -> Result<(), ArtifactError> {
+        let problem = if !(self.blend > 0.0 && self.blend <= Self::MAX_BLEND) {
+            Some("the blend is not a positive number up to 1000")
+        } else if !plausible_alpha(self.alpha) {
+            Some("smoothing alpha is not a positive number up to 1e6")
+        } else if self
+            .rows
+            .iter()
+            .any(|&r| r == 0 || r as f64 > CategoryCounts::LIMIT)
+        {
+            Some("a class has no rows or implausibly many")
+        } else if !plausible_sums(&self.sums) {
+            Some("a summed value is negative, too large or not a number")
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(ArtifactError::Invalid(format!(
+                "spam naive Bayes: {problem}"
+            ))),
             None => Ok(()),
         }
     }
@@ -512,17 +586,13 @@ impl CategoryCounts {
         let width = self.columns.len();
         let problem = if !self.columns.is_sorted_by(|a, b| a < b) {
             Some("feature rows are not ascending and distinct")
-        } else if !(self.alpha > 0.0 && self.alpha <= Self::MAX_ALPHA) {
+        } else if !plausible_alpha(self.alpha) {
             Some("smoothing alpha is not a positive number up to 1e6")
         } else if self.rows.iter().all(|&r| r == 0) {
             Some("no category has rows")
         } else if self.rows.iter().any(|&r| r as f64 > Self::LIMIT) {
             Some("a row count is implausibly large")
-        } else if self
-            .sums
-            .iter()
-            .any(|&s| !(s.is_finite() && (0.0..=Self::LIMIT).contains(&s)))
-        {
+        } else if !plausible_sums(&self.sums) {
             Some("a summed value is negative, too large or not a number")
         } else if self.rows.iter().enumerate().any(|(c, &r)| {
             r == 0
@@ -576,6 +646,7 @@ pub(crate) mod tests {
                 n: vec![0.0, 0.0],
             }),
             category_counts: None,
+            spam_naive_bayes: None,
         }
     }
 
@@ -790,6 +861,62 @@ pub(crate) mod tests {
         Ok(())
     }
 
+    /// [`tiny_artifact`] with build options and category counts, as a version-6 build wrote it.
+    const VERSION_6_FILE: &[u8] = include_bytes!("../tests/fixtures/format-6.spamflow");
+
+    #[test]
+    fn version_6_files_load_without_a_naive_bayes_part() -> Result<(), ArtifactError> {
+        let mut artifact = tiny_artifact();
+        artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
+        artifact.category_counts = Some(tiny_counts());
+        assert_reads_as(VERSION_6_FILE, 6, &artifact)?;
+        let mut current = artifact.clone();
+        current.spam_naive_bayes = Some(tiny_naive_bayes());
+        let bytes = current.to_bytes()?;
+        assert_eq!(ModelArtifact::from_bytes(&bytes)?, current);
+        assert!(ModelArtifact::from_bytes(&frame(6, &bytes[HEADER_LEN..])).is_err());
+        Ok(())
+    }
+
+    /// A spam-head naive Bayes part that fits [`tiny_artifact`].
+    fn tiny_naive_bayes() -> SpamNaiveBayes {
+        SpamNaiveBayes {
+            blend: 0.05,
+            alpha: 0.01,
+            rows: [3, 2],
+            sums: vec![2.5, 0.5, 0.25, 1.75],
+        }
+    }
+
+    #[test]
+    fn inconsistent_naive_bayes_parts_are_refused() -> Result<(), ArtifactError> {
+        type Breakage = fn(&mut SpamNaiveBayes);
+        let breakages: [(Breakage, &str); 7] = [
+            (|nb| nb.sums.push(1.0), "do not match 2 feature rows"),
+            (|nb| nb.blend = 0.0, "blend"),
+            (|nb| nb.blend = f64::INFINITY, "blend"),
+            (|nb| nb.alpha = -1.0, "smoothing alpha"),
+            (|nb| nb.rows[1] = 0, "no rows"),
+            (|nb| nb.sums[0] = f64::NAN, "summed value"),
+            (|nb| nb.sums[3] = -1.0, "summed value"),
+        ];
+        for (breakage, expected) in breakages {
+            let mut artifact = tiny_artifact();
+            let mut naive_bayes = tiny_naive_bayes();
+            breakage(&mut naive_bayes);
+            artifact.spam_naive_bayes = Some(naive_bayes);
+            let error = ModelArtifact::from_bytes(&artifact.to_bytes()?)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                error.contains("naive Bayes") && error.contains(expected),
+                "{expected}: {error}"
+            );
+        }
+        Ok(())
+    }
+
     /// Category counts that fit [`tiny_artifact`]: over its second row only.
     fn tiny_counts() -> CategoryCounts {
         CategoryCounts {
@@ -863,7 +990,7 @@ pub(crate) mod tests {
         let mut future = bytes.clone();
         future[8] = 99;
         assert!(error(&future).contains("version 99"));
-        assert!(error(&future).contains("versions 1 to 6"));
+        assert!(error(&future).contains("versions 1 to 7"));
         let mut inconsistent = artifact.clone();
         inconsistent.spam_weights.pop();
         assert!(error(&inconsistent.to_bytes()?).contains("spam weights"));

@@ -15,7 +15,7 @@ mod update;
 
 pub use artifact::{
     ArtifactError, CategoryCounts, FORMAT_VERSION, ModelArtifact, ModelMetadata,
-    OLDEST_FORMAT_VERSION, OnlineState, TrainingData, ValidationSummary,
+    OLDEST_FORMAT_VERSION, OnlineState, SpamNaiveBayes, TrainingData, ValidationSummary,
 };
 pub use category::{Category, UnknownCategory};
 pub use metrics::{

@@ -34,7 +34,8 @@ use spamflow_features::{
 };
 
 use crate::artifact::{
-    CategoryCounts, ModelArtifact, ModelMetadata, OnlineState, TrainingData, ValidationSummary,
+    CategoryCounts, ModelArtifact, ModelMetadata, OnlineState, SpamNaiveBayes, TrainingData,
+    ValidationSummary,
 };
 use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
@@ -174,6 +175,10 @@ pub struct TrainOptions {
     pub logistic_iterations: u64,
     /// Naive Bayes additive smoothing.
     pub naive_bayes_alpha: f64,
+    /// Weight of a naive Bayes model's log-odds added to the FTRL spam head's weights (0: FTRL
+    /// alone). Both learn from the same rows; the sum is calibrated as one model. Only for
+    /// `algorithm = "ftrl"` (README, "Why FTRL for the spam head").
+    pub naive_bayes_blend: f64,
     /// FTRL passes over the data.
     pub ftrl_epochs: usize,
     /// FTRL learning rate (alpha).
@@ -210,6 +215,7 @@ impl Default for TrainOptions {
             logistic_alpha: 0.001,
             logistic_iterations: 60,
             naive_bayes_alpha: 0.01,
+            naive_bayes_blend: 0.05,
             ftrl_epochs: 200,
             ftrl_alpha: 0.5,
             ftrl_l1: 0.0001,
@@ -321,6 +327,13 @@ pub fn train(
         return Err(TrainError::InvalidOption {
             name: "naive_bayes_alpha",
             reason: format!("the smoothing must be a positive number up to 1e6, got {alpha}"),
+        });
+    }
+    let blend = options.naive_bayes_blend;
+    if !(0.0..=SpamNaiveBayes::MAX_BLEND).contains(&blend) {
+        return Err(TrainError::InvalidOption {
+            name: "naive_bayes_blend",
+            reason: format!("the blend must be a number from 0 to 1000, got {blend}"),
         });
     }
     count_messages(&mut training_data, messages);
@@ -464,6 +477,7 @@ pub fn train(
         threshold: threshold as f32,
         online_state: fit.ftrl.as_ref().map(online_state),
         category_counts,
+        spam_naive_bayes: fit.naive_bayes,
     };
     artifact.metadata.model_id = model_id(&artifact);
     Ok(artifact)
@@ -968,6 +982,8 @@ struct LinearFit {
     bias: f64,
     /// The online-learning state, for FTRL.
     ftrl: Option<Ftrl<f64>>,
+    /// The naive Bayes part blended into FTRL's weights, if any.
+    naive_bayes: Option<SpamNaiveBayes>,
 }
 
 /// Fits `algorithm` on the given rows and returns its linear form.
@@ -993,6 +1009,7 @@ fn fit_linear(
                 weights: fitted.params().mapv(|w| w * sign),
                 bias: fitted.intercept() * sign,
                 ftrl: None,
+                naive_bayes: None,
             })
         }
         Algorithm::NaiveBayes => {
@@ -1009,6 +1026,7 @@ fn fit_linear(
                 weights,
                 bias,
                 ftrl: None,
+                naive_bayes: None,
             })
         }
         Algorithm::Ftrl => {
@@ -1020,12 +1038,91 @@ fn fit_linear(
                 options.ftrl_epochs,
                 options.seed,
             )?;
-            Ok(LinearFit {
+            let mut fit = LinearFit {
                 weights: fitted.get_weights(),
                 bias: 0.0,
                 ftrl: Some(fitted),
-            })
+                naive_bayes: None,
+            };
+            if options.naive_bayes_blend > 0.0 {
+                let part = SpamNaiveBayesPart::fit(
+                    spam_rows,
+                    rows,
+                    None,
+                    options.naive_bayes_blend,
+                    options.naive_bayes_alpha,
+                    progress,
+                )?;
+                fit.weights += &part.weights;
+                fit.bias += part.bias;
+                fit.naive_bayes = Some(part.stored);
+            }
+            Ok(fit)
         }
+    }
+}
+
+/// The naive Bayes part of an FTRL spam head: `blend` times the naive Bayes log-odds, to be added
+/// to the FTRL weights and bias, and its storable sums.
+pub(crate) struct SpamNaiveBayesPart {
+    pub(crate) weights: Array1<f64>,
+    pub(crate) bias: f64,
+    pub(crate) stored: SpamNaiveBayes,
+}
+
+impl SpamNaiveBayesPart {
+    /// Fits the part on `rows` of `spam_rows`, continuing from `start` (a model's stored part,
+    /// over its first feature rows; `None` for a new model).
+    pub(crate) fn fit(
+        spam_rows: &SpamRows,
+        rows: &[usize],
+        start: Option<&SpamNaiveBayes>,
+        blend: f64,
+        alpha: f64,
+        progress: &dyn TrainProgress,
+    ) -> Result<Self, TrainError> {
+        let n_columns = spam_rows.x.n_columns();
+        let mut start_sums = BTreeMap::new();
+        if let Some(stored) = start {
+            let width = stored.sums.len() / 2;
+            for (class, stored_sums) in stored.sums.chunks(width.max(1)).take(2).enumerate() {
+                let mut sums = Array1::zeros(n_columns);
+                for (sum, &value) in sums.iter_mut().zip(stored_sums) {
+                    *sum = value;
+                }
+                start_sums.insert(class, sums);
+            }
+        }
+        let labels = &spam_rows.labels;
+        let mut classes = fit_naive_bayes(
+            &spam_rows.x,
+            rows,
+            |i| usize::from(labels.get(i).copied().unwrap_or_default()),
+            &start_sums,
+            alpha,
+            progress,
+        )?;
+        // Priors count the stored rows too.
+        for (class, fitted) in &mut classes {
+            fitted.rows += start.map_or(0, |s| s.rows.get(*class).copied().unwrap_or(0) as usize);
+        }
+        let (weights, bias) = naive_bayes_linear_form(&classes)?;
+        let (Some(ham), Some(spam)) = (classes.get(&0), classes.get(&1)) else {
+            return Err(estimator_error("naive Bayes")(
+                "both classes are needed".into(),
+            ));
+        };
+        let stored = SpamNaiveBayes {
+            blend,
+            alpha,
+            rows: [ham.rows as u64, spam.rows as u64],
+            sums: ham.sums.iter().chain(&spam.sums).copied().collect(),
+        };
+        Ok(SpamNaiveBayesPart {
+            weights: weights * blend,
+            bias: bias * blend,
+            stored,
+        })
     }
 }
 
@@ -1577,6 +1674,42 @@ pub(crate) mod toy {
         owned
     }
 
+    /// Checks that `artifact`'s spam weights are the weights of its FTRL state plus, when it
+    /// has a naive Bayes part, `blend` times the naive Bayes log-odds of the stored sums.
+    pub(crate) fn assert_spam_weights_blend(
+        artifact: &ModelArtifact,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let state = artifact.online_state.as_ref().ok_or("no FTRL state")?;
+        let hyper = FtrlHyper {
+            alpha: state.alpha,
+            beta: state.beta,
+            l1: state.l1,
+            l2: state.l2,
+        };
+        let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Array1<f64>>();
+        let mut expected = hyper.model(widen(&state.z), widen(&state.n))?.get_weights();
+        if let Some(nb) = &artifact.spam_naive_bayes {
+            let n = expected.len();
+            let log_prob = |class: usize| -> Vec<f64> {
+                let sums = &nb.sums[class * n..(class + 1) * n];
+                let total = sums.iter().sum::<f64>() + nb.alpha * n as f64;
+                sums.iter().map(|s| ((s + nb.alpha) / total).ln()).collect()
+            };
+            let (ham, spam) = (log_prob(0), log_prob(1));
+            for (w, (s, h)) in expected.iter_mut().zip(spam.iter().zip(&ham)) {
+                *w += nb.blend * (s - h);
+            }
+        }
+        assert_eq!(artifact.spam_weights.len(), expected.len());
+        for (row, (&got, &want)) in artifact.spam_weights.iter().zip(&expected).enumerate() {
+            assert!(
+                (f64::from(got) - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "row {row}: {got} against {want}"
+            );
+        }
+        Ok(())
+    }
+
     /// Borrowed training messages of `owned`.
     pub(crate) fn labeled(owned: &Owned) -> Vec<LabeledMessage<'_>> {
         owned
@@ -1966,6 +2099,74 @@ mod tests {
         assert!(t > 0.7 && t < 0.95);
         let t = choose_threshold(&scores, &labels, 0.34);
         assert!(t > 0.6 && t < 0.7);
+    }
+
+    #[test]
+    fn the_spam_head_adds_the_blend_times_naive_bayes_to_ftrl()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let owned = corpus(
+            &[
+                ("pills", "cheap pills viagra offer", true, None),
+                ("meeting", "agenda for the team meeting", false, None),
+                ("patch", "kernel patch review comments", false, None),
+            ],
+            20,
+        );
+        let messages = labeled(&owned);
+        let train_with = |blend: f64| {
+            let options = TrainOptions {
+                subword_vocab_size: 0,
+                max_features: 300,
+                folds: 3,
+                naive_bayes_blend: blend,
+                ..TrainOptions::default()
+            };
+            train(
+                &messages,
+                &options,
+                None,
+                "2026-01-01T00:00:00Z",
+                TrainingData::default(),
+                &NoProgress,
+            )
+        };
+        let plain = train_with(0.0)?;
+        assert_eq!(plain.spam_naive_bayes, None);
+        toy::assert_spam_weights_blend(&plain)?;
+        let blended = train_with(0.5)?;
+        // The same features and FTRL learning; only the naive Bayes part is added.
+        assert_eq!(blended.feature_hashes, plain.feature_hashes);
+        assert_eq!(blended.online_state, plain.online_state);
+        toy::assert_spam_weights_blend(&blended)?;
+        let nb = blended
+            .spam_naive_bayes
+            .as_ref()
+            .ok_or("no naive Bayes part")?;
+        assert_eq!((nb.blend, nb.alpha), (0.5, 0.01));
+        // 40 ham and 20 spam messages, each with its headerless copy.
+        assert_eq!(nb.rows, [80, 40]);
+        let n = blended.feature_hashes.len();
+        let row = |name: &str| blended.feature_names.iter().position(|f| f == name);
+        let (viagra, agenda) = (
+            row("body:viagra").ok_or("viagra")?,
+            row("body:agenda").ok_or("agenda")?,
+        );
+        assert!(nb.sums[n + viagra] > 0.0 && nb.sums[viagra] == 0.0);
+        assert!(nb.sums[agenda] > 0.0 && nb.sums[n + agenda] == 0.0);
+        assert!(blended.spam_weights[viagra] > plain.spam_weights[viagra]);
+        assert!(blended.spam_weights[agenda] < plain.spam_weights[agenda]);
+        // Out of range blends are refused.
+        for bad in [-0.1, f64::NAN, 1e4] {
+            let error = train_with(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                error.contains("invalid option naive_bayes_blend"),
+                "{bad}: {error}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

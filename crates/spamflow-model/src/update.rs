@@ -31,6 +31,11 @@
 //!    calibration: each fold's labeled spam is predicted by the parent's sums plus the other
 //!    folds'. A model without stored sums (older files, a logistic head), or an update without
 //!    labeled spam, keeps the head as it is ([`CategoryHeadUpdate`]).
+//! 7. The spam head's naive Bayes part ([`SpamNaiveBayes`](crate::SpamNaiveBayes), format
+//!    version 7) continues the same way: the new rows are summed onto the stored ham and spam
+//!    sums (new features start from zero), the part is refitted with the stored blend and
+//!    smoothing and added to the updated FTRL weights, in every calibration fold as in the
+//!    final model. A model without one keeps FTRL's weights alone.
 
 use std::collections::HashMap;
 
@@ -44,10 +49,10 @@ use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
 use crate::scorer::sigmoid;
 use crate::train::{
-    Algorithm, CategorySums, Extracted, FtrlHyper, LabeledMessage, SpamRows, SparseRows,
-    TrainError, TrainOptions, TrainProgress, TrainingRows, chi_squared, choose_threshold,
-    count_messages, extract_all, fit_category_head, fold_assignment, ftrl_passes, model_id,
-    online_state, platt_scaling, spread_category_weights,
+    Algorithm, CategorySums, Extracted, FtrlHyper, LabeledMessage, SpamNaiveBayesPart, SpamRows,
+    SparseRows, TrainError, TrainOptions, TrainProgress, TrainingRows, chi_squared,
+    choose_threshold, count_messages, extract_all, fit_category_head, fold_assignment, ftrl_passes,
+    model_id, online_state, platt_scaling, spread_category_weights,
 };
 
 /// Update settings. `Default` gives the documented defaults, chosen with `dev/drift-experiment.sh
@@ -277,6 +282,24 @@ pub fn update(
         });
     }
     let folds = fold_assignment(&labels, options.folds, options.seed);
+    // The spam weights of FTRL updated on `learn`, with the naive Bayes part refitted on the
+    // same rows when the model has one; the bias; the part to store.
+    let spam_head = |fitted: &linfa_ftrl::Ftrl<f64>, learn: &[usize]| {
+        let mut weights = fitted.get_weights();
+        let Some(stored) = &artifact.spam_naive_bayes else {
+            return Ok((weights, 0.0, None));
+        };
+        let part = SpamNaiveBayesPart::fit(
+            &rows,
+            learn,
+            Some(stored),
+            stored.blend,
+            stored.alpha,
+            progress,
+        )?;
+        weights += &part.weights;
+        Ok::<_, TrainError>((weights, part.bias, Some(part.stored)))
+    };
     let (calibration, threshold, mut validation) = {
         progress.stage("calibrate (out-of-fold)", options.folds as u64);
         let per_fold: Vec<Result<Vec<(usize, f64)>, TrainError>> = (0..options.folds)
@@ -292,10 +315,10 @@ pub fn update(
                     options.seed,
                 )?;
                 progress.advance(1);
-                let weights = fitted.get_weights();
+                let (weights, bias, _) = spam_head(&fitted, &learn)?;
                 Ok(score
                     .into_iter()
-                    .map(|i| (i, rows.x.dot(i, &weights)))
+                    .map(|i| (i, rows.x.dot(i, &weights) + bias))
                     .collect())
             })
             .collect();
@@ -325,15 +348,17 @@ pub fn update(
     };
 
     progress.stage("update", 1);
+    let all_rows = rows.all();
     let fitted = ftrl_passes(
         Some(start),
         hyper,
         &rows,
-        &rows.all(),
+        &all_rows,
         options.epochs,
         options.seed,
     )?;
-    let spam_weights: Vec<f32> = fitted.get_weights().iter().map(|&w| w as f32).collect();
+    let (spam_weights, spam_bias, spam_naive_bayes) = spam_head(&fitted, &all_rows)?;
+    let spam_weights: Vec<f32> = spam_weights.iter().map(|&w| w as f32).collect();
     progress.advance(1);
 
     let (category_weights, category_bias, category_counts, category_head) = match category_head {
@@ -397,13 +422,14 @@ pub fn update(
         feature_hashes,
         feature_names,
         spam_weights,
-        spam_bias: 0.0,
+        spam_bias: spam_bias as f32,
         category_weights,
         category_bias,
         calibration,
         threshold,
         online_state: Some(online_state(&fitted)),
         category_counts,
+        spam_naive_bayes,
     };
     updated.metadata.model_id = model_id(&updated);
     let report = UpdateReport {
@@ -790,6 +816,53 @@ mod tests {
         let (kept, report) = update_with(&parent, &unlabeled, &update_options)?;
         assert_eq!(report.category_head, CategoryHeadUpdate::KeptNoLabels);
         assert_eq!(kept.category_counts, parent.category_counts);
+        Ok(())
+    }
+
+    #[test]
+    fn the_spam_heads_naive_bayes_part_continues_from_the_stored_sums()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let options = TrainOptions {
+            subword_vocab_size: 0,
+            max_features: 300,
+            folds: 3,
+            ..TrainOptions::default()
+        };
+        let parent = train_on(&old_data(), &options)?;
+        let stored = parent
+            .spam_naive_bayes
+            .clone()
+            .ok_or("training stores the part")?;
+        let update_options = UpdateOptions {
+            folds: 3,
+            ..UpdateOptions::default()
+        };
+        let (updated, report) = update_with(&parent, &new_data(), &update_options)?;
+        let continued = updated.spam_naive_bayes.clone().ok_or("kept")?;
+        assert_eq!(
+            (continued.blend, continued.alpha),
+            (stored.blend, stored.alpha)
+        );
+        // 25 ham and 50 spam messages, each with its headerless copy.
+        assert_eq!(continued.rows, [stored.rows[0] + 50, stored.rows[1] + 100]);
+        let (old_width, new_width) = (parent.feature_hashes.len(), updated.feature_hashes.len());
+        assert_eq!(new_width, old_width + report.new_features);
+        for class in 0..2 {
+            for column in 0..old_width {
+                let (before, after) = (
+                    stored.sums[class * old_width + column],
+                    continued.sums[class * new_width + column],
+                );
+                assert!(after >= before - 1e-9, "sums only grow: {before} {after}");
+            }
+        }
+        crate::train::toy::assert_spam_weights_blend(&updated)?;
+        // A parent without the part (files before format version 7) is updated without one.
+        let mut legacy = parent.clone();
+        legacy.spam_naive_bayes = None;
+        let (plain, _) = update_with(&legacy, &new_data(), &update_options)?;
+        assert_eq!(plain.spam_naive_bayes, None);
+        crate::train::toy::assert_spam_weights_blend(&plain)?;
         Ok(())
     }
 
