@@ -463,9 +463,10 @@ enum BuildOptions {
 }
 
 impl BuildOptions {
-    /// The recorded options (`None` in files before format version 4). The feature
-    /// configuration and the naive Bayes blend are the artifact's own: options recorded by an
-    /// older build lack the fields added since, which would otherwise read as today's defaults.
+    /// The recorded options (`None` in files before format version 4). Options recorded by an
+    /// older build lack the fields added since, which would otherwise read as today's defaults:
+    /// the feature configuration is taken from the artifact, and a missing `naive_bayes_blend`
+    /// reads as 0 (no naive Bayes part before format version 7).
     fn of(artifact: &ModelArtifact) -> anyhow::Result<Option<Self>> {
         let metadata = &artifact.metadata;
         let Some(json) = &metadata.build_options else {
@@ -474,12 +475,13 @@ impl BuildOptions {
         Ok(Some(if metadata.parent_model_id.is_some() {
             BuildOptions::Update(serde_json::from_str(json)?)
         } else {
-            let mut options: TrainOptions = serde_json::from_str(json)?;
+            let recorded: serde_json::Value = serde_json::from_str(json)?;
+            let mut options: TrainOptions = serde_json::from_value(recorded.clone())?;
             options.feature_config = artifact.feature_config.clone();
-            options.naive_bayes_blend = artifact
-                .spam_naive_bayes
-                .as_ref()
-                .map_or(0.0, |nb| nb.blend);
+            if recorded.get("naive_bayes_blend").is_none() {
+                // Recorded before format version 7: its spam head had no naive Bayes part.
+                options.naive_bayes_blend = 0.0;
+            }
             BuildOptions::Train(options)
         }))
     }

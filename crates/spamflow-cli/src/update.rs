@@ -119,6 +119,17 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
             "warm start from the weights (no FTRL state stored; prior count {prior_count})"
         )?,
     }
+    match &artifact.spam_naive_bayes {
+        Some(nb) => writeln!(
+            out,
+            "spam head's naive Bayes part continued (blend {}; sums of {} ham and {} spam rows)",
+            nb.blend, nb.rows[0], nb.rows[1]
+        )?,
+        None => writeln!(
+            out,
+            "spam head: FTRL alone (the model has no naive Bayes part: format before 7, or naive_bayes_blend = 0)"
+        )?,
+    }
     match report.category_head {
         CategoryHeadUpdate::Continued { labeled_spam } => writeln!(
             out,

@@ -387,6 +387,10 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
         printed.contains("vocabulary coverage") && printed.contains("new features"),
         "{printed}"
     );
+    assert!(
+        printed.contains("spam head's naive Bayes part continued (blend 0.05;"),
+        "{printed}"
+    );
     assert!(printed.contains("peak memory"), "{printed}");
     let inspected: serde_json::Value =
         serde_json::from_str(&ok(&["inspect", "--json", updated.to_str().unwrap()])).unwrap();

@@ -9,11 +9,13 @@
 //! Version 4 added [`ModelMetadata::build_options`], the options the model was built with.
 //! Version 5 added [`CategoryCounts`], the naive Bayes sums of the category head, so that
 //! `update` can continue it. Version 6 added [`FeatureConfig::header_word_fields`], the fields
-//! whose words are features. bincode is not self-describing, so older payloads are decoded with
-//! their own layout and converted: a version-1 file has no online state and no parent, files
-//! before version 3 extracted header words, files before version 4 do not record their options,
-//! files before version 5 have no category counts, and files before version 6 took the words of
-//! every header field (`["*"]`). This build writes version 6 only.
+//! whose words are features. Version 7 added [`SpamNaiveBayes`], the naive Bayes part of the
+//! spam head, so that `update` can continue it. bincode is not self-describing, so older payloads
+//! are decoded with their own layout and converted: a version-1 file has no online state and no
+//! parent, files before version 3 extracted header words, files before version 4 do not record
+//! their options, files before version 5 have no category counts, files before version 6 took
+//! the words of every header field (`["*"]`), and files before version 7 have no naive Bayes
+//! part. This build writes version 7 only.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -260,9 +262,10 @@ impl From<FeatureConfigV5> for FeatureConfig {
 
 /// The payload layout of format versions 1 to 6: metadata `M`, feature configuration `F`, the
 /// model, then `O`, the online state (absent in version 1), and `C`, the category counts
-/// (absent before version 5); no spam-head naive Bayes part (version 7). The layouts also decode types of today's build: [`ModelMetadata`]
-/// (versions 4 and 5), and in all of them [`Limits`], `TrainingData`, `ValidationSummary`,
-/// [`OnlineState`] and [`CategoryCounts`]. A change to one of those needs a frozen copy of
+/// (absent before version 5); no spam-head naive Bayes part (version 7). The layouts also decode
+/// types of today's build: [`ModelMetadata`] (versions 4 to 6), [`FeatureConfig`] (version 6),
+/// and in all of them [`Limits`], `TrainingData`, `ValidationSummary`, [`OnlineState`] and
+/// [`CategoryCounts`]. A change to one of those needs a frozen copy of
 /// today's layout here (the tests of `tests/fixtures/format-*.spamflow` fail until there is one).
 #[derive(Deserialize)]
 struct LegacyArtifact<M, F, O, C> {
@@ -525,9 +528,22 @@ impl ModelArtifact {
             counts.check()?;
         }
         match &self.spam_naive_bayes {
+            // The part is blended into FTRL's weights, and `update` continues both together.
+            Some(_) if self.online_state.is_none() => refuse_if(
+                "spam naive Bayes",
+                Some("a naive Bayes part without the FTRL state it was added to"),
+            ),
             Some(naive_bayes) => naive_bayes.check(),
             None => Ok(()),
         }
+    }
+}
+
+/// The error naming `part` and its problem, if it has one.
+fn refuse_if(part: &str, problem: Option<&str>) -> Result<(), ArtifactError> {
+    match problem {
+        Some(problem) => Err(ArtifactError::Invalid(format!("{part}: {problem}"))),
+        None => Ok(()),
     }
 }
 
@@ -550,9 +566,9 @@ impl SpamNaiveBayes {
     /// Checks the values (the shapes are checked with the artifact's).
     fn check(&self) -> Result<(), ArtifactError> {
         let problem = if !(self.blend > 0.0 && self.blend <= Self::MAX_BLEND) {
-            Some("the blend is not a positive number up to 1000")
+            Some("the blend is not a positive number up to MAX_BLEND (1000)")
         } else if !plausible_alpha(self.alpha) {
-            Some("smoothing alpha is not a positive number up to 1e6")
+            Some("smoothing alpha is not a positive number up to MAX_ALPHA (1e6)")
         } else if self
             .rows
             .iter()
@@ -564,12 +580,7 @@ impl SpamNaiveBayes {
         } else {
             None
         };
-        match problem {
-            Some(problem) => Err(ArtifactError::Invalid(format!(
-                "spam naive Bayes: {problem}"
-            ))),
-            None => Ok(()),
-        }
+        refuse_if("spam naive Bayes", problem)
     }
 }
 
@@ -587,7 +598,7 @@ impl CategoryCounts {
         let problem = if !self.columns.is_sorted_by(|a, b| a < b) {
             Some("feature rows are not ascending and distinct")
         } else if !plausible_alpha(self.alpha) {
-            Some("smoothing alpha is not a positive number up to 1e6")
+            Some("smoothing alpha is not a positive number up to MAX_ALPHA (1e6)")
         } else if self.rows.iter().all(|&r| r == 0) {
             Some("no category has rows")
         } else if self.rows.iter().any(|&r| r as f64 > Self::LIMIT) {
@@ -605,12 +616,7 @@ impl CategoryCounts {
         } else {
             None
         };
-        match problem {
-            Some(problem) => Err(ArtifactError::Invalid(format!(
-                "category counts: {problem}"
-            ))),
-            None => Ok(()),
-        }
+        refuse_if("category counts", problem)
     }
 }
 
@@ -766,6 +772,18 @@ pub(crate) mod tests {
         Ok(loaded)
     }
 
+    /// Checks that `current`, which has a part format `version` lacks, round-trips as a current
+    /// file and is refused, not misread, under a `version` header.
+    fn assert_round_trips_but_not_as(
+        current: &ModelArtifact,
+        version: u32,
+    ) -> Result<(), ArtifactError> {
+        let bytes = current.to_bytes()?;
+        assert_eq!(&ModelArtifact::from_bytes(&bytes)?, current);
+        assert!(ModelArtifact::from_bytes(&frame(version, &bytes[HEADER_LEN..])).is_err());
+        Ok(())
+    }
+
     #[test]
     fn version_1_files_still_load_without_online_state() -> Result<(), ArtifactError> {
         let mut artifact = legacy_artifact();
@@ -799,10 +817,7 @@ pub(crate) mod tests {
         assert!(!loaded.feature_config.header_words, "kept as written");
         let mut current = tiny_artifact();
         current.metadata.build_options = Some(r#"{"seed":1}"#.into());
-        let bytes = current.to_bytes()?;
-        assert_eq!(ModelArtifact::from_bytes(&bytes)?, current);
-        assert!(ModelArtifact::from_bytes(&frame(3, &bytes[HEADER_LEN..])).is_err());
-        Ok(())
+        assert_round_trips_but_not_as(&current, 3)
     }
 
     /// [`tiny_artifact`] with build options, as a version-4 build wrote it.
@@ -816,10 +831,7 @@ pub(crate) mod tests {
         assert_eq!(loaded.category_counts, None);
         let mut current = artifact.clone();
         current.category_counts = Some(tiny_counts());
-        let bytes = current.to_bytes()?;
-        assert_eq!(ModelArtifact::from_bytes(&bytes)?, current);
-        assert!(ModelArtifact::from_bytes(&frame(4, &bytes[HEADER_LEN..])).is_err());
-        Ok(())
+        assert_round_trips_but_not_as(&current, 4)
     }
 
     /// [`tiny_artifact`] with build options and category counts, as a version-5 build wrote it.
@@ -870,12 +882,12 @@ pub(crate) mod tests {
         artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
         artifact.category_counts = Some(tiny_counts());
         assert_reads_as(VERSION_6_FILE, 6, &artifact)?;
+        // A version-6 payload under a version-7 header is refused, not misread.
+        let relabeled = frame(7, &VERSION_6_FILE[HEADER_LEN..]);
+        assert!(ModelArtifact::from_bytes(&relabeled).is_err());
         let mut current = artifact.clone();
         current.spam_naive_bayes = Some(tiny_naive_bayes());
-        let bytes = current.to_bytes()?;
-        assert_eq!(ModelArtifact::from_bytes(&bytes)?, current);
-        assert!(ModelArtifact::from_bytes(&frame(6, &bytes[HEADER_LEN..])).is_err());
-        Ok(())
+        assert_round_trips_but_not_as(&current, 6)
     }
 
     /// A spam-head naive Bayes part that fits [`tiny_artifact`].
@@ -900,17 +912,38 @@ pub(crate) mod tests {
             (|nb| nb.sums[0] = f64::NAN, "summed value"),
             (|nb| nb.sums[3] = -1.0, "summed value"),
         ];
-        for (breakage, expected) in breakages {
-            let mut artifact = tiny_artifact();
+        assert_refused("spam naive Bayes", &breakages, |artifact, breakage| {
             let mut naive_bayes = tiny_naive_bayes();
             breakage(&mut naive_bayes);
             artifact.spam_naive_bayes = Some(naive_bayes);
+        })?;
+        // Nor without the FTRL state it was added to.
+        assert_refused(
+            "spam naive Bayes",
+            &[((), "without the FTRL state")],
+            |artifact, ()| {
+                artifact.spam_naive_bayes = Some(tiny_naive_bayes());
+                artifact.online_state = None;
+            },
+        )
+    }
+
+    /// Checks that [`tiny_artifact`] with each breakage applied (by `apply`) is refused at load
+    /// with an error naming `part` and the breakage's expected reason.
+    fn assert_refused<B: Copy>(
+        part: &str,
+        breakages: &[(B, &str)],
+        apply: impl Fn(&mut ModelArtifact, B),
+    ) -> Result<(), ArtifactError> {
+        for &(breakage, expected) in breakages {
+            let mut artifact = tiny_artifact();
+            apply(&mut artifact, breakage);
             let error = ModelArtifact::from_bytes(&artifact.to_bytes()?)
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(
-                error.contains("naive Bayes") && error.contains(expected),
+                error.contains(part) && error.contains(expected),
                 "{expected}: {error}"
             );
         }
@@ -951,21 +984,11 @@ pub(crate) mod tests {
             (|c| c.rows[0] = 0, "without rows has summed values"),
             (|c| c.rows = vec![0; 7], "no category has rows"),
         ];
-        for (breakage, expected) in breakages {
-            let mut artifact = tiny_artifact();
+        assert_refused("category counts", &breakages, |artifact, breakage| {
             let mut counts = tiny_counts();
             breakage(&mut counts);
             artifact.category_counts = Some(counts);
-            let error = ModelArtifact::from_bytes(&artifact.to_bytes()?)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(
-                error.contains("category counts") && error.contains(expected),
-                "{expected}: {error}"
-            );
-        }
-        Ok(())
+        })
     }
 
     #[test]

@@ -176,8 +176,9 @@ pub struct TrainOptions {
     /// Naive Bayes additive smoothing.
     pub naive_bayes_alpha: f64,
     /// Weight of a naive Bayes model's log-odds added to the FTRL spam head's weights (0: FTRL
-    /// alone). Both learn from the same rows; the sum is calibrated as one model. Only for
-    /// `algorithm = "ftrl"` (README, "Why FTRL for the spam head").
+    /// alone). Both learn from the same rows; the sum is calibrated as one model. Applies to
+    /// FTRL only: `algorithm = "ftrl"`, and the FTRL candidate under `"auto"` (README, "Why FTRL
+    /// for the spam head").
     pub naive_bayes_blend: f64,
     /// FTRL passes over the data.
     pub ftrl_epochs: usize,
@@ -333,7 +334,10 @@ pub fn train(
     if !(0.0..=SpamNaiveBayes::MAX_BLEND).contains(&blend) {
         return Err(TrainError::InvalidOption {
             name: "naive_bayes_blend",
-            reason: format!("the blend must be a number from 0 to 1000, got {blend}"),
+            reason: format!(
+                "the blend must be a number from 0 to {}, got {blend}",
+                SpamNaiveBayes::MAX_BLEND
+            ),
         });
     }
     count_messages(&mut training_data, messages);
@@ -1013,18 +1017,17 @@ fn fit_linear(
             })
         }
         Algorithm::NaiveBayes => {
-            let fitted = fit_naive_bayes(
-                x,
+            let part = SpamNaiveBayesPart::fit(
+                spam_rows,
                 rows,
-                |i| usize::from(labels[i]),
-                &BTreeMap::new(),
+                None,
+                1.0,
                 options.naive_bayes_alpha,
                 progress,
             )?;
-            let (weights, bias) = naive_bayes_linear_form(&fitted)?;
             Ok(LinearFit {
-                weights,
-                bias,
+                weights: part.weights,
+                bias: part.bias,
                 ftrl: None,
                 naive_bayes: None,
             })
@@ -1062,11 +1065,15 @@ fn fit_linear(
     }
 }
 
-/// The naive Bayes part of an FTRL spam head: `blend` times the naive Bayes log-odds, to be added
-/// to the FTRL weights and bias, and its storable sums.
+/// A binary multinomial naive Bayes model (ham, spam) in log-odds form, times `blend`: the naive
+/// Bayes part of an FTRL spam head (added to the FTRL weights and bias), or with `blend` 1 the
+/// whole spam head under `algorithm = "naive_bayes"`.
 pub(crate) struct SpamNaiveBayesPart {
+    /// `blend` times the feature log-probability differences (spam minus ham).
     pub(crate) weights: Array1<f64>,
+    /// `blend` times the log prior odds.
     pub(crate) bias: f64,
+    /// The sums and row counts behind it, as a model file stores them.
     pub(crate) stored: SpamNaiveBayes,
 }
 
@@ -1094,34 +1101,38 @@ impl SpamNaiveBayesPart {
             }
         }
         let labels = &spam_rows.labels;
-        let mut classes = fit_naive_bayes(
+        let classes = fit_naive_bayes(
             &spam_rows.x,
             rows,
-            |i| usize::from(labels.get(i).copied().unwrap_or_default()),
+            |i| usize::from(labels[i]),
             &start_sums,
             alpha,
             progress,
         )?;
-        // Priors count the stored rows too.
-        for (class, fitted) in &mut classes {
-            fitted.rows += start.map_or(0, |s| s.rows.get(*class).copied().unwrap_or(0) as usize);
-        }
-        let (weights, bias) = naive_bayes_linear_form(&classes)?;
         let (Some(ham), Some(spam)) = (classes.get(&0), classes.get(&1)) else {
             return Err(estimator_error("naive Bayes")(
                 "both classes are needed".into(),
             ));
         };
-        let stored = SpamNaiveBayes {
-            blend,
-            alpha,
-            rows: [ham.rows as u64, spam.rows as u64],
-            sums: ham.sums.iter().chain(&spam.sums).copied().collect(),
-        };
+        // Rows learned in all: this fit's and those behind the starting sums.
+        let start_rows = start.map_or([0, 0], |s| s.rows);
+        let rows = [
+            ham.rows as u64 + start_rows[0],
+            spam.rows as u64 + start_rows[1],
+        ];
+        // The log prior odds, with priors as linfa-bayes computes them (a class's share of rows).
+        let total = (rows[0] + rows[1]) as f64;
+        let prior = |class_rows: u64| class_rows as f64 / total;
+        let bias = prior(rows[1]).ln() - prior(rows[0]).ln();
         Ok(SpamNaiveBayesPart {
-            weights: weights * blend,
+            weights: (&spam.log_prob - &ham.log_prob) * blend,
             bias: bias * blend,
-            stored,
+            stored: SpamNaiveBayes {
+                blend,
+                alpha,
+                rows,
+                sums: ham.sums.iter().chain(&spam.sums).copied().collect(),
+            },
         })
     }
 }
@@ -1266,22 +1277,6 @@ pub(crate) struct NaiveBayesClass {
 
 /// A fitted multinomial naive Bayes model, by class.
 type NaiveBayesClasses = BTreeMap<usize, NaiveBayesClass>;
-
-/// The log-odds form of a fitted binary naive Bayes model (classes 0 = ham, 1 = spam): the
-/// feature log-probability differences, and the log prior odds as linfa-bayes computes priors.
-fn naive_bayes_linear_form(classes: &NaiveBayesClasses) -> Result<(Array1<f64>, f64), TrainError> {
-    let (Some(spam), Some(ham)) = (classes.get(&1), classes.get(&0)) else {
-        return Err(estimator_error("naive Bayes")(
-            "both classes are needed".into(),
-        ));
-    };
-    let total = (spam.rows + ham.rows) as f64;
-    let prior = |rows: usize| rows as f64 / total;
-    Ok((
-        &spam.log_prob - &ham.log_prob,
-        prior(spam.rows).ln() - prior(ham.rows).ln(),
-    ))
-}
 
 /// Multinomial naive Bayes (linfa-bayes) over `rows` of `x` (repeats count again), `class_of`
 /// giving each row's class, continuing from `start` (summed values per class; empty for a new
@@ -1674,8 +1669,9 @@ pub(crate) mod toy {
         owned
     }
 
-    /// Checks that `artifact`'s spam weights are the weights of its FTRL state plus, when it
-    /// has a naive Bayes part, `blend` times the naive Bayes log-odds of the stored sums.
+    /// Checks that `artifact`'s spam weights and bias are those of its FTRL state (bias 0) plus,
+    /// when it has a naive Bayes part, `blend` times the naive Bayes log-odds of the stored sums
+    /// and row counts.
     pub(crate) fn assert_spam_weights_blend(
         artifact: &ModelArtifact,
     ) -> Result<(), Box<dyn std::error::Error>> {
@@ -1688,7 +1684,9 @@ pub(crate) mod toy {
         };
         let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Array1<f64>>();
         let mut expected = hyper.model(widen(&state.z), widen(&state.n))?.get_weights();
+        let mut expected_bias = 0.0;
         if let Some(nb) = &artifact.spam_naive_bayes {
+            expected_bias = nb.blend * ((nb.rows[1] as f64).ln() - (nb.rows[0] as f64).ln());
             let n = expected.len();
             let log_prob = |class: usize| -> Vec<f64> {
                 let sums = &nb.sums[class * n..(class + 1) * n];
@@ -1700,6 +1698,7 @@ pub(crate) mod toy {
                 *w += nb.blend * (s - h);
             }
         }
+        assert!((f64::from(artifact.spam_bias) - expected_bias).abs() < 1e-5);
         assert_eq!(artifact.spam_weights.len(), expected.len());
         for (row, (&got, &want)) in artifact.spam_weights.iter().zip(&expected).enumerate() {
             assert!(
@@ -1708,6 +1707,21 @@ pub(crate) mod toy {
             );
         }
         Ok(())
+    }
+
+    /// `train` on `data` at a fixed time.
+    pub(crate) fn train_on(
+        data: &Owned,
+        options: &TrainOptions,
+    ) -> Result<ModelArtifact, TrainError> {
+        train(
+            &labeled(data),
+            options,
+            None,
+            "2026-01-01T00:00:00Z",
+            TrainingData::default(),
+            &NoProgress,
+        )
     }
 
     /// Borrowed training messages of `owned`.
@@ -2112,7 +2126,6 @@ mod tests {
             ],
             20,
         );
-        let messages = labeled(&owned);
         let train_with = |blend: f64| {
             let options = TrainOptions {
                 subword_vocab_size: 0,
@@ -2121,14 +2134,7 @@ mod tests {
                 naive_bayes_blend: blend,
                 ..TrainOptions::default()
             };
-            train(
-                &messages,
-                &options,
-                None,
-                "2026-01-01T00:00:00Z",
-                TrainingData::default(),
-                &NoProgress,
-            )
+            toy::train_on(&owned, &options)
         };
         let plain = train_with(0.0)?;
         assert_eq!(plain.spam_naive_bayes, None);
@@ -2199,14 +2205,7 @@ mod tests {
                 folds: 3,
                 ..TrainOptions::default()
             };
-            let artifact = train(
-                &messages,
-                &options,
-                None,
-                "2026-01-01T00:00:00Z",
-                TrainingData::default(),
-                &NoProgress,
-            )?;
+            let artifact = toy::train_on(&owned, &options)?;
             assert_eq!(artifact.metadata.algorithm, algorithm.as_str());
             let recorded: TrainOptions =
                 serde_json::from_str(artifact.metadata.build_options.as_deref().unwrap_or(""))?;

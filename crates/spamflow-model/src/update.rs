@@ -557,8 +557,8 @@ mod tests {
     use super::*;
     use crate::artifact::ArtifactError;
     use crate::scorer::{Model, Verdict};
-    use crate::train::toy::{Owned, corpus, labeled, message};
-    use crate::train::{Algorithm, NoProgress, train};
+    use crate::train::toy::{Owned, corpus, labeled, message, train_on};
+    use crate::train::{Algorithm, NoProgress};
 
     /// `update` of `parent` with `new` at a fixed time.
     fn update_with(
@@ -623,18 +623,6 @@ mod tests {
             ..TrainOptions::default()
         };
         train_on(&old_data(), &options)
-    }
-
-    /// `train` on `data` at a fixed time.
-    fn train_on(data: &Owned, options: &TrainOptions) -> Result<ModelArtifact, TrainError> {
-        train(
-            &labeled(data),
-            options,
-            None,
-            "2026-01-01T00:00:00Z",
-            TrainingData::default(),
-            &NoProgress,
-        )
     }
 
     #[test]
@@ -848,14 +836,27 @@ mod tests {
         let (old_width, new_width) = (parent.feature_hashes.len(), updated.feature_hashes.len());
         assert_eq!(new_width, old_width + report.new_features);
         for class in 0..2 {
-            for column in 0..old_width {
-                let (before, after) = (
-                    stored.sums[class * old_width + column],
-                    continued.sums[class * new_width + column],
-                );
-                assert!(after >= before - 1e-9, "sums only grow: {before} {after}");
+            let (before, after) = (
+                &stored.sums[class * old_width..(class + 1) * old_width],
+                &continued.sums[class * new_width..(class + 1) * new_width],
+            );
+            for (column, (before, after)) in before.iter().zip(after).enumerate() {
+                assert!(after >= &(before - 1e-9), "{column}: {before} -> {after}");
             }
+            // Every new row adds a positive sum, to old features or new ones.
+            assert!(after.iter().sum::<f64>() > before.iter().sum::<f64>() + 1.0);
         }
+        // `kernel` occurs only in the old data: its sums stay as they were.
+        let kernel = parent
+            .feature_names
+            .iter()
+            .position(|name| name == "body:kernel")
+            .ok_or("body:kernel")?;
+        assert_eq!(continued.sums[kernel], stored.sums[kernel]);
+        assert_eq!(
+            continued.sums[new_width + kernel],
+            stored.sums[old_width + kernel]
+        );
         crate::train::toy::assert_spam_weights_blend(&updated)?;
         // A parent without the part (files before format version 7) is updated without one.
         let mut legacy = parent.clone();

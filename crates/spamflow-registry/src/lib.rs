@@ -164,6 +164,7 @@ impl Registry {
                     artifact.metadata = ModelMetadata::default();
                     artifact.online_state = None;
                     artifact.category_counts = None;
+                    artifact.spam_naive_bayes = None;
                     artifact
                 };
                 let registered = ModelArtifact::from_bytes(&existing).map_err(|source| {
@@ -422,10 +423,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> 
 }
 
 /// Whether `candidate` carries every part of the learning state that `registered` carries (the
-/// FTRL state, since format version 2; the category sums, since format version 5) and more: a
-/// copy of the same model that `update` can continue further.
+/// FTRL state, since format version 2; the category sums, since format version 5; the spam
+/// head's naive Bayes sums, since format version 7) and more: a copy of the same model that
+/// `update` can continue further.
 fn learns_more(candidate: &ModelArtifact, registered: &ModelArtifact) -> bool {
-    let parts = |a: &ModelArtifact| [a.online_state.is_some(), a.category_counts.is_some()];
+    let parts = |a: &ModelArtifact| {
+        [
+            a.online_state.is_some(),
+            a.category_counts.is_some(),
+            a.spam_naive_bayes.is_some(),
+        ]
+    };
     let (has, had) = (parts(candidate), parts(registered));
     has != had && has.iter().zip(&had).all(|(&has, &had)| has || !had)
 }
@@ -439,7 +447,9 @@ fn learning_states_agree(a: &ModelArtifact, b: &ModelArtifact) -> bool {
             _ => true,
         }
     }
-    agree(&a.online_state, &b.online_state) && agree(&a.category_counts, &b.category_counts)
+    agree(&a.online_state, &b.online_state)
+        && agree(&a.category_counts, &b.category_counts)
+        && agree(&a.spam_naive_bayes, &b.spam_naive_bayes)
 }
 
 #[cfg(test)]
@@ -513,9 +523,10 @@ mod tests {
         );
         let ids: Vec<String> = registry.list()?.into_iter().map(|m| m.id).collect();
         assert_eq!(ids, [a.id.clone(), b.id.clone(), c.id.clone()]);
-        // The same for the FTRL state: a copy as format 1 wrote it (no FTRL state, no counts),
-        // then one as format 4 did (FTRL state only), then the full file; a copy that lacks part
-        // of the registered state replaces nothing.
+        // The same for the FTRL state: a copy as format 1 wrote it (no FTRL state, no counts, no
+        // naive Bayes part, which needs the FTRL state), then one with the FTRL state and the
+        // naive Bayes part but no counts, then the full file; a copy that lacks part of the
+        // registered state replaces nothing.
         let full = model_bytes("sf-ddd444", "2026-05-01T00:00:00Z");
         let copy = |online: bool, counts: bool| {
             let mut artifact = ModelArtifact::from_bytes(&full).unwrap_or_else(|e| panic!("{e}"));
@@ -525,6 +536,7 @@ mod tests {
             );
             if !online {
                 artifact.online_state = None;
+                artifact.spam_naive_bayes = None;
             }
             if !counts {
                 artifact.category_counts = None;
@@ -559,6 +571,19 @@ mod tests {
         }
         assert!(matches!(
             registry.add(&other_state.to_bytes().unwrap_or_default()),
+            Err(RegistryError::IdClash(_))
+        ));
+        let mut other_sums = ModelArtifact::from_bytes(&full).unwrap_or_else(|e| panic!("{e}"));
+        let naive_bayes = other_sums.spam_naive_bayes.as_mut();
+        assert!(
+            naive_bayes.is_some(),
+            "the shipped model has a naive Bayes part"
+        );
+        if let Some(naive_bayes) = naive_bayes {
+            naive_bayes.sums[0] += 1.0;
+        }
+        assert!(matches!(
+            registry.add(&other_sums.to_bytes().unwrap_or_default()),
             Err(RegistryError::IdClash(_))
         ));
         assert!(std::fs::read(&d.path).unwrap_or_default() == full);
