@@ -528,12 +528,7 @@ impl ModelArtifact {
             counts.check()?;
         }
         match &self.spam_naive_bayes {
-            // The part is blended into FTRL's weights, and `update` continues both together.
-            Some(_) if self.online_state.is_none() => refuse_if(
-                "spam naive Bayes",
-                Some("a naive Bayes part without the FTRL state it was added to"),
-            ),
-            Some(naive_bayes) => naive_bayes.check(),
+            Some(naive_bayes) => naive_bayes.check(self.online_state.is_some()),
             None => Ok(()),
         }
     }
@@ -563,9 +558,13 @@ impl SpamNaiveBayes {
     /// the blended weights stay finite.
     pub const MAX_BLEND: f64 = 1e3;
 
-    /// Checks the values (the shapes are checked with the artifact's).
-    fn check(&self) -> Result<(), ArtifactError> {
-        let problem = if !(self.blend > 0.0 && self.blend <= Self::MAX_BLEND) {
+    /// Checks the values (the shapes are checked with the artifact's); `with_ftrl_state` says
+    /// whether the artifact carries the FTRL state the part was added to, which it must:
+    /// `update` continues both together.
+    fn check(&self, with_ftrl_state: bool) -> Result<(), ArtifactError> {
+        let problem = if !with_ftrl_state {
+            Some("a naive Bayes part without the FTRL state it was added to")
+        } else if !(self.blend > 0.0 && self.blend <= Self::MAX_BLEND) {
             Some("the blend is not a positive number up to MAX_BLEND (1000)")
         } else if !plausible_alpha(self.alpha) {
             Some("smoothing alpha is not a positive number up to MAX_ALPHA (1e6)")
