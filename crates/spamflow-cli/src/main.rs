@@ -26,8 +26,8 @@ use rayon::prelude::*;
 use serde_json::json;
 use spamflow_features::SubwordTokenizer;
 use spamflow_model::{
-    Algorithm, LabeledMessage, Model, ModelArtifact, TrainOptions, TrainingData, UpdateOptions,
-    Verdict,
+    Algorithm, CategoryAlgorithm, LabeledMessage, Model, ModelArtifact, TrainOptions, TrainingData,
+    UpdateOptions, Verdict,
 };
 use spamflow_stream::EventLine;
 
@@ -465,8 +465,9 @@ enum BuildOptions {
 impl BuildOptions {
     /// The recorded options (`None` in files before format version 4). Options recorded by an
     /// older build lack the fields added since, which would otherwise read as today's defaults:
-    /// the feature configuration is taken from the artifact, and a missing `naive_bayes_blend`
-    /// reads as 0 (no naive Bayes part before format version 7).
+    /// the feature configuration is taken from the artifact, a missing `naive_bayes_blend`
+    /// reads as 0 (no naive Bayes part before format version 7) and a missing
+    /// `category_algorithm` as `naive_bayes` (the multinomial head of those models).
     fn of(artifact: &ModelArtifact) -> anyhow::Result<Option<Self>> {
         let metadata = &artifact.metadata;
         let Some(json) = &metadata.build_options else {
@@ -481,6 +482,10 @@ impl BuildOptions {
             if recorded.get("naive_bayes_blend").is_none() {
                 // Recorded before format version 7: its spam head had no naive Bayes part.
                 options.naive_bayes_blend = 0.0;
+            }
+            if recorded.get("category_algorithm").is_none() {
+                // Recorded without it: the category head was multinomial naive Bayes then.
+                options.category_algorithm = CategoryAlgorithm::NaiveBayes;
             }
             BuildOptions::Train(options)
         }))

@@ -24,7 +24,7 @@ pub use metrics::{
 };
 pub use scorer::{Contribution, Model, Verdict};
 pub use train::{
-    Algorithm, LabeledMessage, NoProgress, TrainError, TrainOptions, TrainProgress,
-    UnknownAlgorithm, train,
+    Algorithm, CategoryAlgorithm, LabeledMessage, NoProgress, TrainError, TrainOptions,
+    TrainProgress, UnknownAlgorithm, train,
 };
 pub use update::{CategoryHeadUpdate, UpdateOptions, UpdateReport, WarmStart, update};

@@ -145,6 +145,32 @@ pub struct LabeledMessage<'a> {
     pub category: Option<Category>,
 }
 
+/// A learning algorithm for the category head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryAlgorithm {
+    /// Multinomial logistic regression (linfa-logistic, L-BFGS), minority categories repeated.
+    #[serde(alias = "ftrl")]
+    Logistic,
+    /// Multinomial naive Bayes (linfa-bayes), uniform priors, minority categories repeated
+    /// (the default before 28 November 2026).
+    NaiveBayes,
+    /// One-vs-rest naive Bayes: per category, its naive Bayes log-probabilities minus those of
+    /// all other categories together, scaled to a mean absolute weight of 1 (the weight
+    /// normalisation of Rennie et al., 2003), every labeled row learned once.
+    OneVsRestNaiveBayes,
+}
+
+impl CategoryAlgorithm {
+    /// Whether the head is naive Bayes, whose class sums `update` continues.
+    fn is_naive_bayes(self) -> bool {
+        matches!(
+            self,
+            CategoryAlgorithm::NaiveBayes | CategoryAlgorithm::OneVsRestNaiveBayes
+        )
+    }
+}
+
 /// Training settings. `Default` gives the settings of the shipped model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -188,8 +214,9 @@ pub struct TrainOptions {
     pub ftrl_l1: f64,
     /// FTRL L2 regularisation.
     pub ftrl_l2: f64,
-    /// Category head algorithm: `logistic` (multinomial) or `naive_bayes`.
-    pub category_algorithm: Algorithm,
+    /// Category head algorithm: `one_vs_rest_naive_bayes` (default), `naive_bayes` or
+    /// `logistic` (README, "How it works").
+    pub category_algorithm: CategoryAlgorithm,
     /// Category head L2 strength (logistic).
     pub category_alpha: f64,
     /// Category head L-BFGS iterations.
@@ -221,7 +248,7 @@ impl Default for TrainOptions {
             ftrl_alpha: 0.5,
             ftrl_l1: 0.0001,
             ftrl_l2: 0.001,
-            category_algorithm: Algorithm::NaiveBayes,
+            category_algorithm: CategoryAlgorithm::OneVsRestNaiveBayes,
             category_alpha: 0.001,
             category_iterations: 150,
             headerless_copies: true,
@@ -1519,10 +1546,12 @@ struct CategoryFit {
     learned: Option<CategorySums>,
 }
 
-/// Multinomial naive Bayes (or logistic regression) over the given labeled rows, continuing
-/// from `start`, minority categories repeated (about the square root of their shortfall, counted
-/// with the rows of `start`) so that small ones such as `software` are heard. Categories with no
-/// rows get a bias that keeps them from being predicted.
+/// The category head over the given labeled rows, continuing from `start`: naive Bayes (one
+/// vs rest or multinomial) or logistic regression. The multinomial heads repeat minority
+/// categories (about the square root of their shortfall, counted with the rows of `start`) so
+/// that small ones such as `software` are heard; one-vs-rest needs no repeats, since every
+/// category is weighed against the rest on the same scale. Categories with no rows get a bias
+/// that keeps them from being predicted.
 fn fit_categories(
     x: &SparseRows,
     categories: &[Option<Category>],
@@ -1541,10 +1570,13 @@ fn fit_categories(
     let mut repeated = Vec::new();
     for &i in rows {
         let Some(c) = categories[i] else { continue };
-        let factor = (largest / counts[c.index()] as f64)
-            .sqrt()
-            .round()
-            .clamp(1.0, 8.0) as usize;
+        let factor = match options.category_algorithm {
+            CategoryAlgorithm::OneVsRestNaiveBayes => 1,
+            _ => (largest / counts[c.index()] as f64)
+                .sqrt()
+                .round()
+                .clamp(1.0, 8.0) as usize,
+        };
         repeated.extend(std::iter::repeat_n(i, factor));
     }
     let mut fit = CategoryFit {
@@ -1554,7 +1586,7 @@ fn fit_categories(
     };
     let present: Vec<usize> = (0..N_CATEGORIES).filter(|&c| counts[c] > 0).collect();
     match options.category_algorithm {
-        Algorithm::NaiveBayes if !present.is_empty() => {
+        algorithm if algorithm.is_naive_bayes() && !present.is_empty() => {
             let category_of = |i: usize| categories[i].map_or(0, Category::index);
             let fitted = fit_naive_bayes(
                 x,
@@ -1564,20 +1596,33 @@ fn fit_categories(
                 options.naive_bayes_alpha,
                 progress,
             )?;
-            let mut sums = BTreeMap::new();
+            let sums: BTreeMap<usize, Array1<f64>> = fitted
+                .iter()
+                .map(|(&class, fitted)| (class, fitted.sums.clone()))
+                .collect();
+            if present.len() > 1 {
+                for (&class, fitted) in &fitted {
+                    let weights = match algorithm {
+                        CategoryAlgorithm::OneVsRestNaiveBayes => one_vs_rest_weights(
+                            &fitted.log_prob,
+                            &sums,
+                            class,
+                            options.naive_bayes_alpha,
+                        ),
+                        _ => fitted.log_prob.clone(),
+                    };
+                    fit.weights.column_mut(class).assign(&weights);
+                }
+            }
             // Uniform priors: the class sizes of a training set say little about tomorrow's
             // mix, and the prior of `other` (two thirds of spam) would swallow the rest.
-            for (class, fitted) in fitted {
-                if present.len() > 1 {
-                    fit.weights.column_mut(class).assign(&fitted.log_prob);
-                }
+            for &class in fitted.keys() {
                 fit.bias[class] = 0.0;
-                sums.insert(class, fitted.sums);
             }
             fit.learned = Some(CategorySums { rows: counts, sums });
         }
         _ if present.len() == 1 => fit.bias[present[0]] = 0.0,
-        Algorithm::Logistic | Algorithm::Ftrl if present.len() > 1 => {
+        CategoryAlgorithm::Logistic if present.len() > 1 => {
             let targets: Array1<usize> = repeated
                 .iter()
                 .filter_map(|&i| categories[i].map(Category::index))
@@ -1597,6 +1642,29 @@ fn fit_categories(
         _ => {}
     }
     Ok(fit)
+}
+
+/// One-vs-rest naive Bayes weights of `class`: its log-probabilities `log_prob` minus the
+/// log-probabilities of the summed values of every other class (`sums` by class, smoothing
+/// `alpha`), scaled to a mean absolute weight of 1 so that no category wins by the size of its
+/// weights alone.
+pub(crate) fn one_vs_rest_weights(
+    log_prob: &Array1<f64>,
+    sums: &BTreeMap<usize, Array1<f64>>,
+    class: usize,
+    alpha: f64,
+) -> Array1<f64> {
+    let mut rest = Array1::<f64>::zeros(log_prob.len());
+    for (_, sum) in sums.iter().filter(|&(&other, _)| other != class) {
+        rest += sum;
+    }
+    let total = rest.sum() + alpha * rest.len() as f64;
+    let mut weights = log_prob - &rest.mapv(|v| ((v + alpha) / total).ln());
+    let mean_magnitude = weights.mapv(f64::abs).mean().unwrap_or(0.0);
+    if mean_magnitude > 0.0 {
+        weights /= mean_magnitude;
+    }
+    weights
 }
 
 /// The head's weights `[columns x categories]` placed at their artifact rows `columns` of
@@ -1705,6 +1773,50 @@ pub(crate) mod toy {
                 (f64::from(got) - want).abs() <= 1e-4 * (1.0 + want.abs()),
                 "row {row}: {got} against {want}"
             );
+        }
+        Ok(())
+    }
+
+    /// Checks that `artifact`'s category weights are what `algorithm` makes of its stored
+    /// category counts: per category with rows, the naive Bayes log-probabilities of its sums
+    /// (`naive_bayes`), or those minus the log-probabilities of the other categories' summed
+    /// sums, scaled to a mean absolute weight of 1 (`one_vs_rest_naive_bayes`).
+    pub(crate) fn assert_category_head_from_counts(
+        artifact: &ModelArtifact,
+        algorithm: CategoryAlgorithm,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let counts = artifact
+            .category_counts
+            .as_ref()
+            .ok_or("no category counts")?;
+        let (width, alpha) = (counts.columns.len(), counts.alpha);
+        let sum_of = |c: usize| -> Array1<f64> {
+            Array1::from(counts.sums[c * width..(c + 1) * width].to_vec())
+        };
+        let log_prob = |sum: &Array1<f64>| -> Array1<f64> {
+            let total = sum.sum() + alpha * width as f64;
+            sum.mapv(|s| ((s + alpha) / total).ln())
+        };
+        let present: Vec<usize> = (0..N_CATEGORIES).filter(|&c| counts.rows[c] > 0).collect();
+        assert!(present.len() > 1, "a head over one category has no weights");
+        for &class in &present {
+            let mut expected = log_prob(&sum_of(class));
+            if algorithm == CategoryAlgorithm::OneVsRestNaiveBayes {
+                let rest = present
+                    .iter()
+                    .filter(|&&c| c != class)
+                    .fold(Array1::zeros(width), |rest, &c| rest + sum_of(c));
+                expected = expected - log_prob(&rest);
+                let mean_magnitude = expected.mapv(f64::abs).mean().ok_or("no columns")?;
+                expected /= mean_magnitude;
+            }
+            for (&column, &want) in counts.columns.iter().zip(&expected) {
+                let got = artifact.category_weights[column as usize * N_CATEGORIES + class];
+                assert!(
+                    (f64::from(got) - want).abs() <= 1e-4 * want.abs().max(1.0),
+                    "{algorithm:?}, category {class}, row {column}: {got} against {want}"
+                );
+            }
         }
         Ok(())
     }
@@ -2173,6 +2285,83 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn the_category_head_is_one_vs_rest_naive_bayes_over_rows_learned_once()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // Pharma outnumbers mortgage four to one: a multinomial head repeats mortgage rows, the
+        // one-vs-rest head learns every row once.
+        let mut owned = corpus(
+            &[
+                ("pills", "cheap pills viagra", true, Some(Category::Pharma)),
+                (
+                    "meds",
+                    "pharmacy pills cialis",
+                    true,
+                    Some(Category::Pharma),
+                ),
+                ("meeting", "agenda for the team meeting", false, None),
+            ],
+            40,
+        );
+        owned.extend(corpus(
+            &[(
+                "rates",
+                "refinance mortgage rates now",
+                true,
+                Some(Category::Mortgage),
+            )],
+            20,
+        ));
+        let options = TrainOptions {
+            subword_vocab_size: 0,
+            max_features: 400,
+            category_feature_share: 0.2,
+            folds: 3,
+            ..TrainOptions::default()
+        };
+        assert_eq!(
+            options.category_algorithm,
+            CategoryAlgorithm::OneVsRestNaiveBayes
+        );
+        let artifact = toy::train_on(&owned, &options)?;
+        let counts = artifact.category_counts.as_ref().ok_or("no counts")?;
+        // Messages and their headerless copies, each once.
+        assert_eq!(counts.rows[Category::Pharma.index()], 160);
+        assert_eq!(counts.rows[Category::Mortgage.index()], 40);
+        toy::assert_category_head_from_counts(&artifact, CategoryAlgorithm::OneVsRestNaiveBayes)?;
+        let model = Model::from_artifact(artifact.clone())?;
+        for (subject, body, category) in [
+            ("hello", "cheap cialis pills", Category::Pharma),
+            ("hello", "mortgage rates", Category::Mortgage),
+        ] {
+            let verdict = model.classify(&message(subject, body));
+            assert_eq!(verdict.category, category, "{verdict:?}");
+        }
+
+        let multinomial = toy::train_on(
+            &owned,
+            &TrainOptions {
+                category_algorithm: CategoryAlgorithm::NaiveBayes,
+                ..options
+            },
+        )?;
+        let counts = multinomial.category_counts.as_ref().ok_or("no counts")?;
+        assert_eq!(counts.rows[Category::Pharma.index()], 160);
+        assert!(
+            counts.sums.iter().sum::<f64>() > artifact_sums(&artifact),
+            "the multinomial head sums repeated mortgage rows"
+        );
+        toy::assert_category_head_from_counts(&multinomial, CategoryAlgorithm::NaiveBayes)?;
+        Ok(())
+    }
+
+    fn artifact_sums(artifact: &ModelArtifact) -> f64 {
+        artifact
+            .category_counts
+            .as_ref()
+            .map_or(0.0, |counts| counts.sums.iter().sum())
     }
 
     #[test]

@@ -26,8 +26,9 @@
 //! 6. The category head (naive Bayes) continues from the per-category sums the model stores
 //!    ([`CategoryCounts`](crate::CategoryCounts), format version 5): the new labeled spam and
 //!    their headerless copies are summed onto them over the head's own features (new features do
-//!    not join it), minority categories repeated by the combined counts as in training, and the
-//!    log-probabilities refitted with linfa-bayes. Its macro-F1 is cross-validated like the
+//!    not join it), and the weights are made as the parent's were
+//!    ([`UpdateOptions::category_algorithm`]): one vs rest, every row once, or multinomial,
+//!    minority categories repeated by the combined counts. Its macro-F1 is cross-validated like the
 //!    calibration: each fold's labeled spam is predicted by the parent's sums plus the other
 //!    folds'. A model without stored sums (older files, a logistic head), or an update without
 //!    labeled spam, keeps the head as it is ([`CategoryHeadUpdate`]).
@@ -49,8 +50,8 @@ use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
 use crate::scorer::sigmoid;
 use crate::train::{
-    Algorithm, CategorySums, Extracted, FtrlHyper, LabeledMessage, SpamNaiveBayesPart, SpamRows,
-    SparseRows, TrainError, TrainOptions, TrainProgress, TrainingRows, chi_squared,
+    CategoryAlgorithm, CategorySums, Extracted, FtrlHyper, LabeledMessage, SpamNaiveBayesPart,
+    SpamRows, SparseRows, TrainError, TrainOptions, TrainProgress, TrainingRows, chi_squared,
     choose_threshold, count_messages, extract_all, fit_category_head, fold_assignment, ftrl_passes,
     model_id, online_state, platt_scaling, spread_category_weights,
 };
@@ -90,6 +91,10 @@ pub struct UpdateOptions {
     /// Also learn from a headerless copy of every new message, as training does
     /// ([`TrainOptions::headerless_copies`](crate::TrainOptions::headerless_copies)).
     pub headerless_copies: bool,
+    /// How the category head's stored sums become weights: `None` (default) continues the
+    /// parent's algorithm, as recorded in its build options (`naive_bayes` for models whose
+    /// options do not name one). The updated model records the algorithm used.
+    pub category_algorithm: Option<CategoryAlgorithm>,
 }
 
 impl Default for UpdateOptions {
@@ -104,6 +109,7 @@ impl Default for UpdateOptions {
             target_fpr: 0.001,
             min_coverage: 0.25,
             headerless_copies: true,
+            category_algorithm: None,
         }
     }
 }
@@ -361,13 +367,16 @@ pub fn update(
     let spam_weights: Vec<f32> = spam_weights.iter().map(|&w| w as f32).collect();
     progress.advance(1);
 
+    let category_algorithm = options
+        .category_algorithm
+        .unwrap_or_else(|| recorded_category_algorithm(artifact));
     let (category_weights, category_bias, category_counts, category_head) = match category_head {
         Some((counts, columns, category_rows)) => {
             progress.stage("category head", options.folds as u64 + 1);
             let head_options = TrainOptions {
                 folds: options.folds,
                 naive_bayes_alpha: counts.alpha,
-                category_algorithm: Algorithm::NaiveBayes,
+                category_algorithm,
                 ..TrainOptions::default()
             };
             let head = fit_category_head(
@@ -415,7 +424,10 @@ pub fn update(
             training_data,
             validation,
             parent_model_id: Some(parent_id.clone()),
-            build_options: Some(serde_json::to_string(options)?),
+            build_options: Some(serde_json::to_string(&UpdateOptions {
+                category_algorithm: Some(category_algorithm),
+                ..options.clone()
+            })?),
         },
         feature_config: artifact.feature_config.clone(),
         tokenizer_json: artifact.tokenizer_json.clone(),
@@ -552,12 +564,33 @@ fn category_macro_f1(
     category_report(&truth, &predicted).macro_f1
 }
 
+/// The category head algorithm `artifact` was built with, as its build options record it
+/// (`train` always recorded it; `update` since 28 November 2026). Models whose options do not
+/// name one (updates before then, files before format version 4) have a multinomial naive
+/// Bayes head.
+fn recorded_category_algorithm(artifact: &ModelArtifact) -> CategoryAlgorithm {
+    artifact
+        .metadata
+        .build_options
+        .as_deref()
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+        .and_then(|mut options| {
+            options
+                .get_mut("category_algorithm")
+                .map(serde_json::Value::take)
+        })
+        .and_then(|name| serde_json::from_value(name).ok())
+        .unwrap_or(CategoryAlgorithm::NaiveBayes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::artifact::ArtifactError;
     use crate::scorer::{Model, Verdict};
-    use crate::train::toy::{Owned, corpus, labeled, message, train_on};
+    use crate::train::toy::{
+        Owned, assert_category_head_from_counts, corpus, labeled, message, train_on,
+    };
     use crate::train::{Algorithm, NoProgress};
 
     /// `update` of `parent` with `new` at a fixed time.
@@ -662,7 +695,14 @@ mod tests {
         assert_ne!(updated.metadata.model_id, parent.metadata.model_id);
         let recorded: UpdateOptions =
             serde_json::from_str(updated.metadata.build_options.as_deref().unwrap_or(""))?;
-        assert_eq!(recorded, options, "the update's options are recorded");
+        let resolved = UpdateOptions {
+            category_algorithm: Some(CategoryAlgorithm::OneVsRestNaiveBayes),
+            ..options.clone()
+        };
+        assert_eq!(
+            recorded, resolved,
+            "the update's options are recorded, with the parent's category algorithm"
+        );
 
         let model = Model::from_artifact(updated.clone())?;
         let after = model.classify(&probe);
@@ -786,7 +826,7 @@ mod tests {
         let (before, after) = (verdict(&parent)?, verdict(&updated)?);
         assert_eq!(before.category, Category::Fraud, "{before:?}");
         assert_eq!(after.category, Category::Pharma, "{after:?}");
-        assert!(after.category_scores[pharma] > before.category_scores[pharma] + 0.3);
+        assert!(after.category_scores[pharma] > before.category_scores[pharma] + 0.2);
 
         // Without stored counts (files before format version 5) the head is kept as it is.
         let mut legacy = parent.clone();
@@ -804,6 +844,36 @@ mod tests {
         let (kept, report) = update_with(&parent, &unlabeled, &update_options)?;
         assert_eq!(report.category_head, CategoryHeadUpdate::KeptNoLabels);
         assert_eq!(kept.category_counts, parent.category_counts);
+
+        // The head continues with the algorithm the parent was built with, and records it.
+        assert_category_head_from_counts(&updated, CategoryAlgorithm::OneVsRestNaiveBayes)?;
+        assert_eq!(
+            recorded_category_algorithm(&updated),
+            CategoryAlgorithm::OneVsRestNaiveBayes
+        );
+        let multinomial_parent = train_on(
+            &old,
+            &TrainOptions {
+                category_algorithm: CategoryAlgorithm::NaiveBayes,
+                ..options
+            },
+        )?;
+        let (multinomial, _) = update_with(&multinomial_parent, &new, &update_options)?;
+        assert_category_head_from_counts(&multinomial, CategoryAlgorithm::NaiveBayes)?;
+        assert_eq!(
+            recorded_category_algorithm(&multinomial),
+            CategoryAlgorithm::NaiveBayes
+        );
+        // An update of an update continues it too; options that do not name an algorithm (an
+        // update before the option existed) mean the multinomial head.
+        let (again, _) = update_with(&updated, &new, &update_options)?;
+        assert_category_head_from_counts(&again, CategoryAlgorithm::OneVsRestNaiveBayes)?;
+        let mut unnamed = updated.clone();
+        unnamed.metadata.build_options = Some(r#"{"seed": 42}"#.to_owned());
+        assert_eq!(
+            recorded_category_algorithm(&unnamed),
+            CategoryAlgorithm::NaiveBayes
+        );
         Ok(())
     }
 
