@@ -263,14 +263,38 @@ impl FeatureExtractor {
         names: Option<&mut FeatureNames>,
         headerless_copy: bool,
     ) -> (Extraction, Option<SparseFeatures>) {
+        // About one word per six text bytes, two features (word and pair) per word: room for
+        // the common message without growing.
+        let mut hashes = Vec::with_capacity(512 + mail.text.len() / 3);
         let mut sink = Sink {
-            // About one word per six text bytes, two features (word and pair) per word: room for
-            // the common message without growing.
-            hashes: Vec::with_capacity(512 + mail.text.len() / 3),
+            visit: |hash| hashes.push(hash),
             header_hashes: headerless_copy.then(Vec::new),
             names,
             scratch: String::new(),
         };
+        let flags = self.emit(mail, &mut sink);
+        let header_hashes = sink.header_hashes.take();
+        let features = counted(&hashes);
+        let copy = header_hashes.map(|header_hashes| without(&features, &counted(&header_hashes)));
+        (Extraction { features, flags }, copy)
+    }
+
+    /// Calls `visit` with the hash of every feature occurrence of a parsed message (a feature
+    /// that occurs three times, three times), in no particular order, and returns the message's
+    /// flags: what [`FeatureExtractor::features_of`] counts, without collecting it. Serving
+    /// uses it to count only the features its model knows.
+    pub fn for_each_feature(&self, mail: &ParsedMail, visit: impl FnMut(u64)) -> Flags {
+        let mut sink = Sink {
+            visit,
+            header_hashes: None,
+            names: None,
+            scratch: String::new(),
+        };
+        self.emit(mail, &mut sink)
+    }
+
+    /// Gives every feature occurrence of `mail` to `sink`; returns the flags.
+    fn emit(&self, mail: &ParsedMail, sink: &mut Sink<'_, impl FnMut(u64)>) -> Flags {
         let mut flags = mail.flags;
 
         let mut normalized = String::new();
@@ -311,8 +335,8 @@ impl FeatureExtractor {
             flags.insert(Flags::OBFUSCATION);
         }
 
-        self.header_features(mail, &mut sink);
-        self.subword_features(mail, &mut sink, &mut flags);
+        self.header_features(mail, sink);
+        self.subword_features(mail, sink, &mut flags);
 
         sink.add_bucket("text_bytes", log_bucket(mail.text.len()));
         sink.add_bucket("text_parts", mail.text_parts.min(8));
@@ -334,11 +358,10 @@ impl FeatureExtractor {
         for name in flags.names() {
             sink.add(Namespace::Meta, name);
         }
-        let (features, copy) = sink.finish();
-        (Extraction { features, flags }, copy)
+        flags
     }
 
-    fn header_features(&self, mail: &ParsedMail, sink: &mut Sink<'_>) {
+    fn header_features(&self, mail: &ParsedMail, sink: &mut Sink<'_, impl FnMut(u64)>) {
         let from_base = mail.from_domain.as_deref().map(base_domain);
         match from_base {
             Some(domain) => sink.add_fact("from_domain", domain),
@@ -420,7 +443,12 @@ impl FeatureExtractor {
         }
     }
 
-    fn subword_features(&self, mail: &ParsedMail, sink: &mut Sink<'_>, flags: &mut Flags) {
+    fn subword_features(
+        &self,
+        mail: &ParsedMail,
+        sink: &mut Sink<'_, impl FnMut(u64)>,
+        flags: &mut Flags,
+    ) {
         let Some(tokenizer) = &self.subword else {
             return;
         };
@@ -431,7 +459,7 @@ impl FeatureExtractor {
             Ok(ids) => {
                 for id in ids {
                     let hash = xxh3_64_with_seed(&id.to_le_bytes(), Namespace::Subword.seed());
-                    sink.hashes.push(hash);
+                    (sink.visit)(hash);
                     if let Some(names) = sink.names.as_deref_mut() {
                         names.0.entry(hash).or_insert_with(|| {
                             format!("sw:{}", tokenizer.token(id).unwrap_or_default())
@@ -477,9 +505,10 @@ fn push_decimal(out: &mut String, n: usize) {
     out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
-/// Collects feature hashes (and names, when asked) for one message.
-struct Sink<'a> {
-    hashes: Vec<u64>,
+/// Receives the feature hashes of one message (and collects names, when asked).
+struct Sink<'a, V: FnMut(u64)> {
+    /// Called with every feature occurrence's hash.
+    visit: V,
     /// When a headerless copy is asked for: the hashes of the header namespace, again.
     header_hashes: Option<Vec<u64>>,
     names: Option<&'a mut FeatureNames>,
@@ -487,12 +516,12 @@ struct Sink<'a> {
     scratch: String,
 }
 
-impl Sink<'_> {
+impl<V: FnMut(u64)> Sink<'_, V> {
     /// Records the feature `xxh3(token, seed)` and returns its hash; `name` is called only when
     /// names are collected.
     fn add_seeded(&mut self, seed: u64, token: &str, name: impl FnOnce() -> String) -> u64 {
         let hash = xxh3_64_with_seed(token.as_bytes(), seed);
-        self.hashes.push(hash);
+        (self.visit)(hash);
         if let Some(names) = self.names.as_deref_mut() {
             names.0.entry(hash).or_insert_with(name);
         }
@@ -546,27 +575,23 @@ impl Sink<'_> {
         self.add(Namespace::Meta, &feature);
         self.scratch = feature;
     }
+}
 
-    /// The counted features, and the headerless copy when one was asked for.
-    fn finish(self) -> (SparseFeatures, Option<SparseFeatures>) {
-        let features = counted(&self.hashes);
-        let copy = self.header_hashes.map(|header_hashes| {
-            let mut headers = counted(&header_hashes).entries.into_iter().peekable();
-            let mut entries = Vec::with_capacity(features.entries.len());
-            for &(hash, count) in &features.entries {
-                while headers.next_if(|&(header, _)| header < hash).is_some() {}
-                let left = match headers.next_if(|&(header, _)| header == hash) {
-                    Some((_, header_count)) => count - header_count,
-                    None => count,
-                };
-                if left > 0.0 {
-                    entries.push((hash, left));
-                }
-            }
-            SparseFeatures { entries }
-        });
-        (features, copy)
+/// `features` less `header`'s counts (the features of the header namespace): a headerless copy.
+fn without(features: &SparseFeatures, header: &SparseFeatures) -> SparseFeatures {
+    let mut headers = header.entries.iter().copied().peekable();
+    let mut entries = Vec::with_capacity(features.entries.len());
+    for &(hash, count) in &features.entries {
+        while headers.next_if(|&(header, _)| header < hash).is_some() {}
+        let left = match headers.next_if(|&(header, _)| header == hash) {
+            Some((_, header_count)) => count - header_count,
+            None => count,
+        };
+        if left > 0.0 {
+            entries.push((hash, left));
+        }
     }
+    SparseFeatures { entries }
 }
 
 /// `hashes` sorted and counted: one entry per distinct hash.

@@ -106,6 +106,15 @@ pub fn try_checked(bytes: &[u8], limits: &Limits) -> Option<(ParsedMail, Extract
             .all(|name| extraction.flags.names().any(|n| n == name)),
         "extraction keeps the parse flags"
     );
+    let mut visited = std::collections::BTreeMap::<u64, f32>::new();
+    let visited_flags = extractor.for_each_feature(&mail, |hash| {
+        *visited.entry(hash).or_default() += 1.0;
+    });
+    assert_eq!(
+        (visited.into_iter().collect::<Vec<_>>(), visited_flags),
+        (entries.clone(), extraction.flags),
+        "for_each_feature visits every occurrence of what features_of counts"
+    );
     if bytes.len() < 64 * 1024 {
         assert_eq!(extractor.extract(bytes), extraction, "deterministic");
     }
