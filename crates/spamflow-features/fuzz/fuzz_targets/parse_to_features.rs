@@ -1,6 +1,6 @@
 //! Any bytes through parsing and feature extraction (with the headerless copy training makes),
 //! with default and with small limits: no panic, no hang, no unbounded memory, and the limits and
-//! feature-vector invariants hold.
+//! feature-vector invariants hold; the hashes serving visits are the features extraction counts.
 
 #![no_main]
 
@@ -20,6 +20,15 @@ fn check(data: &[u8], limits: Limits) {
     let (extraction, copy) = extractor.features_and_copy(&mail, None, true);
     let copy = copy.unwrap_or_default();
     assert_eq!(extraction, extractor.features_of(&mail, None));
+    // What serving visits is every occurrence of what extraction counts.
+    let mut visited = std::collections::BTreeMap::<u64, f32>::new();
+    let flags = extractor.for_each_feature(&mail, |hash| *visited.entry(hash).or_default() += 1.0);
+    assert_eq!(flags, extraction.flags);
+    assert!(
+        visited
+            .into_iter()
+            .eq(extraction.features.entries.iter().copied())
+    );
     let entries = &extraction.features.entries;
     assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
     assert!(entries.iter().all(|&(_, count)| count >= 1.0));
