@@ -26,8 +26,8 @@ use rayon::prelude::*;
 use serde_json::json;
 use spamflow_features::SubwordTokenizer;
 use spamflow_model::{
-    Algorithm, CategoryAlgorithm, LabeledMessage, Model, ModelArtifact, TrainOptions, TrainingData,
-    UpdateOptions, Verdict,
+    Algorithm, LabeledMessage, Model, ModelArtifact, TrainOptions, TrainingData, UpdateOptions,
+    Verdict,
 };
 use spamflow_stream::EventLine;
 
@@ -467,7 +467,8 @@ impl BuildOptions {
     /// older build lack the fields added since, which would otherwise read as today's defaults:
     /// the feature configuration is taken from the artifact, a missing `naive_bayes_blend`
     /// reads as 0 (no naive Bayes part before format version 7) and a missing
-    /// `category_algorithm` as `naive_bayes` (the multinomial head of those models).
+    /// `category_algorithm` as `naive_bayes` (the multinomial head of those models,
+    /// `ModelMetadata::category_algorithm`).
     fn of(artifact: &ModelArtifact) -> anyhow::Result<Option<Self>> {
         let metadata = &artifact.metadata;
         let Some(json) = &metadata.build_options else {
@@ -483,10 +484,7 @@ impl BuildOptions {
                 // Recorded before format version 7: its spam head had no naive Bayes part.
                 options.naive_bayes_blend = 0.0;
             }
-            if recorded.get("category_algorithm").is_none() {
-                // Recorded without it: the category head was multinomial naive Bayes then.
-                options.category_algorithm = CategoryAlgorithm::NaiveBayes;
-            }
+            options.category_algorithm = metadata.category_algorithm()?;
             BuildOptions::Train(options)
         }))
     }

@@ -243,6 +243,11 @@ fn a_model_from_an_older_format_keeps_its_header_words_in_inspect_and_its_option
     // Nor did it blend naive Bayes into its spam head: retraining from its options must not.
     assert!(text.contains("spam naive Bayes  none"), "{text}");
     assert!(options.contains("naive_bayes_blend = 0.0\n"), "{options}");
+    // Its category head was multinomial: retraining from its options must build that head.
+    assert!(
+        options.contains("category_algorithm = \"naive_bayes\"\n"),
+        "{options}"
+    );
 }
 
 #[test]

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spamflow_features::{FeatureConfig, Limits};
 
+use crate::train::CategoryAlgorithm;
+
 /// The artifact format this build writes (it also reads [`OLDEST_FORMAT_VERSION`] and later).
 pub const FORMAT_VERSION: u32 = 7;
 /// The oldest artifact format this build reads.
@@ -125,6 +127,24 @@ pub struct ModelMetadata {
     pub build_options: Option<String>,
 }
 
+impl ModelMetadata {
+    /// The category head algorithm the model was built with, as its recorded build options name
+    /// it (`train` always recorded it, `update` since 28 November 2026). Without build options,
+    /// or with options that do not name one, the head is multinomial naive Bayes: the only head
+    /// of those models but a logistic one, which its options name.
+    pub fn category_algorithm(&self) -> Result<CategoryAlgorithm, ArtifactError> {
+        let Some(json) = &self.build_options else {
+            return Ok(CategoryAlgorithm::NaiveBayes);
+        };
+        let invalid = |e: serde_json::Error| ArtifactError::Invalid(format!("build options: {e}"));
+        let options: serde_json::Value = serde_json::from_str(json).map_err(invalid)?;
+        match options.get("category_algorithm") {
+            None | Some(serde_json::Value::Null) => Ok(CategoryAlgorithm::NaiveBayes),
+            Some(name) => serde_json::from_value(name.clone()).map_err(invalid),
+        }
+    }
+}
+
 /// FTRL-proximal learning state: what an online learner needs to continue where training
 /// stopped. Weight `i` is `(sign(z) * l1 - z) / ((sqrt(n) + beta) / alpha + l2)`, or 0 when
 /// `|z| <= l1`.
@@ -144,9 +164,10 @@ pub struct OnlineState {
     pub n: Vec<f32>,
 }
 
-/// What the category head's multinomial naive Bayes learned, so that `update` can add new
-/// labeled spam to it: per category, the summed feature values of its training rows (minority
-/// categories repeated, as in training) over the head's feature rows.
+/// What the category head's naive Bayes learned, so that `update` can add new labeled spam to
+/// it: per category, the summed feature values of its training rows over the head's feature
+/// rows (each row once for a one-vs-rest head, minority categories repeated for a multinomial
+/// one: [`ModelMetadata::category_algorithm`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoryCounts {
     /// Smoothing (naive Bayes alpha) of the fit.

@@ -237,7 +237,7 @@ impl Model {
                     known.add(index);
                 }
             });
-            self.verdict(&known.take_values(), flags)
+            self.verdict(&known.take_values(self.weights.len()), flags)
         })
     }
 
@@ -352,21 +352,33 @@ fn scale_to_unit_length(values: &mut [(u32, f32)]) {
 
 /// Counts of the known features of one message by weight-table index, reused from message to
 /// message on a thread, so that classifying allocates nothing the size of the model.
-#[derive(Default)]
 struct KnownCounts {
     /// Occurrences per weight-table index; zero outside a message.
     counts: Vec<u32>,
     /// One bit per weight-table index: set when it has a count.
     present: Vec<u64>,
+    /// Between `prepare` and `take_values`.
+    in_use: bool,
 }
 
 thread_local! {
-    static KNOWN_COUNTS: std::cell::RefCell<KnownCounts> = std::cell::RefCell::default();
+    static KNOWN_COUNTS: std::cell::RefCell<KnownCounts> = const {
+        std::cell::RefCell::new(KnownCounts {
+            counts: Vec::new(),
+            present: Vec::new(),
+            in_use: false,
+        })
+    };
 }
 
 impl KnownCounts {
     /// Ready for a message scored against a weight table of `len` entries.
     fn prepare(&mut self, len: usize) {
+        if std::mem::replace(&mut self.in_use, true) {
+            // The message before did not finish (a panic the caller caught): start clean.
+            self.counts.fill(0);
+            self.present.fill(0);
+        }
         if self.counts.len() < len {
             self.counts.resize(len, 0);
             self.present.resize(len.div_ceil(64), 0);
@@ -383,12 +395,13 @@ impl KnownCounts {
         }
     }
 
-    /// The message's [`feature_values`], and the counts cleared for the next one. Read in
-    /// weight-table order, which is the hash order of extracted features, so the values and
-    /// their norm are the same to the bit.
-    fn take_values(&mut self) -> Vec<(u32, f32)> {
+    /// The message's [`feature_values`] for a weight table of `len` entries, and the counts
+    /// cleared for the next message. Read in weight-table order, which is the hash order of
+    /// extracted features, so the values and their norm are the same to the bit.
+    fn take_values(&mut self, len: usize) -> Vec<(u32, f32)> {
+        self.in_use = false;
         let mut values = Vec::new();
-        for (at, word) in self.present.iter_mut().enumerate() {
+        for (at, word) in self.present.iter_mut().take(len.div_ceil(64)).enumerate() {
             let mut bits = std::mem::take(word);
             while bits != 0 {
                 let index = at * 64 + bits.trailing_zeros() as usize;
@@ -549,8 +562,8 @@ mod tests {
 
     /// `classify` counts only known features, straight into table order; `score` scores the
     /// extracted features. Both must give the same verdict to the bit: checked with the shipped
-    /// model (subwords, header words, every namespace) on every 25th message of the shared
-    /// corpus, and on odd inputs.
+    /// model (subwords, header words, every namespace) and a small one, in turn, on every 25th
+    /// message of the shared corpus, and on odd inputs.
     #[test]
     fn classify_gives_the_verdict_of_scoring_the_extracted_features()
     -> Result<(), Box<dyn std::error::Error>> {
@@ -572,19 +585,42 @@ mod tests {
             b"Subject: only a subject".to_vec(),
             b"Subject: V1agra v-i-a-g-r-a\n\nbuy buy buy cheap cheap http://x.example/".to_vec(),
         ]);
-        let mut spam = 0;
+        // A small model too, classifying on the same thread in turn with the large one: the
+        // per-thread counts serve weight tables of both sizes.
+        let toy = crate::train::toy::corpus(
+            &[
+                ("offer", "cheap pills viagra free money", true, None),
+                ("hello", "meeting agenda patch review", false, None),
+            ],
+            20,
+        );
+        let options = crate::TrainOptions {
+            subword_vocab_size: 0,
+            max_features: 300,
+            folds: 3,
+            ..crate::TrainOptions::default()
+        };
+        let small = Model::from_artifact(crate::train::toy::train_on(&toy, &options)?)?;
+        let mut spam = [0, 0];
         for message in &messages {
-            let extraction = model.extractor().extract(message);
-            let scored = model.score(&extraction.features, extraction.flags);
-            let classified = model.classify(message);
-            assert_eq!(classified, scored);
-            assert_eq!(
-                classified.spam_log_odds.to_bits(),
-                scored.spam_log_odds.to_bits()
-            );
-            spam += usize::from(classified.spam);
+            for (model, spam) in [&model, &small].into_iter().zip(&mut spam) {
+                let extraction = model.extractor().extract(message);
+                let scored = model.score(&extraction.features, extraction.flags);
+                let classified = model.classify(message);
+                assert_eq!(classified, scored);
+                assert_eq!(
+                    classified.spam_log_odds.to_bits(),
+                    scored.spam_log_odds.to_bits()
+                );
+                *spam += usize::from(classified.spam);
+            }
         }
+        let [spam, small_spam] = spam;
         assert!(spam > 20 && spam < messages.len() - 20, "{spam} spam");
+        assert!(
+            small_spam > 0,
+            "the small model knows some words of the corpus"
+        );
         Ok(())
     }
 }

@@ -14,7 +14,7 @@
 //! 4. fit the best on all data, calibrate it (Platt scaling on out-of-fold scores) and choose the
 //!    threshold that keeps the out-of-fold false-positive rate at the target;
 //! 5. fit the category head (over labeled spam and, with headerless copies, their copies;
-//!    minority categories oversampled) and pack everything into one artifact.
+//!    [`CategoryAlgorithm`]) and pack everything into one artifact.
 //!
 //! All three learners are linear, so serving needs one weight row per feature whatever won.
 
@@ -150,6 +150,8 @@ pub struct LabeledMessage<'a> {
 #[serde(rename_all = "snake_case")]
 pub enum CategoryAlgorithm {
     /// Multinomial logistic regression (linfa-logistic, L-BFGS), minority categories repeated.
+    /// (`"ftrl"`, which options could name when the field took a spam-head algorithm, fitted
+    /// this head too.)
     #[serde(alias = "ftrl")]
     Logistic,
     /// Multinomial naive Bayes (linfa-bayes), uniform priors, minority categories repeated
@@ -162,6 +164,15 @@ pub enum CategoryAlgorithm {
 }
 
 impl CategoryAlgorithm {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CategoryAlgorithm::Logistic => "logistic",
+            CategoryAlgorithm::NaiveBayes => "naive_bayes",
+            CategoryAlgorithm::OneVsRestNaiveBayes => "one_vs_rest_naive_bayes",
+        }
+    }
+
     /// Whether the head is naive Bayes, whose class sums `update` continues.
     fn is_naive_bayes(self) -> bool {
         matches!(
@@ -1581,7 +1592,9 @@ fn fit_categories(
     }
     let mut fit = CategoryFit {
         weights: Array2::zeros((x.n_columns(), N_CATEGORIES)),
-        bias: Array1::from_elem(N_CATEGORIES, -30.0),
+        // Far below any logit: a multinomial head's are sums of log-probabilities, about -8
+        // each, so a bias of a few tens could win on a long message.
+        bias: Array1::from_elem(N_CATEGORIES, ABSENT_CATEGORY_BIAS),
         learned: None,
     };
     let present: Vec<usize> = (0..N_CATEGORIES).filter(|&c| counts[c] > 0).collect();
@@ -1666,6 +1679,9 @@ pub(crate) fn one_vs_rest_weights(
     }
     weights
 }
+
+/// The bias of a category without training rows: never predicted.
+const ABSENT_CATEGORY_BIAS: f64 = -1.0e4;
 
 /// The head's weights `[columns x categories]` placed at their artifact rows `columns` of
 /// `[n_rows x categories]`; other rows get zeros.
@@ -2290,8 +2306,8 @@ mod tests {
     #[test]
     fn the_category_head_is_one_vs_rest_naive_bayes_over_rows_learned_once()
     -> Result<(), Box<dyn std::error::Error>> {
-        // Pharma outnumbers mortgage four to one: a multinomial head repeats mortgage rows, the
-        // one-vs-rest head learns every row once.
+        // Pharma outnumbers mortgage and fraud four to one: a multinomial head repeats their
+        // rows, the one-vs-rest head learns every row once; "the rest" of each category is two.
         let mut owned = corpus(
             &[
                 ("pills", "cheap pills viagra", true, Some(Category::Pharma)),
@@ -2306,12 +2322,20 @@ mod tests {
             40,
         );
         owned.extend(corpus(
-            &[(
-                "rates",
-                "refinance mortgage rates now",
-                true,
-                Some(Category::Mortgage),
-            )],
+            &[
+                (
+                    "rates",
+                    "refinance mortgage rates now",
+                    true,
+                    Some(Category::Mortgage),
+                ),
+                (
+                    "lottery",
+                    "lottery winner bank transfer",
+                    true,
+                    Some(Category::Fraud),
+                ),
+            ],
             20,
         ));
         let options = TrainOptions {
@@ -2330,11 +2354,13 @@ mod tests {
         // Messages and their headerless copies, each once.
         assert_eq!(counts.rows[Category::Pharma.index()], 160);
         assert_eq!(counts.rows[Category::Mortgage.index()], 40);
+        assert_eq!(counts.rows[Category::Fraud.index()], 40);
         toy::assert_category_head_from_counts(&artifact, CategoryAlgorithm::OneVsRestNaiveBayes)?;
         let model = Model::from_artifact(artifact.clone())?;
         for (subject, body, category) in [
             ("hello", "cheap cialis pills", Category::Pharma),
             ("hello", "mortgage rates", Category::Mortgage),
+            ("hello", "bank transfer to the winner", Category::Fraud),
         ] {
             let verdict = model.classify(&message(subject, body));
             assert_eq!(verdict.category, category, "{verdict:?}");

@@ -91,9 +91,10 @@ pub struct UpdateOptions {
     /// Also learn from a headerless copy of every new message, as training does
     /// ([`TrainOptions::headerless_copies`](crate::TrainOptions::headerless_copies)).
     pub headerless_copies: bool,
-    /// How the category head's stored sums become weights: `None` (default) continues the
-    /// parent's algorithm, as recorded in its build options (`naive_bayes` for models whose
-    /// options do not name one). The updated model records the algorithm used.
+    /// The category head's algorithm. An update continues the parent's head as it was built
+    /// ([`ModelMetadata::category_algorithm`](crate::ModelMetadata::category_algorithm)): `None`
+    /// (default) takes it, another one is refused. The updated model records it, so the next
+    /// update continues it too.
     pub category_algorithm: Option<CategoryAlgorithm>,
 }
 
@@ -188,6 +189,19 @@ pub fn update(
     artifact
         .check_shapes()
         .map_err(|e| not_updatable(e.to_string()))?;
+    let category_algorithm = artifact
+        .metadata
+        .category_algorithm()
+        .map_err(|e| not_updatable(e.to_string()))?;
+    if let Some(asked) = options.category_algorithm
+        && asked != category_algorithm
+    {
+        return Err(not_updatable(format!(
+            "its category head is {}, and an update continues it as it was built, not as {}",
+            category_algorithm.as_str(),
+            asked.as_str()
+        )));
+    }
     let tokenizer = artifact
         .tokenizer_json
         .as_deref()
@@ -367,9 +381,6 @@ pub fn update(
     let spam_weights: Vec<f32> = spam_weights.iter().map(|&w| w as f32).collect();
     progress.advance(1);
 
-    let category_algorithm = options
-        .category_algorithm
-        .unwrap_or_else(|| recorded_category_algorithm(artifact));
     let (category_weights, category_bias, category_counts, category_head) = match category_head {
         Some((counts, columns, category_rows)) => {
             progress.stage("category head", options.folds as u64 + 1);
@@ -562,25 +573,6 @@ fn category_macro_f1(
         return 0.0;
     }
     category_report(&truth, &predicted).macro_f1
-}
-
-/// The category head algorithm `artifact` was built with, as its build options record it
-/// (`train` always recorded it; `update` since 28 November 2026). Models whose options do not
-/// name one (updates before then, files before format version 4) have a multinomial naive
-/// Bayes head.
-fn recorded_category_algorithm(artifact: &ModelArtifact) -> CategoryAlgorithm {
-    artifact
-        .metadata
-        .build_options
-        .as_deref()
-        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
-        .and_then(|mut options| {
-            options
-                .get_mut("category_algorithm")
-                .map(serde_json::Value::take)
-        })
-        .and_then(|name| serde_json::from_value(name).ok())
-        .unwrap_or(CategoryAlgorithm::NaiveBayes)
 }
 
 #[cfg(test)]
@@ -848,7 +840,7 @@ mod tests {
         // The head continues with the algorithm the parent was built with, and records it.
         assert_category_head_from_counts(&updated, CategoryAlgorithm::OneVsRestNaiveBayes)?;
         assert_eq!(
-            recorded_category_algorithm(&updated),
+            updated.metadata.category_algorithm()?,
             CategoryAlgorithm::OneVsRestNaiveBayes
         );
         let multinomial_parent = train_on(
@@ -861,7 +853,7 @@ mod tests {
         let (multinomial, _) = update_with(&multinomial_parent, &new, &update_options)?;
         assert_category_head_from_counts(&multinomial, CategoryAlgorithm::NaiveBayes)?;
         assert_eq!(
-            recorded_category_algorithm(&multinomial),
+            multinomial.metadata.category_algorithm()?,
             CategoryAlgorithm::NaiveBayes
         );
         // An update of an update continues it too; options that do not name an algorithm (an
@@ -871,9 +863,37 @@ mod tests {
         let mut unnamed = updated.clone();
         unnamed.metadata.build_options = Some(r#"{"seed": 42}"#.to_owned());
         assert_eq!(
-            recorded_category_algorithm(&unnamed),
+            unnamed.metadata.category_algorithm()?,
             CategoryAlgorithm::NaiveBayes
         );
+        // Another algorithm cannot continue the stored sums; an unknown name is refused too.
+        for (parent, asked) in [
+            (&updated, CategoryAlgorithm::NaiveBayes),
+            (&multinomial, CategoryAlgorithm::OneVsRestNaiveBayes),
+            (&multinomial, CategoryAlgorithm::Logistic),
+        ] {
+            let options = UpdateOptions {
+                category_algorithm: Some(asked),
+                ..update_options.clone()
+            };
+            let refused = update_with(parent, &new, &options).map(|_| ());
+            assert!(
+                matches!(&refused, Err(TrainError::NotUpdatable { reason, .. })
+                    if reason.contains("continues it as it was built")),
+                "{refused:?}"
+            );
+        }
+        let same = UpdateOptions {
+            category_algorithm: Some(CategoryAlgorithm::NaiveBayes),
+            ..update_options.clone()
+        };
+        assert!(update_with(&multinomial, &new, &same).is_ok());
+        let mut unknown = updated.clone();
+        unknown.metadata.build_options = Some(r#"{"category_algorithm": "svm"}"#.to_owned());
+        assert!(matches!(
+            update_with(&unknown, &new, &update_options),
+            Err(TrainError::NotUpdatable { .. })
+        ));
         Ok(())
     }
 
