@@ -1497,7 +1497,8 @@ pub(crate) fn fit_category_head(
             learned: None,
         });
     }
-    let per_fold: Vec<Result<Vec<(Category, Category)>, TrainError>> = (0..options.folds)
+    type Scored = Vec<(Category, Array1<f64>)>;
+    let per_fold: Vec<Result<Scored, TrainError>> = (0..options.folds)
         .into_par_iter()
         .map(|fold| {
             let (learn, score) = rows.fold_split(folds, fold);
@@ -1511,22 +1512,25 @@ pub(crate) fn fit_category_head(
                     for &(column, value) in x.row(i) {
                         logits.scaled_add(f64::from(value), &fit.weights.row(column as usize));
                     }
-                    let predicted = Category::ALL
-                        .into_iter()
-                        .max_by(|a, b| logits[a.index()].total_cmp(&logits[b.index()]))?;
-                    Some((categories[i]?, predicted))
+                    Some((categories[i]?, logits))
                 })
                 .collect())
         })
         .collect();
-    let mut truth = Vec::new();
-    let mut predicted = Vec::new();
+    let mut scored = Vec::new();
     for fold in per_fold {
-        for (t, p) in fold? {
-            truth.push(t);
-            predicted.push(p);
-        }
+        scored.extend(fold?);
     }
+    let (truth, predicted): (Vec<Category>, Vec<Category>) = scored
+        .iter()
+        .filter_map(|(truth, logits)| {
+            let predicted = Category::ALL
+                .into_iter()
+                .max_by(|a, b| logits[a.index()].total_cmp(&logits[b.index()]))?;
+            Some((*truth, predicted))
+        })
+        .unzip();
+    let temperature = softmax_temperature(&scored);
     let macro_f1 = if truth.is_empty() {
         0.0
     } else {
@@ -1542,11 +1546,48 @@ pub(crate) fn fit_category_head(
     )?;
     progress.advance(1);
     Ok(CategoryHead {
-        weights: fit.weights.iter().map(|&w| w as f32).collect(),
-        bias: fit.bias.iter().map(|&b| b as f32).collect(),
+        weights: fit
+            .weights
+            .iter()
+            .map(|&w| (w / temperature) as f32)
+            .collect(),
+        bias: fit.bias.iter().map(|&b| (b / temperature) as f32).collect(),
         macro_f1,
         learned: fit.learned,
     })
+}
+
+/// The temperature that fits the softmax of out-of-fold category logits to their true
+/// categories best (least cross-entropy), between 0.05 and 20; 1 without scored rows. The head's
+/// weights and biases are divided by it, so that its category scores are calibrated
+/// probabilities; which category wins does not change.
+fn softmax_temperature(scored: &[(Category, Array1<f64>)]) -> f64 {
+    if scored.is_empty() {
+        return 1.0;
+    }
+    let cross_entropy = |temperature: f64| -> f64 {
+        scored
+            .iter()
+            .map(|(truth, logits)| {
+                let scaled = logits / temperature;
+                let max = scaled.fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+                let log_sum = max + scaled.mapv(|l| (l - max).exp()).sum().ln();
+                log_sum - scaled[truth.index()]
+            })
+            .sum()
+    };
+    // The cross-entropy is convex in 1 / temperature: a golden-section search on its logarithm.
+    let (mut low, mut high) = (0.05f64.ln(), 20f64.ln());
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    for _ in 0..50 {
+        let (a, b) = (high - ratio * (high - low), low + ratio * (high - low));
+        if cross_entropy(a.exp()) < cross_entropy(b.exp()) {
+            high = b;
+        } else {
+            low = a;
+        }
+    }
+    ((low + high) / 2.0).exp()
 }
 
 /// One fit of the category head, in f64.
@@ -1794,9 +1835,10 @@ pub(crate) mod toy {
     }
 
     /// Checks that `artifact`'s category weights are what `algorithm` makes of its stored
-    /// category counts: per category with rows, the naive Bayes log-probabilities of its sums
-    /// (`naive_bayes`), or those minus the log-probabilities of the other categories' summed
-    /// sums, scaled to a mean absolute weight of 1 (`one_vs_rest_naive_bayes`).
+    /// category counts, divided by one positive softmax temperature: per category with rows, the
+    /// naive Bayes log-probabilities of its sums (`naive_bayes`), or those minus the
+    /// log-probabilities of the other categories' summed sums, scaled to a mean absolute weight
+    /// of 1 (`one_vs_rest_naive_bayes`).
     pub(crate) fn assert_category_head_from_counts(
         artifact: &ModelArtifact,
         algorithm: CategoryAlgorithm,
@@ -1815,6 +1857,7 @@ pub(crate) mod toy {
         };
         let present: Vec<usize> = (0..N_CATEGORIES).filter(|&c| counts.rows[c] > 0).collect();
         assert!(present.len() > 1, "a head over one category has no weights");
+        let mut inverse_temperature = None;
         for &class in &present {
             let mut expected = log_prob(&sum_of(class));
             if algorithm == CategoryAlgorithm::OneVsRestNaiveBayes {
@@ -1827,10 +1870,16 @@ pub(crate) mod toy {
                 expected /= mean_magnitude;
             }
             for (&column, &want) in counts.columns.iter().zip(&expected) {
-                let got = artifact.category_weights[column as usize * N_CATEGORIES + class];
+                let got =
+                    f64::from(artifact.category_weights[column as usize * N_CATEGORIES + class]);
+                if want.abs() < 1e-3 {
+                    continue;
+                }
+                let scale = *inverse_temperature.get_or_insert(got / want);
+                assert!(scale > 0.0, "the temperature is positive");
                 assert!(
-                    (f64::from(got) - want).abs() <= 1e-4 * want.abs().max(1.0),
-                    "{algorithm:?}, category {class}, row {column}: {got} against {want}"
+                    (got - scale * want).abs() <= 1e-4 * (scale * want).abs().max(1.0),
+                    "{algorithm:?}, category {class}, row {column}: {got} against {scale} x {want}"
                 );
             }
         }
@@ -2388,6 +2437,27 @@ mod tests {
             .category_counts
             .as_ref()
             .map_or(0.0, |counts| counts.sums.iter().sum())
+    }
+
+    #[test]
+    fn the_softmax_temperature_fits_the_out_of_fold_scores() {
+        let logits = |winner: f64| Array1::from(vec![winner, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        // Always right but timid: sharpen (up to the bound).
+        let timid: Vec<_> = (0..20).map(|_| (Category::Pharma, logits(1.0))).collect();
+        assert!((softmax_temperature(&timid) - 0.05).abs() < 1e-3);
+        // Confident, and wrong one time in four: soften.
+        let mut bold: Vec<_> = (0..15).map(|_| (Category::Pharma, logits(20.0))).collect();
+        bold.extend((0..5).map(|_| (Category::Mortgage, logits(20.0))));
+        let temperature = softmax_temperature(&bold);
+        assert!(temperature > 1.0, "{temperature}");
+        // Right 3 in 4 with a winning logit of 20: the best temperature gives the winner
+        // probability 0.75, e^(20 / t) / (e^(20 / t) + 6) = 0.75.
+        let expected = 20.0 / 18f64.ln();
+        assert!(
+            (temperature - expected).abs() < 1e-3 * expected,
+            "{temperature}"
+        );
+        assert_eq!(softmax_temperature(&[]), 1.0);
     }
 
     #[test]
