@@ -1560,8 +1560,18 @@ pub(crate) fn fit_category_head(
 /// The temperature that fits the softmax of out-of-fold category logits to their true
 /// categories best (least cross-entropy), between 0.05 and 20; 1 without scored rows. The head's
 /// weights and biases are divided by it, so that its category scores are calibrated
-/// probabilities; which category wins does not change.
+/// probabilities; which category wins does not change. Rows whose category had no training rows
+/// in their fold (its logit is the absent-category bias) say nothing about the scale and are
+/// left out.
 fn softmax_temperature(scored: &[(Category, Array1<f64>)]) -> f64 {
+    let scored: Vec<&(Category, Array1<f64>)> = scored
+        .iter()
+        .filter(|(truth, logits)| {
+            logits
+                .get(truth.index())
+                .is_some_and(|&logit| logit > ABSENT_CATEGORY_BIAS / 2.0)
+        })
+        .collect();
     if scored.is_empty() {
         return 1.0;
     }
@@ -1572,7 +1582,7 @@ fn softmax_temperature(scored: &[(Category, Array1<f64>)]) -> f64 {
                 let scaled = logits / temperature;
                 let max = scaled.fold(f64::NEG_INFINITY, |a, &b| a.max(b));
                 let log_sum = max + scaled.mapv(|l| (l - max).exp()).sum().ln();
-                log_sum - scaled[truth.index()]
+                log_sum - scaled.get(truth.index()).copied().unwrap_or(max)
             })
             .sum()
     };
@@ -2458,6 +2468,11 @@ mod tests {
             "{temperature}"
         );
         assert_eq!(softmax_temperature(&[]), 1.0);
+        // A row of a category its fold never learned does not soften the rest.
+        let mut absent = logits(20.0);
+        absent[Category::Stock.index()] = ABSENT_CATEGORY_BIAS;
+        bold.push((Category::Stock, absent));
+        assert_eq!(softmax_temperature(&bold), temperature);
     }
 
     #[test]
