@@ -475,6 +475,7 @@ pub fn train(
         &folds,
         &CategorySums::default(),
         options,
+        None,
         progress,
     )?;
     drop(category_rows);
@@ -1475,12 +1476,14 @@ pub(crate) struct CategoryHead {
 }
 
 /// Fits the category head on labeled spam (and, when `rows` has them, their headerless copies),
-/// continuing from `start`; the macro-F1 is cross-validated over the messages only.
+/// continuing from `start`; the macro-F1 is cross-validated over the messages only. The weights
+/// are divided by `temperature`, or by the one fitted on the out-of-fold logits when `None`.
 pub(crate) fn fit_category_head(
     rows: &TrainingRows<Option<Category>>,
     folds: &[usize],
     start: &CategorySums,
     options: &TrainOptions,
+    temperature: Option<f64>,
     progress: &dyn TrainProgress,
 ) -> Result<CategoryHead, TrainError> {
     let (x, categories) = (&rows.x, &rows.labels);
@@ -1530,7 +1533,7 @@ pub(crate) fn fit_category_head(
             Some((*truth, predicted))
         })
         .unzip();
-    let temperature = softmax_temperature(&scored);
+    let temperature = temperature.unwrap_or_else(|| softmax_temperature(&scored));
     let macro_f1 = if truth.is_empty() {
         0.0
     } else {
@@ -1598,6 +1601,30 @@ fn softmax_temperature(scored: &[(Category, Array1<f64>)]) -> f64 {
         }
     }
     ((low + high) / 2.0).exp()
+}
+
+/// The softmax temperature a stored category head was fitted with: the weight of largest
+/// magnitude that `start` (its stored sums) gives without a temperature, over the stored one in
+/// `weights` (`[columns x categories]`, the head's rows). 1 for heads from before temperatures,
+/// or when the two do not compare.
+pub(crate) fn stored_temperature(
+    rows: &TrainingRows<Option<Category>>,
+    start: &CategorySums,
+    weights: &[f32],
+    options: &TrainOptions,
+) -> Result<f64, TrainError> {
+    let fit = fit_categories(&rows.x, &rows.labels, &[], start, options, &NoProgress)?;
+    let largest = fit
+        .weights
+        .indexed_iter()
+        .max_by(|(_, a), (_, b)| a.abs().total_cmp(&b.abs()));
+    let temperature = largest.and_then(|((row, class), &unscaled)| {
+        let stored = f64::from(*weights.get(row * N_CATEGORIES + class)?);
+        Some(unscaled / stored)
+    });
+    Ok(temperature
+        .filter(|t| t.is_finite() && (0.01..=100.0).contains(t))
+        .unwrap_or(1.0))
 }
 
 /// One fit of the category head, in f64.
@@ -1848,11 +1875,11 @@ pub(crate) mod toy {
     /// category counts, divided by one positive softmax temperature: per category with rows, the
     /// naive Bayes log-probabilities of its sums (`naive_bayes`), or those minus the
     /// log-probabilities of the other categories' summed sums, scaled to a mean absolute weight
-    /// of 1 (`one_vs_rest_naive_bayes`).
+    /// of 1 (`one_vs_rest_naive_bayes`). Returns the scale, 1 / temperature, within 1 / 20 to 20.
     pub(crate) fn assert_category_head_from_counts(
         artifact: &ModelArtifact,
         algorithm: CategoryAlgorithm,
-    ) -> Result<(), Box<dyn std::error::Error>> {
+    ) -> Result<f64, Box<dyn std::error::Error>> {
         let counts = artifact
             .category_counts
             .as_ref()
@@ -1893,7 +1920,12 @@ pub(crate) mod toy {
                 );
             }
         }
-        Ok(())
+        let scale = inverse_temperature.ok_or("no weight to compare")?;
+        assert!(
+            (0.05 - 1e-6..=20.0 + 1e-4).contains(&scale),
+            "scale {scale}"
+        );
+        Ok(scale)
     }
 
     /// `train` on `data` at a fixed time.

@@ -28,7 +28,8 @@
 //!    their headerless copies are summed onto them over the head's own features (new features do
 //!    not join it), and the weights are made as the parent's were
 //!    ([`UpdateOptions::category_algorithm`]): one vs rest, every row once, or multinomial,
-//!    minority categories repeated by the combined counts. Its macro-F1 is cross-validated like the
+//!    minority categories repeated by the combined counts, then divided by the parent's softmax
+//!    temperature (recovered from its stored weights and sums). Its macro-F1 is cross-validated like the
 //!    calibration: each fold's labeled spam is predicted by the parent's sums plus the other
 //!    folds'. A model without stored sums (older files, a logistic head), or an update without
 //!    labeled spam, keeps the head as it is ([`CategoryHeadUpdate`]).
@@ -53,7 +54,7 @@ use crate::train::{
     CategoryAlgorithm, CategorySums, Extracted, FtrlHyper, LabeledMessage, SpamNaiveBayesPart,
     SpamRows, SparseRows, TrainError, TrainOptions, TrainProgress, TrainingRows, chi_squared,
     choose_threshold, count_messages, extract_all, fit_category_head, fold_assignment, ftrl_passes,
-    model_id, online_state, platt_scaling, spread_category_weights,
+    model_id, online_state, platt_scaling, spread_category_weights, stored_temperature,
 };
 
 /// Update settings. `Default` gives the documented defaults, chosen with `dev/drift-experiment.sh
@@ -390,11 +391,29 @@ pub fn update(
                 category_algorithm,
                 ..TrainOptions::default()
             };
+            // The parent's temperature, fitted on its whole training split's out-of-fold
+            // scores: the update's few labeled spam would fit one far too sharp or too soft.
+            let start = CategorySums::of(counts);
+            let parent_weights: Vec<f32> = columns
+                .iter()
+                .flat_map(|&row| {
+                    let at = row * Category::ALL.len();
+                    artifact
+                        .category_weights
+                        .get(at..at + Category::ALL.len())
+                        .unwrap_or_default()
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            let temperature =
+                stored_temperature(&category_rows, &start, &parent_weights, &head_options)?;
             let head = fit_category_head(
                 &category_rows,
                 &folds,
-                &CategorySums::of(counts),
+                &start,
                 &head_options,
+                Some(temperature),
                 progress,
             )?;
             validation.category_macro_f1 = head.macro_f1;
@@ -837,8 +856,16 @@ mod tests {
         assert_eq!(report.category_head, CategoryHeadUpdate::KeptNoLabels);
         assert_eq!(kept.category_counts, parent.category_counts);
 
-        // The head continues with the algorithm the parent was built with, and records it.
-        assert_category_head_from_counts(&updated, CategoryAlgorithm::OneVsRestNaiveBayes)?;
+        // The head continues with the algorithm the parent was built with, and records it, and
+        // keeps the parent's softmax temperature.
+        let parent_scale =
+            assert_category_head_from_counts(&parent, CategoryAlgorithm::OneVsRestNaiveBayes)?;
+        let updated_scale =
+            assert_category_head_from_counts(&updated, CategoryAlgorithm::OneVsRestNaiveBayes)?;
+        assert!(
+            (updated_scale - parent_scale).abs() < 1e-3 * parent_scale,
+            "{updated_scale} against the parent's {parent_scale}"
+        );
         assert_eq!(
             updated.metadata.category_algorithm()?,
             CategoryAlgorithm::OneVsRestNaiveBayes
