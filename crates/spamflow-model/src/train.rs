@@ -1605,11 +1605,12 @@ fn softmax_temperature(scored: &[(Category, Array1<f64>)]) -> f64 {
 
 /// The softmax temperature a stored category head was fitted with: the weight of largest
 /// magnitude that `start` (its stored sums) gives without a temperature, over the stored one in
-/// `weights` (`[columns x categories]`, the head's rows). 1 for heads from before temperatures,
-/// or when the two do not compare.
+/// `weights` (the artifact's `[rows x categories]`; the head's rows are `columns`). 1 for heads
+/// from before temperatures, or when the two do not compare.
 pub(crate) fn stored_temperature(
     rows: &TrainingRows<Option<Category>>,
     start: &CategorySums,
+    columns: &[usize],
     weights: &[f32],
     options: &TrainOptions,
 ) -> Result<f64, TrainError> {
@@ -1618,7 +1619,8 @@ pub(crate) fn stored_temperature(
         .weights
         .indexed_iter()
         .max_by(|(_, a), (_, b)| a.abs().total_cmp(&b.abs()));
-    let temperature = largest.and_then(|((row, class), &unscaled)| {
+    let temperature = largest.and_then(|((head_row, class), &unscaled)| {
+        let row = *columns.get(head_row)?;
         let stored = f64::from(*weights.get(row * N_CATEGORIES + class)?);
         Some(unscaled / stored)
     });
@@ -1687,27 +1689,24 @@ fn fit_categories(
                 options.naive_bayes_alpha,
                 progress,
             )?;
-            let sums: BTreeMap<usize, Array1<f64>> = fitted
-                .iter()
-                .map(|(&class, fitted)| (class, fitted.sums.clone()))
-                .collect();
+            let (log_probs, sums): (BTreeMap<_, _>, BTreeMap<_, _>) = fitted
+                .into_iter()
+                .map(|(class, fitted)| ((class, fitted.log_prob), (class, fitted.sums)))
+                .unzip();
             if present.len() > 1 {
-                for (&class, fitted) in &fitted {
+                for (class, log_prob) in log_probs {
                     let weights = match algorithm {
-                        CategoryAlgorithm::OneVsRestNaiveBayes => one_vs_rest_weights(
-                            &fitted.log_prob,
-                            &sums,
-                            class,
-                            options.naive_bayes_alpha,
-                        ),
-                        _ => fitted.log_prob.clone(),
+                        CategoryAlgorithm::OneVsRestNaiveBayes => {
+                            one_vs_rest_weights(&log_prob, &sums, class, options.naive_bayes_alpha)
+                        }
+                        _ => log_prob,
                     };
                     fit.weights.column_mut(class).assign(&weights);
                 }
             }
             // Uniform priors: the class sizes of a training set say little about tomorrow's
             // mix, and the prior of `other` (two thirds of spam) would swallow the rest.
-            for &class in fitted.keys() {
+            for &class in sums.keys() {
                 fit.bias[class] = 0.0;
             }
             fit.learned = Some(CategorySums { rows: counts, sums });
@@ -1739,7 +1738,7 @@ fn fit_categories(
 /// log-probabilities of the summed values of every other class (`sums` by class, smoothing
 /// `alpha`), scaled to a mean absolute weight of 1 so that no category wins by the size of its
 /// weights alone.
-pub(crate) fn one_vs_rest_weights(
+fn one_vs_rest_weights(
     log_prob: &Array1<f64>,
     sums: &BTreeMap<usize, Array1<f64>>,
     class: usize,

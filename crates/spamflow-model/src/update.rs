@@ -394,20 +394,13 @@ pub fn update(
             // The parent's temperature, fitted on its whole training split's out-of-fold
             // scores: the update's few labeled spam would fit one far too sharp or too soft.
             let start = CategorySums::of(counts);
-            let parent_weights: Vec<f32> = columns
-                .iter()
-                .flat_map(|&row| {
-                    let at = row * Category::ALL.len();
-                    artifact
-                        .category_weights
-                        .get(at..at + Category::ALL.len())
-                        .unwrap_or_default()
-                        .iter()
-                        .copied()
-                })
-                .collect();
-            let temperature =
-                stored_temperature(&category_rows, &start, &parent_weights, &head_options)?;
+            let temperature = stored_temperature(
+                &category_rows,
+                &start,
+                &columns,
+                &artifact.category_weights,
+                &head_options,
+            )?;
             let head = fit_category_head(
                 &category_rows,
                 &folds,
