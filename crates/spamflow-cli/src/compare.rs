@@ -68,8 +68,8 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<bool> {
         write_json(
             path,
             &json!({
-                "current": to_json(&current.summary, &current.categories),
-                "candidate": to_json(&candidate.summary, &candidate.categories),
+                "current": to_json(&current),
+                "candidate": to_json(&candidate),
                 "accepted": failures.is_empty(),
                 "failures": failures,
             }),
@@ -158,7 +158,9 @@ fn print_table(
             m.precision,
             m.f1,
             spam.recall_at_fpr_0_1pct,
+            spam.calibration.log_loss,
             e.categories.macro_f1_of(&FOCUS_CATEGORIES),
+            e.category_calibration.cross_entropy,
             e.summary.msgs_per_sec,
         ]
     };
@@ -173,7 +175,9 @@ fn print_table(
         ("precision", 4),
         ("f1", 4),
         ("recall@fpr<=0.1%", 4),
+        ("log loss", 4),
         ("pharma/mortgage/software f1", 4),
+        ("category cross-entropy", 4),
         ("throughput (msgs/s)", 0),
     ];
     writeln!(

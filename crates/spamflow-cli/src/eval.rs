@@ -8,11 +8,14 @@ use anyhow::Context;
 use rayon::prelude::*;
 use serde_json::json;
 use spamflow_model::{
-    BinaryMetrics, Category, CategoryReport, Model, Verdict, binary_metrics, category_report,
-    recall_at_fpr, roc_auc,
+    BinaryMetrics, Calibration, Category, CategoryCalibration, CategoryReport, Model, Verdict,
+    binary_metrics, calibration, category_calibration, category_report, recall_at_fpr, roc_auc,
 };
 
 use crate::{load_model, manifest, thread_pool};
+
+/// Equal-width probability bins of the reliability diagrams.
+const CALIBRATION_BINS: usize = 10;
 
 /// Categories the quality bar names.
 pub const FOCUS_CATEGORIES: [Category; 3] =
@@ -54,6 +57,8 @@ pub struct SpamSummary {
     pub recall_at_zero_fp: f64,
     /// Rates at the model's threshold.
     pub metrics: BinaryMetrics,
+    /// How well the spam probability matches the share of spam.
+    pub calibration: Calibration,
 }
 
 /// The headline figures of one evaluation.
@@ -78,6 +83,8 @@ pub struct Evaluation {
     pub summary: EvalSummary,
     /// Category metrics over the labeled spam.
     pub categories: CategoryReport,
+    /// How well the category scores are calibrated, over the same spam.
+    pub category_calibration: CategoryCalibration,
     /// Calibrated log-odds per message.
     pub scores: Vec<f64>,
     /// True for spam, per message.
@@ -109,12 +116,19 @@ pub fn evaluate(
         .collect();
     let metrics = binary_metrics(&probabilities, &labels, f64::from(model.threshold()));
     let auc = roc_auc(&scores, &labels);
-    let (truth, predicted): (Vec<Category>, Vec<Category>) = rows
-        .iter()
-        .zip(&verdicts)
-        .filter_map(|(row, verdict)| row.category.map(|c| (c, verdict.category)))
-        .unzip();
+    let mut truth = Vec::new();
+    let mut predicted = Vec::new();
+    let mut category_scores = Vec::new();
+    for (row, verdict) in rows.iter().zip(&verdicts) {
+        if let Some(category) = row.category {
+            truth.push(category);
+            predicted.push(verdict.category);
+            category_scores.push(verdict.category_scores);
+        }
+    }
     let categories = category_report(&truth, &predicted);
+    let category_calibration =
+        category_calibration(&truth, &predicted, &category_scores, CALIBRATION_BINS);
     let summary = EvalSummary {
         model_id: model.metadata().model_id.clone(),
         messages: messages.len(),
@@ -126,11 +140,13 @@ pub fn evaluate(
             recall_at_fpr_0_1pct: recall_at_fpr(&scores, &labels, 0.001),
             recall_at_zero_fp: recall_at_fpr(&scores, &labels, 0.0),
             metrics,
+            calibration: calibration(&probabilities, &labels, CALIBRATION_BINS),
         },
     };
     Evaluation {
         summary,
         categories,
+        category_calibration,
         scores,
         labels,
     }
@@ -153,18 +169,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let model = load_model(args.model.as_deref())?;
     let (rows, messages) = read_split(&args.manifest, &args.split)?;
     let pool = thread_pool(args.threads)?;
-    let Evaluation {
-        summary,
-        categories,
-        scores,
-        labels,
-    } = evaluate(&model, &rows, &messages, &pool);
-    print_table(&summary, &categories)?;
+    let evaluation = evaluate(&model, &rows, &messages, &pool);
+    print_table(&evaluation)?;
     if let Some(path) = &args.json {
-        write_json(path, &to_json(&summary, &categories))?;
+        write_json(path, &to_json(&evaluation))?;
     }
     if let Some(dir) = &args.report {
-        crate::report::write(dir, &summary, &scores, &labels, &categories)?;
+        crate::report::write(dir, &evaluation)?;
         writeln!(
             std::io::stdout(),
             "report written to {}",
@@ -181,8 +192,15 @@ pub fn write_json(path: &Path, document: &serde_json::Value) -> anyhow::Result<(
 }
 
 /// The `eval` JSON document (keys in the README).
-pub fn to_json(summary: &EvalSummary, categories: &CategoryReport) -> serde_json::Value {
+pub fn to_json(evaluation: &Evaluation) -> serde_json::Value {
+    let Evaluation {
+        summary,
+        categories,
+        category_calibration,
+        ..
+    } = evaluation;
     let m = &summary.spam.metrics;
+    let c = &summary.spam.calibration;
     let per_class: serde_json::Map<String, serde_json::Value> = categories
         .per_class
         .iter()
@@ -205,6 +223,10 @@ pub fn to_json(summary: &EvalSummary, categories: &CategoryReport) -> serde_json
             "false_negatives": m.false_negatives,
             "recall_at_fpr_0_1pct": summary.spam.recall_at_fpr_0_1pct,
             "recall_at_zero_fp": summary.spam.recall_at_zero_fp,
+            "log_loss": c.log_loss,
+            "brier": c.brier,
+            "expected_calibration_error": c.expected_calibration_error,
+            "reliability": c.bins,
         },
         "categories": {
             "support": categories.support,
@@ -215,6 +237,11 @@ pub fn to_json(summary: &EvalSummary, categories: &CategoryReport) -> serde_json
                 "labels": Category::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
                 "matrix": categories.confusion,
             },
+            "cross_entropy": category_calibration.cross_entropy,
+            "mean_top_score": category_calibration.mean_top_score,
+            "accuracy": category_calibration.accuracy,
+            "top_score_expected_calibration_error": category_calibration.top_score.expected_calibration_error,
+            "top_score_reliability": category_calibration.top_score.bins,
         },
         "throughput": {
             "msgs_per_sec": summary.msgs_per_sec,
@@ -223,7 +250,13 @@ pub fn to_json(summary: &EvalSummary, categories: &CategoryReport) -> serde_json
     })
 }
 
-fn print_table(summary: &EvalSummary, categories: &CategoryReport) -> std::io::Result<()> {
+fn print_table(evaluation: &Evaluation) -> std::io::Result<()> {
+    let Evaluation {
+        summary,
+        categories,
+        category_calibration,
+        ..
+    } = evaluation;
     let mut out = std::io::stdout().lock();
     let s = &summary.spam;
     let m = &s.metrics;
@@ -247,10 +280,31 @@ fn print_table(summary: &EvalSummary, categories: &CategoryReport) -> std::io::R
         ("accuracy", format!("{:.4}", m.accuracy)),
         ("recall@fpr<=0.1%", format!("{:.4}", s.recall_at_fpr_0_1pct)),
         ("recall@0 fp", format!("{:.4}", s.recall_at_zero_fp)),
+        ("log loss", format!("{:.4}", s.calibration.log_loss)),
+        ("brier", format!("{:.5}", s.calibration.brier)),
+        (
+            "calibration error",
+            format!("{:.4}", s.calibration.expected_calibration_error),
+        ),
         ("category macro-f1", format!("{:.4}", categories.macro_f1)),
         (
             "pharma/mortgage/software f1",
             format!("{:.4}", categories.macro_f1_of(&FOCUS_CATEGORIES)),
+        ),
+        (
+            "category cross-entropy",
+            format!("{:.4}", category_calibration.cross_entropy),
+        ),
+        (
+            "category mean top score",
+            format!("{:.4}", category_calibration.mean_top_score),
+        ),
+        (
+            "category top-score ece",
+            format!(
+                "{:.4}",
+                category_calibration.top_score.expected_calibration_error
+            ),
         ),
     ];
     for (name, value) in rows {

@@ -1,24 +1,27 @@
-//! The evaluation report folder: Markdown plus ROC, precision-recall and confusion PNGs.
+//! The evaluation report folder: Markdown plus ROC, precision-recall, reliability and confusion
+//! PNGs.
 
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
 use plotters::prelude::*;
 use plotters::style::register_font;
-use spamflow_model::{Category, CategoryReport};
+use spamflow_model::{CalibrationBin, Category, CategoryReport};
 
-use crate::eval::EvalSummary;
+use crate::eval::Evaluation;
 
 const FONT: &str = "sans-serif";
 
-/// Writes `report.md`, `roc.png`, `precision_recall.png` and `category_confusion.png` to `dir`.
-pub fn write(
-    dir: &Path,
-    summary: &EvalSummary,
-    scores: &[f64],
-    labels: &[bool],
-    categories: &CategoryReport,
-) -> anyhow::Result<()> {
+/// Writes `report.md`, `roc.png`, `precision_recall.png`, `reliability.png` and
+/// `category_confusion.png` to `dir`.
+pub fn write(dir: &Path, evaluation: &Evaluation) -> anyhow::Result<()> {
+    let Evaluation {
+        summary,
+        categories,
+        category_calibration,
+        scores,
+        labels,
+    } = evaluation;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create report folder {}", dir.display()))?;
     // Plotters needs a font to draw text; DejaVu Sans ships inside the binary.
@@ -42,8 +45,21 @@ pub fn write(
         &pr,
         false,
     )?;
+    reliability(
+        &dir.join("reliability.png"),
+        &[
+            (
+                "spam probability: share of spam",
+                &summary.spam.calibration.bins,
+            ),
+            (
+                "category top score: share named right",
+                &category_calibration.top_score.bins,
+            ),
+        ],
+    )?;
     confusion(&dir.join("category_confusion.png"), categories)?;
-    std::fs::write(dir.join("report.md"), markdown(summary, categories))
+    std::fs::write(dir.join("report.md"), markdown(evaluation))
         .context("cannot write report.md")?;
     Ok(())
 }
@@ -98,6 +114,64 @@ fn curve(
             .draw_series(LineSeries::new(series, BLUE.stroke_width(2)))
             .map_err(|e| anyhow!("{e}"))?;
     }
+    root.present()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// The reliability diagram: per series, each bin's mean predicted probability against the share
+/// observed true (points sized by the bin's messages), over the diagonal of perfect calibration.
+fn reliability(path: &Path, series: &[(&str, &[CalibrationBin])]) -> anyhow::Result<()> {
+    let root = BitMapBackend::new(path, (800, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Reliability (10 equal-width bins)", (FONT, 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("mean predicted probability")
+        .y_desc("observed share")
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
+        .map_err(|e| anyhow!("{e}"))?
+        .label("perfect calibration")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
+    for (&(name, bins), colour) in series.iter().zip([BLUE, RED]) {
+        let points: Vec<(f64, f64)> = bins
+            .iter()
+            .map(|b| (b.mean_probability, b.observed_rate))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+            .map_err(|e| anyhow!("{e}"))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+        chart
+            .draw_series(bins.iter().map(|b| {
+                // Area grows with the messages: radius 3 for one, 15 for 1,000 or more.
+                let radius = 3.0 + 4.0 * (b.messages as f64).log10().min(3.0);
+                Circle::new(
+                    (b.mean_probability, b.observed_rate),
+                    radius as i32,
+                    colour.filled(),
+                )
+            }))
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 16))
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
     root.present()
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
@@ -164,7 +238,12 @@ fn confusion(path: &Path, report: &CategoryReport) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn markdown(summary: &EvalSummary, categories: &CategoryReport) -> String {
+fn markdown(evaluation: &Evaluation) -> String {
+    let Evaluation {
+        summary,
+        categories,
+        ..
+    } = evaluation;
     let s = &summary.spam;
     let mut out = format!(
         "# spamflow evaluation\n\nModel `{}`, {} messages, {} threads, {:.0} messages/s.\n\n\
@@ -203,5 +282,44 @@ fn markdown(summary: &EvalSummary, categories: &CategoryReport) -> String {
         ));
     }
     out.push_str("\n![Category confusion](category_confusion.png)\n");
+    out.push_str(&calibration_markdown(evaluation));
+    out
+}
+
+/// The calibration section: summary figures and both reliability tables.
+fn calibration_markdown(evaluation: &Evaluation) -> String {
+    let spam = &evaluation.summary.spam.calibration;
+    let category = &evaluation.category_calibration;
+    let mut out = format!(
+        "\n## Calibration\n\nSpam probability: log loss {:.4} nats, Brier score {:.5}, expected \
+         calibration error {:.4}.\nCategory scores (labeled spam): cross-entropy of the true \
+         category {:.4} nats; the predicted category's mean score {:.4} for {:.4} named right \
+         (expected calibration error {:.4}).\n\n![Reliability](reliability.png)\n",
+        spam.log_loss,
+        spam.brier,
+        spam.expected_calibration_error,
+        category.cross_entropy,
+        category.mean_top_score,
+        category.accuracy,
+        category.top_score.expected_calibration_error,
+    );
+    for (title, observed, bins) in [
+        ("Spam probability", "share spam", &spam.bins),
+        (
+            "Predicted category's score",
+            "share named right",
+            &category.top_score.bins,
+        ),
+    ] {
+        out.push_str(&format!(
+            "\n{title}:\n\n| bin | messages | mean probability | {observed} |\n|---|---|---|---|\n"
+        ));
+        for b in bins {
+            out.push_str(&format!(
+                "| {:.1}-{:.1} | {} | {:.4} | {:.4} |\n",
+                b.lower, b.upper, b.messages, b.mean_probability, b.observed_rate
+            ));
+        }
+    }
     out
 }

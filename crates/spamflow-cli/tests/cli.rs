@@ -157,14 +157,61 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
             number(&format!("/categories/per_class/{category}/{key}"));
         }
     }
+    // Calibration: the reliability bins hold every message (every labeled spam for the
+    // category head), and the category accuracy is the confusion matrix's diagonal.
+    for key in ["log_loss", "brier", "expected_calibration_error"] {
+        let value = number(&format!("/spam/{key}"));
+        assert!(value.is_finite() && value >= 0.0, "spam.{key} = {value}");
+    }
+    assert!(number("/spam/brier") <= 0.25 && number("/spam/expected_calibration_error") <= 1.0);
+    let binned = |pointer: &str| -> f64 {
+        let bins = eval.pointer(pointer).and_then(|b| b.as_array()).unwrap();
+        for bin in bins {
+            let field = |key: &str| bin[key].as_f64().unwrap();
+            let bin_range = field("lower")..=field("upper");
+            assert!(
+                bin_range.contains(&field("mean_probability")),
+                "{pointer}: {bin}"
+            );
+            assert!(
+                (0.0..=1.0).contains(&field("observed_rate")),
+                "{pointer}: {bin}"
+            );
+        }
+        bins.iter().map(|b| b["messages"].as_f64().unwrap()).sum()
+    };
+    assert_eq!(binned("/spam/reliability"), number("/messages"));
+    assert_eq!(
+        binned("/categories/top_score_reliability"),
+        number("/categories/support")
+    );
+    assert!(number("/categories/cross_entropy") >= 0.0);
+    assert!((0.0..=1.0).contains(&number("/categories/mean_top_score")));
+    let matrix = eval["categories"]["confusion"]["matrix"]
+        .as_array()
+        .unwrap();
+    let diagonal: f64 = (0..matrix.len())
+        .map(|i| matrix[i][i].as_f64().unwrap())
+        .sum();
+    assert!(
+        (number("/categories/accuracy") - diagonal / number("/categories/support")).abs() < 1e-12
+    );
     assert!(number("/throughput/msgs_per_sec") > 0.0);
     assert_eq!(number("/throughput/threads"), 2.0);
     let markdown = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert!(
-        markdown.contains("ROC AUC") && markdown.contains("(roc.png)"),
+        markdown.contains("ROC AUC")
+            && markdown.contains("(roc.png)")
+            && markdown.contains("## Calibration")
+            && markdown.contains("(reliability.png)"),
         "{markdown}"
     );
-    for file in ["roc.png", "precision_recall.png", "category_confusion.png"] {
+    for file in [
+        "roc.png",
+        "precision_recall.png",
+        "reliability.png",
+        "category_confusion.png",
+    ] {
         let bytes = std::fs::read(report.join(file)).unwrap();
         assert!(
             bytes.starts_with(b"\x89PNG") && bytes.len() > 5000,

@@ -19,8 +19,9 @@ pub use artifact::{
 };
 pub use category::{Category, UnknownCategory};
 pub use metrics::{
-    BinaryMetrics, CategoryReport, ClassMetrics, binary_metrics, category_report, pr_curve,
-    recall_at_fpr, roc_auc, roc_curve,
+    BinaryMetrics, Calibration, CalibrationBin, CategoryCalibration, CategoryReport, ClassMetrics,
+    binary_metrics, calibration, category_calibration, category_report, pr_curve, recall_at_fpr,
+    roc_auc, roc_curve,
 };
 pub use scorer::{Contribution, Model, Verdict};
 pub use train::{

@@ -1,4 +1,5 @@
-//! Evaluation metrics: ROC AUC, curves, thresholded rates and per-category scores.
+//! Evaluation metrics: ROC AUC, curves, thresholded rates, per-category scores and how well
+//! predicted probabilities are calibrated.
 
 use serde::Serialize;
 
@@ -243,6 +244,127 @@ pub fn category_report(truth: &[Category], predicted: &[Category]) -> CategoryRe
     report
 }
 
+/// Probabilities are clipped to `[PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]` for the log loss, so
+/// one confident mistake costs about 34.5 nats instead of infinity.
+const PROBABILITY_FLOOR: f64 = 1e-15;
+
+/// How far predicted probabilities are from the frequencies observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Calibration {
+    /// Mean negative log-likelihood of the outcomes, in nats (0 is perfect).
+    pub log_loss: f64,
+    /// Mean squared difference between probability and outcome (0 is perfect).
+    pub brier: f64,
+    /// Expected calibration error: over the bins, the message-weighted mean of
+    /// |mean probability - observed rate|.
+    pub expected_calibration_error: f64,
+    /// The reliability diagram: equal-width probability bins, empty ones left out.
+    pub bins: Vec<CalibrationBin>,
+}
+
+/// Messages whose predicted probability fell in `[lower, upper)` (the last bin includes 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CalibrationBin {
+    /// Lower edge.
+    pub lower: f64,
+    /// Upper edge.
+    pub upper: f64,
+    /// Messages in the bin.
+    pub messages: usize,
+    /// Their mean predicted probability.
+    pub mean_probability: f64,
+    /// The share of them whose outcome was true.
+    pub observed_rate: f64,
+}
+
+/// Calibration of `probabilities` (of an outcome) against the `outcomes`, with `bins`
+/// equal-width bins for the reliability diagram. Zero messages give zeros.
+pub fn calibration(probabilities: &[f64], outcomes: &[bool], bins: usize) -> Calibration {
+    let bins = bins.max(1);
+    let n = probabilities.len().min(outcomes.len());
+    let mut log_loss = 0.0;
+    let mut brier = 0.0;
+    // Per bin: messages, summed probability, true outcomes.
+    let mut sums = vec![(0usize, 0.0f64, 0usize); bins];
+    for (&p, &outcome) in probabilities.iter().zip(outcomes) {
+        let p = if p.is_nan() { 0.5 } else { p.clamp(0.0, 1.0) };
+        let clipped = p.clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR);
+        log_loss -= if outcome {
+            clipped.ln()
+        } else {
+            (1.0 - clipped).ln()
+        };
+        brier += (p - f64::from(u8::from(outcome))).powi(2);
+        let bin = ((p * bins as f64) as usize).min(bins - 1);
+        sums[bin].0 += 1;
+        sums[bin].1 += p;
+        sums[bin].2 += usize::from(outcome);
+    }
+    let width = 1.0 / bins as f64;
+    let bins: Vec<CalibrationBin> = (0..)
+        .zip(sums)
+        .filter(|(_, (messages, _, _))| *messages > 0)
+        .map(|(i, (messages, summed, positives))| CalibrationBin {
+            lower: f64::from(i) * width,
+            upper: f64::from(i + 1) * width,
+            messages,
+            mean_probability: summed / messages as f64,
+            observed_rate: positives as f64 / messages as f64,
+        })
+        .collect();
+    let per_message = |total: f64| if n == 0 { 0.0 } else { total / n as f64 };
+    Calibration {
+        log_loss: per_message(log_loss),
+        brier: per_message(brier),
+        expected_calibration_error: per_message(
+            bins.iter()
+                .map(|b| b.messages as f64 * (b.mean_probability - b.observed_rate).abs())
+                .sum(),
+        ),
+        bins,
+    }
+}
+
+/// How well the category head's scores are calibrated, over labeled spam.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CategoryCalibration {
+    /// Mean -ln(score of the true category), in nats: the head's cross-entropy.
+    pub cross_entropy: f64,
+    /// Mean score of the predicted category.
+    pub mean_top_score: f64,
+    /// Share of messages whose predicted category is the true one.
+    pub accuracy: f64,
+    /// The predicted category's score taken as the probability that it is right.
+    pub top_score: Calibration,
+}
+
+/// Category calibration of per-message `scores` (indexed by [`Category::index`]), `truth` and
+/// `predicted` (triples of the same message), with `bins` reliability bins.
+pub fn category_calibration(
+    truth: &[Category],
+    predicted: &[Category],
+    scores: &[[f32; Category::ALL.len()]],
+    bins: usize,
+) -> CategoryCalibration {
+    let n = truth.len().min(predicted.len()).min(scores.len());
+    let score = |scores: &[f32; Category::ALL.len()], c: Category| {
+        f64::from(scores[c.index()]).clamp(0.0, 1.0)
+    };
+    let (top, right): (Vec<f64>, Vec<bool>) = (0..n)
+        .map(|i| (score(&scores[i], predicted[i]), truth[i] == predicted[i]))
+        .unzip();
+    let cross_entropy: f64 = (0..n)
+        .map(|i| -score(&scores[i], truth[i]).max(PROBABILITY_FLOOR).ln())
+        .sum();
+    let mean = |total: f64| if n == 0 { 0.0 } else { total / n as f64 };
+    CategoryCalibration {
+        cross_entropy: mean(cross_entropy),
+        mean_top_score: mean(top.iter().sum()),
+        accuracy: mean(right.iter().filter(|&&r| r).count() as f64),
+        top_score: calibration(&top, &right, bins),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +417,68 @@ mod tests {
                 < 1e-12
         );
         assert_eq!(report.support, 4);
+    }
+
+    #[test]
+    fn calibration_of_known_probabilities() {
+        let c = calibration(&[0.9, 0.9, 0.1, 0.6], &[true, false, false, true], 2);
+        let expected_log_loss = -(0.9f64.ln() + 0.1f64.ln() + 0.9f64.ln() + 0.6f64.ln()) / 4.0;
+        assert!((c.log_loss - expected_log_loss).abs() < 1e-12);
+        assert!((c.brier - (0.01 + 0.81 + 0.01 + 0.16) / 4.0).abs() < 1e-12);
+        // Bins [0, 0.5): one message at 0.1, none true; [0.5, 1]: 0.9, 0.9, 0.6 with two true.
+        assert_eq!(c.bins.len(), 2);
+        assert_eq!((c.bins[0].messages, c.bins[0].observed_rate), (1, 0.0));
+        assert_eq!(
+            (c.bins[1].lower, c.bins[1].upper, c.bins[1].messages),
+            (0.5, 1.0, 3)
+        );
+        assert!((c.bins[1].mean_probability - 0.8).abs() < 1e-12);
+        assert!((c.bins[1].observed_rate - 2.0 / 3.0).abs() < 1e-12);
+        let ece = (0.1 + 3.0 * (0.8f64 - 2.0 / 3.0).abs()) / 4.0;
+        assert!((c.expected_calibration_error - ece).abs() < 1e-12);
+
+        // Certain and right: perfect; certain and wrong: the clipped cost, not infinity.
+        let perfect = calibration(&[1.0, 0.0], &[true, false], 10);
+        assert_eq!(
+            (perfect.brier, perfect.expected_calibration_error),
+            (0.0, 0.0)
+        );
+        assert!(perfect.log_loss < 1e-12);
+        let wrong = calibration(&[1.0], &[false], 10);
+        assert!((wrong.log_loss + PROBABILITY_FLOOR.ln()).abs() < 1e-3);
+        assert_eq!(wrong.bins[0].lower, 0.9);
+        assert_eq!(
+            calibration(&[], &[], 10),
+            Calibration {
+                log_loss: 0.0,
+                brier: 0.0,
+                expected_calibration_error: 0.0,
+                bins: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn category_calibration_scores_the_true_and_the_predicted_category() {
+        use Category::*;
+        let mut sure_pharma = [0.0f32; 7];
+        sure_pharma[Pharma.index()] = 0.75;
+        sure_pharma[Mortgage.index()] = 0.25;
+        let mut even = [0.0f32; 7];
+        even[Mortgage.index()] = 0.5;
+        even[Software.index()] = 0.5;
+        let c = category_calibration(
+            &[Pharma, Software],
+            &[Pharma, Mortgage],
+            &[sure_pharma, even],
+            10,
+        );
+        assert!((c.cross_entropy - (-(0.75f64.ln()) - 0.5f64.ln()) / 2.0).abs() < 1e-9);
+        assert!((c.mean_top_score - 0.625).abs() < 1e-9);
+        assert_eq!(c.accuracy, 0.5);
+        assert_eq!(c.top_score.bins.len(), 2);
+        // A score of zero for the true category is clipped, not infinite.
+        let zero = category_calibration(&[Stock], &[Pharma], &[sure_pharma], 10);
+        assert!(zero.cross_entropy.is_finite() && zero.cross_entropy > 30.0);
     }
 }
