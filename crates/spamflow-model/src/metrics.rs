@@ -278,7 +278,8 @@ pub struct CalibrationBin {
 }
 
 /// Calibration of `probabilities` (of an outcome) against the `outcomes`, with `bins`
-/// equal-width bins for the reliability diagram. Zero messages give zeros.
+/// equal-width bins for the reliability diagram. Probabilities outside 0..1 are clamped and NaN
+/// counts as 0.5; zero messages give zeros.
 pub fn calibration(probabilities: &[f64], outcomes: &[bool], bins: usize) -> Calibration {
     let bins = bins.max(1);
     let n = probabilities.len().min(outcomes.len());
