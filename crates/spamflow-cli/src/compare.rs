@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::eval::{
     EvalSummary, Evaluation, FOCUS_CATEGORIES, evaluate, read_split, to_json, write_json,
 };
+use crate::manifest::Split;
 use crate::{load_model, thread_pool};
 
 /// Arguments of `spamflow compare`.
@@ -23,9 +24,10 @@ pub struct CompareArgs {
     /// Manifest CSV listing the labeled messages both are evaluated on.
     #[arg(long)]
     pub manifest: PathBuf,
-    /// Split of the manifest to evaluate on.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    /// Split of the manifest to evaluate on [default: test; a manifest without a `split` column
+    /// is evaluated whole].
+    #[arg(long)]
+    pub split: Option<String>,
     /// Largest accepted drop of ROC AUC (absolute).
     #[arg(long, default_value_t = 0.0005)]
     pub max_auc_drop: f64,
@@ -48,20 +50,22 @@ pub struct CompareArgs {
 pub fn run(args: &CompareArgs) -> anyhow::Result<bool> {
     let current = load_model(args.current.as_deref())?;
     let candidate = load_model(Some(&args.candidate))?;
-    let (rows, messages) = read_split(&args.manifest, &args.split)?;
+    let (manifest, messages) =
+        read_split(&args.manifest, Split::chosen(args.split.as_deref(), "test"))?;
+    let rows = &manifest.rows;
     let spam = rows.iter().filter(|r| r.spam).count();
     // Without both classes AUC is undefined and one of FPR and recall is vacuous: a gate that
     // could not fail. Refuse instead (a trap-only feedback export, say).
     anyhow::ensure!(
         spam > 0 && spam < rows.len(),
-        "compare needs spam and ham to judge: split {:?} of {} has {spam} spam and {} ham",
-        args.split,
+        "compare needs spam and ham to judge: the rows{} in {} are {spam} spam and {} ham",
+        manifest.selection(),
         args.manifest.display(),
         rows.len() - spam
     );
     let pool = thread_pool(args.threads)?;
-    let current = evaluate(&current, &rows, &messages, &pool);
-    let candidate = evaluate(&candidate, &rows, &messages, &pool);
+    let current = evaluate(&current, rows, &messages, &pool);
+    let candidate = evaluate(&candidate, rows, &messages, &pool);
     let failures = failures(&current, &candidate, args);
     print_table(&current, &candidate, &failures)?;
     if let Some(path) = &args.json {

@@ -12,7 +12,8 @@ use spamflow_model::{
     binary_metrics, calibration, category_calibration, category_report, recall_at_fpr, roc_auc,
 };
 
-use crate::{load_model, manifest, thread_pool};
+use crate::manifest::{self, Split};
+use crate::{load_model, thread_pool};
 
 /// Equal-width probability bins of the reliability diagrams.
 const CALIBRATION_BINS: usize = 10;
@@ -30,9 +31,10 @@ pub struct EvalArgs {
     /// Manifest CSV listing the messages.
     #[arg(long)]
     pub manifest: PathBuf,
-    /// Split of the manifest to evaluate on.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    /// Split of the manifest to evaluate on [default: test; a manifest without a `split` column
+    /// is evaluated whole].
+    #[arg(long)]
+    pub split: Option<String>,
     /// Also write the metrics as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -152,24 +154,30 @@ pub fn evaluate(
     }
 }
 
-/// The rows of `split` in `path` and their files' bytes; fails when there are none.
-pub fn read_split(path: &Path, split: &str) -> anyhow::Result<(Vec<manifest::Row>, Vec<Vec<u8>>)> {
-    let manifest = manifest::read(path, Some(split))?;
+/// The rows `split` selects in `path` and their files' bytes; fails when there are none.
+pub fn read_split(
+    path: &Path,
+    split: Split<'_>,
+) -> anyhow::Result<(manifest::Manifest, Vec<Vec<u8>>)> {
+    let manifest = manifest::read(path, split)?;
     anyhow::ensure!(
         !manifest.rows.is_empty(),
-        "no rows of split {split:?} in {}",
+        "no rows{} in {}",
+        manifest.selection(),
         path.display()
     );
     let messages = manifest::read_messages(&manifest.rows)?;
-    Ok((manifest.rows, messages))
+    Ok((manifest, messages))
 }
 
 /// Runs `spamflow eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let model = load_model(args.model.as_deref())?;
-    let (rows, messages) = read_split(&args.manifest, &args.split)?;
+    let (manifest, messages) =
+        read_split(&args.manifest, Split::chosen(args.split.as_deref(), "test"))?;
+    let rows = &manifest.rows;
     let pool = thread_pool(args.threads)?;
-    let evaluation = evaluate(&model, &rows, &messages, &pool);
+    let evaluation = evaluate(&model, rows, &messages, &pool);
     print_table(&evaluation)?;
     if let Some(path) = &args.json {
         write_json(path, &to_json(&evaluation))?;

@@ -31,6 +31,8 @@ use spamflow_model::{
 };
 use spamflow_stream::EventLine;
 
+use crate::manifest::Split;
+
 include!(concat!(env!("OUT_DIR"), "/default_model.rs"));
 
 /// mimalloc instead of the system allocator: parsing and feature extraction make many small,
@@ -81,9 +83,10 @@ struct TrainArgs {
     /// Manifest CSV (`path`, `label`; optional `split`, `category`). Repeat to combine corpora.
     #[arg(long, required = true)]
     manifest: Vec<PathBuf>,
-    /// Split to train on; rows of other splits are ignored.
-    #[arg(long, default_value = "train")]
-    split: String,
+    /// Split to train on [default: train]; rows of other splits are ignored. A manifest without
+    /// a `split` column is read whole.
+    #[arg(long)]
+    split: Option<String>,
     /// Where to write the model file.
     #[arg(long)]
     out: PathBuf,
@@ -226,24 +229,30 @@ struct LabeledSet {
 }
 
 impl LabeledSet {
-    /// The rows of `split` in every manifest, and their files' bytes.
-    fn read(manifests: &[PathBuf], split: &str) -> anyhow::Result<Self> {
+    /// The rows `split` selects in every manifest, and their files' bytes. The recorded split
+    /// is the one rows were selected by (none when every manifest was read whole).
+    fn read(manifests: &[PathBuf], split: Split<'_>) -> anyhow::Result<Self> {
         let mut rows = Vec::new();
         let mut manifest_sha256 = Vec::new();
+        let mut selected_by = None;
         for path in manifests {
-            let manifest = manifest::read(path, Some(split))?;
+            let manifest = manifest::read(path, split)?;
             manifest_sha256.push(manifest.sha256);
+            selected_by = selected_by.or(manifest.split);
             rows.extend(manifest.rows);
         }
         anyhow::ensure!(
             !rows.is_empty(),
-            "no rows of split {split:?} in the manifests"
+            "no rows{} in the manifests",
+            selected_by
+                .as_ref()
+                .map_or_else(String::new, |split| format!(" of split {split:?}"))
         );
         let bytes = manifest::read_messages(&rows)?;
         let training_data = TrainingData {
             manifest_sha256,
             rows_sha256: manifest::rows_fingerprint(&rows),
-            split: Some(split.to_owned()),
+            split: selected_by,
             ..TrainingData::default()
         };
         Ok(LabeledSet {
@@ -282,7 +291,10 @@ fn now_rfc3339() -> String {
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
-    let set = LabeledSet::read(&args.manifest, &args.split)?;
+    let set = LabeledSet::read(
+        &args.manifest,
+        Split::chosen(args.split.as_deref(), "train"),
+    )?;
     let messages = set.messages();
     let defaults: TrainOptions = read_options(args.options.as_deref())?;
     let options = TrainOptions {

@@ -19,6 +19,26 @@ pub struct Row {
     pub category: Option<Category>,
 }
 
+/// Which rows of a manifest a command reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split<'a> {
+    /// Every row.
+    All,
+    /// The rows of this split, as `--split` asked: a manifest without a `split` column is an
+    /// error.
+    Named(&'a str),
+    /// The command's default split: its rows, or every row of a manifest without a `split`
+    /// column (the column is optional).
+    Default(&'a str),
+}
+
+impl<'a> Split<'a> {
+    /// The split `--split` named, else the command's `default`.
+    pub fn chosen(given: Option<&'a str>, default: &'a str) -> Self {
+        given.map_or(Split::Default(default), Split::Named)
+    }
+}
+
 /// The rows of a manifest and the SHA-256 of its bytes.
 #[derive(Debug)]
 pub struct Manifest {
@@ -26,11 +46,21 @@ pub struct Manifest {
     pub rows: Vec<Row>,
     /// Hex SHA-256 of the manifest file.
     pub sha256: String,
+    /// The split the rows were selected by; `None` when every row was read.
+    pub split: Option<String>,
 }
 
-/// Reads `manifest`, keeping rows of `split` (all rows when `None` or when there is no split
-/// column and the split is not given).
-pub fn read(manifest: &Path, split: Option<&str>) -> anyhow::Result<Manifest> {
+impl Manifest {
+    /// ` of split "name"` when rows were selected by split, else nothing: for messages.
+    pub fn selection(&self) -> String {
+        self.split
+            .as_ref()
+            .map_or_else(String::new, |split| format!(" of split {split:?}"))
+    }
+}
+
+/// Reads `manifest`, keeping the rows `split` selects.
+pub fn read(manifest: &Path, split: Split<'_>) -> anyhow::Result<Manifest> {
     let bytes = std::fs::read(manifest)
         .with_context(|| format!("cannot read manifest {}", manifest.display()))?;
     let base = manifest.parent().unwrap_or_else(|| Path::new("."));
@@ -55,12 +85,15 @@ pub fn read(manifest: &Path, split: Option<&str>) -> anyhow::Result<Manifest> {
     };
     let split_col = column("split");
     let category_col = column("category");
-    if split.is_some() && split_col.is_none() {
-        bail!(
-            "{}: --split was given but the manifest has no `split` column",
+    let wanted = match (split, split_col) {
+        (Split::All, _) | (Split::Default(_), None) => None,
+        (Split::Named(name), None) => bail!(
+            "{}: --split {name} was given but the manifest has no `split` column (without \
+             --split every row is read)",
             manifest.display()
-        );
-    }
+        ),
+        (Split::Named(name) | Split::Default(name), Some(_)) => Some(name),
+    };
     let mut rows = Vec::new();
     for (line, record) in reader.records().enumerate() {
         let record = record
@@ -70,7 +103,7 @@ pub fn read(manifest: &Path, split: Option<&str>) -> anyhow::Result<Manifest> {
                 .map(str::trim)
                 .unwrap_or_default()
         };
-        if let Some(wanted) = split
+        if let Some(wanted) = wanted
             && field(split_col) != wanted
         {
             continue;
@@ -102,6 +135,7 @@ pub fn read(manifest: &Path, split: Option<&str>) -> anyhow::Result<Manifest> {
     Ok(Manifest {
         rows,
         sha256: hex::encode(Sha256::digest(&bytes)),
+        split: wanted.map(str::to_owned),
     })
 }
 
@@ -150,25 +184,45 @@ mod tests {
             &manifest,
             "extra,label,path,split,category\nx,spam,a.eml,train,pharma\ny,ham,b.eml,test,\nz,HAM,c.eml,train,\n",
         )?;
-        let all = read(&manifest, None)?;
-        assert_eq!(all.rows.len(), 3);
-        let train = read(&manifest, Some("train"))?;
+        let all = read(&manifest, Split::All)?;
+        assert_eq!((all.rows.len(), all.split.as_deref()), (3, None));
+        let train = read(&manifest, Split::Named("train"))?;
         assert_eq!(train.rows.len(), 2);
+        assert_eq!(train.selection(), " of split \"train\"");
+        let default = read(&manifest, Split::chosen(None, "test"))?;
+        assert_eq!(
+            (default.rows.len(), default.split.as_deref()),
+            (1, Some("test"))
+        );
         assert_eq!(train.rows[0].category, Some(Category::Pharma));
         assert_eq!(train.rows[0].file, dir.path().join("a.eml"));
         assert!(!train.rows[1].spam);
         assert_eq!(all.sha256.len(), 64);
 
+        // Without a `split` column a default split reads every row; a named one is an error.
+        std::fs::write(&manifest, "path,label\na.eml,spam\nb.eml,ham\n")?;
+        let whole = read(&manifest, Split::chosen(None, "test"))?;
+        assert_eq!((whole.rows.len(), whole.split.as_deref()), (2, None));
+        assert_eq!(whole.selection(), "");
+        let named = read(&manifest, Split::chosen(Some("test"), "test"));
+        assert!(
+            named
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default()
+                .contains("--split test was given but the manifest has no `split` column")
+        );
+
         std::fs::write(&manifest, "path,label\na.eml,maybe\n")?;
         assert!(
-            read(&manifest, None)
+            read(&manifest, Split::All)
                 .err()
                 .map(|e| format!("{e:#}"))
                 .unwrap_or_default()
                 .contains("label must be")
         );
         std::fs::write(&manifest, "file,label\na.eml,spam\n")?;
-        assert!(read(&manifest, None).is_err());
+        assert!(read(&manifest, Split::All).is_err());
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use spamflow_stream::{
     telemetry::{self, Health},
 };
 
+use crate::manifest::Split;
 use crate::{input, load_model, manifest};
 
 #[derive(Debug, clap::Args)]
@@ -206,7 +207,8 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     init_logging(false);
     let messages: Vec<ReplayMessage> = match &args.manifest {
         Some(path) => {
-            let rows = manifest::read(path, args.split.as_deref())?.rows;
+            let split = args.split.as_deref().map_or(Split::All, Split::Named);
+            let rows = manifest::read(path, split)?.rows;
             let bytes = manifest::read_messages(&rows)?;
             rows.into_iter()
                 .zip(bytes)

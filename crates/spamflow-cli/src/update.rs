@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use spamflow_model::{CategoryHeadUpdate, UpdateOptions, WarmStart};
 
+use crate::manifest::Split;
 use crate::{
     LabeledSet, learned_from, load_artifact, now_rfc3339, peak_memory, progress, read_options,
     thread_pool, write_model,
@@ -20,9 +21,10 @@ pub struct UpdateArgs {
     /// Manifest CSV of the new labeled messages. Repeat to combine.
     #[arg(long, required = true)]
     pub manifest: Vec<PathBuf>,
-    /// Split to learn from; rows of other splits are ignored.
-    #[arg(long, default_value = "train")]
-    pub split: String,
+    /// Split to learn from [default: train]; rows of other splits are ignored. A manifest
+    /// without a `split` column is read whole.
+    #[arg(long)]
+    pub split: Option<String>,
     /// Where to write the updated model file.
     #[arg(long)]
     pub out: PathBuf,
@@ -58,7 +60,10 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
     let parent = load_artifact(args.model.as_deref())?;
-    let set = LabeledSet::read(&args.manifest, &args.split)?;
+    let set = LabeledSet::read(
+        &args.manifest,
+        Split::chosen(args.split.as_deref(), "train"),
+    )?;
     let messages = set.messages();
     let defaults: UpdateOptions = read_options(args.options.as_deref())?;
     let options = UpdateOptions {

@@ -298,6 +298,57 @@ fn a_model_from_an_older_format_keeps_its_header_words_in_inspect_and_its_option
 }
 
 #[test]
+fn eval_and_compare_read_a_manifest_without_a_split_column_whole() {
+    // Mail from elsewhere often comes as `path,label` only: the default split then means every
+    // row, while an explicit `--split` the manifest cannot satisfy is a clear error.
+    let dir = tempfile::tempdir().unwrap();
+    let sliced = slice_manifest(dir.path(), 300);
+    let text = std::fs::read_to_string(&sliced).unwrap();
+    let mut out = String::from("path,label\n");
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        out.push_str(&format!("{},{}\n", fields[0], fields[1]));
+    }
+    let rows = text.lines().count() - 1;
+    assert!(text.lines().skip(1).any(|l| l.contains(",test,")) && rows > 10);
+    let manifest = dir.path().join("path-label.csv");
+    std::fs::write(&manifest, out).unwrap();
+    let m = manifest.to_str().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/default.spamflow");
+    let model = model.to_str().unwrap();
+    let json_path = dir.path().join("eval.json");
+    ok(&[
+        "eval",
+        "--model",
+        model,
+        "--manifest",
+        m,
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(eval["messages"].as_u64(), Some(rows as u64));
+    let table = ok(&[
+        "compare",
+        "--current",
+        model,
+        "--candidate",
+        model,
+        "--manifest",
+        m,
+    ]);
+    assert!(table.contains(&format!("messages {rows} ")), "{table}");
+    let output = spamflow(&["eval", "--model", model, "--manifest", m, "--split", "test"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--split test was given but the manifest has no `split` column"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn damaged_models_are_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.spamflow");
