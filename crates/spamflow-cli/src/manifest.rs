@@ -1,5 +1,6 @@
 //! Manifest CSV files: `path` and `label` required, `split` and `category` optional.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -95,6 +96,8 @@ pub fn read(manifest: &Path, split: Split<'_>) -> anyhow::Result<Manifest> {
         (Split::Named(name) | Split::Default(name), Some(_)) => Some(name),
     };
     let mut rows = Vec::new();
+    // Category names of spam rows that are not spamflow's, counted for one warning.
+    let mut unknown_categories: BTreeMap<String, usize> = BTreeMap::new();
     for (line, record) in reader.records().enumerate() {
         let record = record
             .with_context(|| format!("{}: bad CSV record {}", manifest.display(), line + 2))?;
@@ -120,17 +123,32 @@ pub fn read(manifest: &Path, split: Split<'_>) -> anyhow::Result<Manifest> {
         };
         let category = match field(category_col) {
             "" => None,
-            name => Some(
-                name.parse::<Category>()
-                    .with_context(|| format!("{}: line {}", manifest.display(), line + 2))?,
-            ),
+            _ if !spam => None,
+            name => name.parse::<Category>().ok().or_else(|| {
+                *unknown_categories.entry(name.to_owned()).or_default() += 1;
+                None
+            }),
         };
         rows.push(Row {
             file: base.join(&path),
             path,
             spam,
-            category: category.filter(|_| spam),
+            category,
         });
+    }
+    if !unknown_categories.is_empty() {
+        let counts: Vec<String> = unknown_categories
+            .iter()
+            .map(|(name, count)| format!("{name:?} {count}"))
+            .collect();
+        eprintln!(
+            "warning: {}: {} spam rows have categories spamflow does not know ({}); they are \
+             read as spam without a category (spamflow's: {})",
+            manifest.display(),
+            unknown_categories.values().sum::<usize>(),
+            counts.join(", "),
+            Category::ALL.map(Category::as_str).join(", ")
+        );
     }
     Ok(Manifest {
         rows,
@@ -212,6 +230,16 @@ mod tests {
                 .unwrap_or_default()
                 .contains("--split test was given but the manifest has no `split` column")
         );
+
+        // Categories spamflow does not know leave the spam without one, counted; a ham's
+        // category is ignored.
+        std::fs::write(
+            &manifest,
+            "path,label,category\na.eml,spam,Phishing\nb.eml,spam,phishing\nc.eml,spam,PHARMA\nd.eml,ham,scam\n",
+        )?;
+        let labeled = read(&manifest, Split::All)?;
+        let categories: Vec<_> = labeled.rows.iter().map(|r| r.category).collect();
+        assert_eq!(categories, [None, None, Some(Category::Pharma), None]);
 
         std::fs::write(&manifest, "path,label\na.eml,maybe\n")?;
         assert!(
