@@ -72,10 +72,13 @@ pub fn read(manifest: &Path, split: Split<'_>) -> anyhow::Result<Manifest> {
         .headers()
         .with_context(|| format!("{}: no CSV header", manifest.display()))?
         .clone();
+    // Spreadsheet exports often start with a UTF-8 byte-order mark.
     let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
+        headers.iter().position(|h| {
+            h.trim_start_matches('\u{feff}')
+                .trim()
+                .eq_ignore_ascii_case(name)
+        })
     };
     let (Some(path_col), Some(label_col)) = (column("path"), column("label")) else {
         bail!(
@@ -240,6 +243,12 @@ mod tests {
         let labeled = read(&manifest, Split::All)?;
         let categories: Vec<_> = labeled.rows.iter().map(|r| r.category).collect();
         assert_eq!(categories, [None, None, Some(Category::Pharma), None]);
+
+        // A byte-order mark and CRLF line ends, as spreadsheets write them.
+        std::fs::write(&manifest, "\u{feff}Path,Label\r\na.eml,spam\r\n")?;
+        let exported = read(&manifest, Split::All)?;
+        assert_eq!(exported.rows.len(), 1);
+        assert_eq!(exported.rows[0].path, "a.eml");
 
         std::fs::write(&manifest, "path,label\na.eml,maybe\n")?;
         assert!(
