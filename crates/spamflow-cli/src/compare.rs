@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::eval::{
-    EvalSummary, Evaluation, FOCUS_CATEGORIES, evaluate, read_split, to_json, write_json,
+    EvalSummary, Evaluation, FOCUS_CATEGORIES, evaluate, fixed, read_split, to_json, write_json,
 };
 use crate::manifest::Split;
 use crate::{load_model, thread_pool};
@@ -195,11 +195,16 @@ fn print_table(
         "metric", "current", "candidate", "difference"
     )?;
     for (((name, digits), a), b) in names.iter().zip(figures(current)).zip(figures(candidate)) {
+        let difference = if (b - a).is_nan() {
+            "-".to_owned()
+        } else {
+            format!("{:+.digits$}", b - a, digits = *digits)
+        };
         writeln!(
             out,
-            "{name:<28}{a:>14.digits$}{b:>14.digits$}{:>+14.digits$}",
-            b - a,
-            digits = *digits
+            "{name:<28}{:>14}{:>14}{difference:>14}",
+            fixed(a, *digits),
+            fixed(b, *digits),
         )?;
     }
     if failures.is_empty() {

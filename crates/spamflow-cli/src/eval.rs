@@ -16,7 +16,7 @@ use crate::manifest::{self, Split};
 use crate::{load_model, thread_pool};
 
 /// Equal-width probability bins of the reliability diagrams.
-const CALIBRATION_BINS: usize = 10;
+pub const CALIBRATION_BINS: usize = 10;
 
 /// Categories the quality bar names.
 pub const FOCUS_CATEGORIES: [Category; 3] =
@@ -117,6 +117,10 @@ pub fn evaluate(
         .map(|v| f64::from(v.spam_probability))
         .collect();
     let metrics = binary_metrics(&probabilities, &labels, f64::from(model.threshold()));
+    // The calibration figures take the probability from the log-odds in f64: the f32
+    // probability rounds to exactly 1 past log-odds of about 17, which would cost a wrong
+    // message the log loss's clip instead of its real cost.
+    let precise: Vec<f64> = scores.iter().map(|&z| 1.0 / (1.0 + (-z).exp())).collect();
     let auc = roc_auc(&scores, &labels);
     let mut truth = Vec::new();
     let mut predicted = Vec::new();
@@ -142,7 +146,7 @@ pub fn evaluate(
             recall_at_fpr_0_1pct: recall_at_fpr(&scores, &labels, 0.001),
             recall_at_zero_fp: recall_at_fpr(&scores, &labels, 0.0),
             metrics,
-            calibration: calibration(&probabilities, &labels, CALIBRATION_BINS),
+            calibration: calibration(&precise, &labels, CALIBRATION_BINS),
         },
     };
     Evaluation {
@@ -166,6 +170,15 @@ pub fn read_split(
         manifest.selection(),
         path.display()
     );
+    if let (Split::Default(default), None) = (split, &manifest.split) {
+        // Said once, because a model trained on the same whole manifest would be scored on its
+        // own training mail.
+        eprintln!(
+            "note: {} has no `split` column: evaluating all {} rows, not the {default:?} split",
+            path.display(),
+            manifest.rows.len()
+        );
+    }
     let messages = manifest::read_messages(&manifest.rows)?;
     Ok((manifest, messages))
 }
@@ -248,7 +261,8 @@ pub fn to_json(evaluation: &Evaluation) -> serde_json::Value {
             "cross_entropy": category_calibration.cross_entropy,
             "mean_top_score": category_calibration.mean_top_score,
             "accuracy": category_calibration.accuracy,
-            "top_score_expected_calibration_error": category_calibration.top_score.expected_calibration_error,
+            "top_score_expected_calibration_error":
+                category_calibration.top_score.expected_calibration_error,
             "top_score_reliability": category_calibration.top_score.bins,
         },
         "throughput": {
@@ -256,6 +270,15 @@ pub fn to_json(evaluation: &Evaluation) -> serde_json::Value {
             "threads": summary.threads,
         },
     })
+}
+
+/// `value` with `digits` decimals, `-` when it is undefined (NaN: a figure over no messages).
+pub fn fixed(value: f64, digits: usize) -> String {
+    if value.is_nan() {
+        "-".to_owned()
+    } else {
+        format!("{value:.digits$}")
+    }
 }
 
 fn print_table(evaluation: &Evaluation) -> std::io::Result<()> {
@@ -288,11 +311,11 @@ fn print_table(evaluation: &Evaluation) -> std::io::Result<()> {
         ("accuracy", format!("{:.4}", m.accuracy)),
         ("recall@fpr<=0.1%", format!("{:.4}", s.recall_at_fpr_0_1pct)),
         ("recall@0 fp", format!("{:.4}", s.recall_at_zero_fp)),
-        ("log loss", format!("{:.4}", s.calibration.log_loss)),
-        ("brier", format!("{:.5}", s.calibration.brier)),
+        ("log loss", fixed(s.calibration.log_loss, 4)),
+        ("brier", fixed(s.calibration.brier, 5)),
         (
             "calibration error",
-            format!("{:.4}", s.calibration.expected_calibration_error),
+            fixed(s.calibration.expected_calibration_error, 4),
         ),
         ("category macro-f1", format!("{:.4}", categories.macro_f1)),
         (
@@ -301,18 +324,15 @@ fn print_table(evaluation: &Evaluation) -> std::io::Result<()> {
         ),
         (
             "category cross-entropy",
-            format!("{:.4}", category_calibration.cross_entropy),
+            fixed(category_calibration.cross_entropy, 4),
         ),
         (
             "category mean top score",
-            format!("{:.4}", category_calibration.mean_top_score),
+            fixed(category_calibration.mean_top_score, 4),
         ),
         (
             "category top-score ece",
-            format!(
-                "{:.4}",
-                category_calibration.top_score.expected_calibration_error
-            ),
+            fixed(category_calibration.top_score.expected_calibration_error, 4),
         ),
     ];
     for (name, value) in rows {

@@ -230,23 +230,26 @@ struct LabeledSet {
 
 impl LabeledSet {
     /// The rows `split` selects in every manifest, and their files' bytes. The recorded split
-    /// is the one rows were selected by (none when every manifest was read whole).
+    /// is the one rows were selected by: none when any manifest was read whole (it has no
+    /// `split` column), as its rows were not.
     fn read(manifests: &[PathBuf], split: Split<'_>) -> anyhow::Result<Self> {
         let mut rows = Vec::new();
         let mut manifest_sha256 = Vec::new();
-        let mut selected_by = None;
+        let mut splits = Vec::new();
         for path in manifests {
             let manifest = manifest::read(path, split)?;
             manifest_sha256.push(manifest.sha256);
-            selected_by = selected_by.or(manifest.split);
+            splits.push(manifest.split);
             rows.extend(manifest.rows);
         }
+        let selected_by = splits
+            .into_iter()
+            .collect::<Option<Vec<String>>>()
+            .and_then(|splits| splits.into_iter().next());
         anyhow::ensure!(
             !rows.is_empty(),
             "no rows{} in the manifests",
-            selected_by
-                .as_ref()
-                .map_or_else(String::new, |split| format!(" of split {split:?}"))
+            manifest::selection(selected_by.as_deref())
         );
         let bytes = manifest::read_messages(&rows)?;
         let training_data = TrainingData {

@@ -54,10 +54,13 @@ pub struct Manifest {
 impl Manifest {
     /// ` of split "name"` when rows were selected by split, else nothing: for messages.
     pub fn selection(&self) -> String {
-        self.split
-            .as_ref()
-            .map_or_else(String::new, |split| format!(" of split {split:?}"))
+        selection(self.split.as_deref())
     }
+}
+
+/// ` of split "name"` for rows selected by `split`, nothing for every row: for messages.
+pub fn selection(split: Option<&str>) -> String {
+    split.map_or_else(String::new, |split| format!(" of split {split:?}"))
 }
 
 /// Reads `manifest`, keeping the rows `split` selects.
@@ -128,7 +131,9 @@ pub fn read(manifest: &Path, split: Split<'_>) -> anyhow::Result<Manifest> {
             "" => None,
             _ if !spam => None,
             name => name.parse::<Category>().ok().or_else(|| {
-                *unknown_categories.entry(name.to_owned()).or_default() += 1;
+                *unknown_categories
+                    .entry(name.to_ascii_lowercase())
+                    .or_default() += 1;
                 None
             }),
         };

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::register_font;
 use spamflow_model::{CalibrationBin, Category, CategoryReport};
 
-use crate::eval::Evaluation;
+use crate::eval::{CALIBRATION_BINS, Evaluation};
 
 const FONT: &str = "sans-serif";
 
@@ -125,7 +125,10 @@ fn reliability(path: &Path, series: &[(&str, &[CalibrationBin])]) -> anyhow::Res
     let root = BitMapBackend::new(path, (800, 700)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Reliability (10 equal-width bins)", (FONT, 24))
+        .caption(
+            format!("Reliability ({CALIBRATION_BINS} equal-width bins)"),
+            (FONT, 24),
+        )
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(55)

@@ -163,7 +163,8 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
         let value = number(&format!("/spam/{key}"));
         assert!(value.is_finite() && value >= 0.0, "spam.{key} = {value}");
     }
-    assert!(number("/spam/brier") <= 0.25 && number("/spam/expected_calibration_error") <= 1.0);
+    // Better than a constant 0.5 for every message.
+    assert!(number("/spam/brier") < 0.25);
     let binned = |pointer: &str| -> f64 {
         let bins = eval.pointer(pointer).and_then(|b| b.as_array()).unwrap();
         for bin in bins {
@@ -185,7 +186,9 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
         binned("/categories/top_score_reliability"),
         number("/categories/support")
     );
-    assert!(number("/categories/cross_entropy") >= 0.0);
+    assert!(number("/categories/cross_entropy").is_finite());
+    // The top of seven softmax scores is at least 1/7.
+    assert!(number("/categories/mean_top_score") >= 1.0 / 7.0);
     assert!((0.0..=1.0).contains(&number("/categories/mean_top_score")));
     let matrix = eval["categories"]["confusion"]["matrix"]
         .as_array()
@@ -298,26 +301,47 @@ fn a_model_from_an_older_format_keeps_its_header_words_in_inspect_and_its_option
 }
 
 #[test]
-fn eval_and_compare_read_a_manifest_without_a_split_column_whole() {
+fn train_eval_and_compare_read_a_manifest_without_a_split_column_whole() {
     // Mail from elsewhere often comes as `path,label` only: the default split then means every
-    // row, while an explicit `--split` the manifest cannot satisfy is a clear error.
+    // row, while an explicit `--split` the manifest cannot satisfy is a clear error. A category
+    // spamflow does not know is a warning, not an error.
     let dir = tempfile::tempdir().unwrap();
-    let sliced = slice_manifest(dir.path(), 300);
+    let sliced = slice_manifest(dir.path(), 30);
     let text = std::fs::read_to_string(&sliced).unwrap();
-    let mut out = String::from("path,label\n");
+    let mut out = String::from("path,label,category\n");
+    let mut relabeled = false;
     for line in text.lines().skip(1) {
         let fields: Vec<&str> = line.split(',').collect();
-        out.push_str(&format!("{},{}\n", fields[0], fields[1]));
+        let category = if fields[1] == "spam" && !relabeled {
+            relabeled = true;
+            "phishing"
+        } else {
+            fields[4]
+        };
+        out.push_str(&format!("{},{},{category}\n", fields[0], fields[1]));
     }
     let rows = text.lines().count() - 1;
-    assert!(text.lines().skip(1).any(|l| l.contains(",test,")) && rows > 10);
+    assert!(text.lines().skip(1).any(|l| l.contains(",test,")) && rows > 100);
     let manifest = dir.path().join("path-label.csv");
     std::fs::write(&manifest, out).unwrap();
     let m = manifest.to_str().unwrap();
+
+    let trained = dir.path().join("whole.spamflow");
+    build("train", &manifest, &trained, &[]);
+    let inspected = ok(&["inspect", "--json", trained.to_str().unwrap()]);
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    let training_data = &inspected["metadata"]["training_data"];
+    assert_eq!(
+        training_data["split"],
+        serde_json::Value::Null,
+        "{training_data}"
+    );
+    assert_eq!(training_data["messages"].as_u64(), Some(rows as u64));
+
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/default.spamflow");
     let model = model.to_str().unwrap();
     let json_path = dir.path().join("eval.json");
-    ok(&[
+    let output = spamflow(&[
         "eval",
         "--model",
         model,
@@ -326,9 +350,25 @@ fn eval_and_compare_read_a_manifest_without_a_split_column_whole() {
         "--json",
         json_path.to_str().unwrap(),
     ]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("1 spam rows have categories spamflow does not know (\"phishing\" 1)")
+            && stderr.contains(&format!("evaluating all {rows} rows")),
+        "{stderr}"
+    );
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     assert_eq!(eval["messages"].as_u64(), Some(rows as u64));
+    let labeled_spam = text
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(4).is_some_and(|c| !c.is_empty()))
+        .count();
+    assert_eq!(
+        eval["categories"]["support"].as_u64(),
+        Some(labeled_spam as u64 - 1)
+    );
     let table = ok(&[
         "compare",
         "--current",

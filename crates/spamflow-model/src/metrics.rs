@@ -279,7 +279,8 @@ pub struct CalibrationBin {
 
 /// Calibration of `probabilities` (of an outcome) against the `outcomes`, with `bins`
 /// equal-width bins for the reliability diagram. Probabilities outside 0..1 are clamped and NaN
-/// counts as 0.5; zero messages give zeros.
+/// counts as 0.5; with zero messages the figures are undefined (NaN, `null` in JSON) and there
+/// are no bins.
 pub fn calibration(probabilities: &[f64], outcomes: &[bool], bins: usize) -> Calibration {
     let bins = bins.max(1);
     let n = probabilities.len().min(outcomes.len());
@@ -301,19 +302,19 @@ pub fn calibration(probabilities: &[f64], outcomes: &[bool], bins: usize) -> Cal
         sums[bin].1 += p;
         sums[bin].2 += usize::from(outcome);
     }
-    let width = 1.0 / bins as f64;
+    let edge = |i: u32| f64::from(i) / bins as f64;
     let bins: Vec<CalibrationBin> = (0..)
         .zip(sums)
         .filter(|(_, (messages, _, _))| *messages > 0)
         .map(|(i, (messages, summed, positives))| CalibrationBin {
-            lower: f64::from(i) * width,
-            upper: f64::from(i + 1) * width,
+            lower: edge(i),
+            upper: edge(i + 1),
             messages,
             mean_probability: summed / messages as f64,
             observed_rate: positives as f64 / messages as f64,
         })
         .collect();
-    let per_message = |total: f64| if n == 0 { 0.0 } else { total / n as f64 };
+    let per_message = |total: f64| total / n as f64;
     Calibration {
         log_loss: per_message(log_loss),
         brier: per_message(brier),
@@ -340,7 +341,8 @@ pub struct CategoryCalibration {
 }
 
 /// Category calibration of per-message `scores` (indexed by [`Category::index`]), `truth` and
-/// `predicted` (triples of the same message), with `bins` reliability bins.
+/// `predicted` (triples of the same message), with `bins` reliability bins. A NaN score counts
+/// as 0; with no labeled messages the figures are undefined (NaN).
 pub fn category_calibration(
     truth: &[Category],
     predicted: &[Category],
@@ -349,7 +351,12 @@ pub fn category_calibration(
 ) -> CategoryCalibration {
     let n = truth.len().min(predicted.len()).min(scores.len());
     let score = |scores: &[f32; Category::ALL.len()], c: Category| {
-        f64::from(scores[c.index()]).clamp(0.0, 1.0)
+        let score = f64::from(scores[c.index()]);
+        if score.is_nan() {
+            0.0
+        } else {
+            score.clamp(0.0, 1.0)
+        }
     };
     let (top, right): (Vec<f64>, Vec<bool>) = (0..n)
         .map(|i| (score(&scores[i], predicted[i]), truth[i] == predicted[i]))
@@ -357,7 +364,7 @@ pub fn category_calibration(
     let cross_entropy: f64 = (0..n)
         .map(|i| -score(&scores[i], truth[i]).max(PROBABILITY_FLOOR).ln())
         .sum();
-    let mean = |total: f64| if n == 0 { 0.0 } else { total / n as f64 };
+    let mean = |total: f64| total / n as f64;
     CategoryCalibration {
         cross_entropy: mean(cross_entropy),
         mean_top_score: mean(top.iter().sum()),
@@ -448,14 +455,18 @@ mod tests {
         let wrong = calibration(&[1.0], &[false], 10);
         assert!((wrong.log_loss + PROBABILITY_FLOOR.ln()).abs() < 1e-3);
         assert_eq!(wrong.bins[0].lower, 0.9);
+        let none = calibration(&[], &[], 10);
+        assert!(none.log_loss.is_nan() && none.brier.is_nan());
+        assert!(none.expected_calibration_error.is_nan() && none.bins.is_empty());
+        // Edges are exact tenths, and a probability on an edge belongs to the bin above it.
+        let edges = calibration(&[0.3, 0.7], &[false, true], 10);
         assert_eq!(
-            calibration(&[], &[], 10),
-            Calibration {
-                log_loss: 0.0,
-                brier: 0.0,
-                expected_calibration_error: 0.0,
-                bins: Vec::new(),
-            }
+            edges
+                .bins
+                .iter()
+                .map(|b| (b.lower, b.upper))
+                .collect::<Vec<_>>(),
+            [(0.3, 0.4), (0.7, 0.8)]
         );
     }
 
@@ -481,5 +492,13 @@ mod tests {
         // A score of zero for the true category is clipped, not infinite.
         let zero = category_calibration(&[Stock], &[Pharma], &[sure_pharma], 10);
         assert!(zero.cross_entropy.is_finite() && zero.cross_entropy > 30.0);
+        // A NaN score counts as 0; no labeled spam leaves the figures undefined.
+        let nan = category_calibration(&[Pharma], &[Pharma], &[[f32::NAN; 7]], 10);
+        assert_eq!(
+            (nan.mean_top_score, nan.top_score.bins[0].lower),
+            (0.0, 0.0)
+        );
+        let none = category_calibration(&[], &[], &[], 10);
+        assert!(none.cross_entropy.is_nan() && none.mean_top_score.is_nan());
     }
 }
