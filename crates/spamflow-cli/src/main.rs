@@ -596,6 +596,15 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     writeln!(out, "header words      {header_words}")?;
     writeln!(
         out,
+        "mime structure    {}",
+        if artifact.feature_config.mime_structure {
+            "on (text/HTML part counts, HTML-only, images, HTML tags are features)"
+        } else {
+            "off"
+        }
+    )?;
+    writeln!(
+        out,
         "parent model      {}",
         m.parent_model_id
             .as_deref()

@@ -253,6 +253,7 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
         text.contains("header words      from, to, cc, reply-to, date, mime-version,"),
         "{text}"
     );
+    assert!(text.contains("mime structure    off\n"), "{text}");
 
     // The options the model records train the same model again.
     let recorded = ok(&["inspect", "--options", model.to_str().unwrap()]);
@@ -283,8 +284,11 @@ fn a_model_from_an_older_format_keeps_its_header_words_in_inspect_and_its_option
     let text = ok(&["inspect", old]);
     assert!(text.contains("format version    5\n"), "{text}");
     assert!(text.contains("header words      off\n"), "{text}");
+    // It extracted the MIME structure features, as every build before format version 8.
+    assert!(text.contains("mime structure    on ("), "{text}");
     let options = ok(&["inspect", "--options", old]);
     assert!(options.contains("header_words = false\n"), "{options}");
+    assert!(options.contains("mime_structure = true\n"), "{options}");
     assert!(
         options.contains("header_word_fields = [\"*\"]\n"),
         "{options}"
@@ -543,7 +547,7 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
         inspected["metadata"]["parent_model_id"],
         weak_id["metadata"]["model_id"]
     );
-    assert_eq!(inspected["format_version"], 7);
+    assert_eq!(inspected["format_version"], 8);
     assert_eq!(inspected["incremental_update"], "exact");
     // The spam head's naive Bayes part continues too: the update's rows join the stored sums.
     let naive_bayes_rows = |document: &serde_json::Value| {

@@ -24,7 +24,7 @@ use spamflow_features::{FeatureConfig, Limits};
 use crate::train::CategoryAlgorithm;
 
 /// The artifact format this build writes (it also reads [`OLDEST_FORMAT_VERSION`] and later).
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 /// The oldest artifact format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"SPAMFLOW";
@@ -270,7 +270,7 @@ struct FeatureConfigV5 {
 
 impl From<FeatureConfigV5> for FeatureConfig {
     fn from(v5: FeatureConfigV5) -> Self {
-        FeatureConfig {
+        FeatureConfigV7 {
             limits: v5.limits,
             ignored_header_prefixes: v5.ignored_header_prefixes,
             word_pairs: v5.word_pairs,
@@ -278,18 +278,45 @@ impl From<FeatureConfigV5> for FeatureConfig {
             header_word_fields: vec!["*".to_owned()],
             subword_window_bytes: v5.subword_window_bytes,
         }
+        .into()
     }
 }
 
-/// The payload layout of format versions 1 to 6: metadata `M`, feature configuration `F`, the
-/// model, then `O`, the online state (absent in version 1), and `C`, the category counts
-/// (absent before version 5); no spam-head naive Bayes part (version 7). The layouts also decode
-/// types of today's build: [`ModelMetadata`] (versions 4 to 6), [`FeatureConfig`] (version 6),
-/// and in all of them [`Limits`], `TrainingData`, `ValidationSummary`, [`OnlineState`] and
-/// [`CategoryCounts`]. A change to one of those needs a frozen copy of
+/// The feature-configuration layout of format versions 6 and 7 (no `mime_structure`: those
+/// builds always extracted the MIME and HTML structure features).
+#[derive(Deserialize)]
+struct FeatureConfigV7 {
+    limits: Limits,
+    ignored_header_prefixes: Vec<String>,
+    word_pairs: bool,
+    header_words: bool,
+    header_word_fields: Vec<String>,
+    subword_window_bytes: usize,
+}
+
+impl From<FeatureConfigV7> for FeatureConfig {
+    fn from(v7: FeatureConfigV7) -> Self {
+        FeatureConfig {
+            limits: v7.limits,
+            ignored_header_prefixes: v7.ignored_header_prefixes,
+            word_pairs: v7.word_pairs,
+            header_words: v7.header_words,
+            header_word_fields: v7.header_word_fields,
+            subword_window_bytes: v7.subword_window_bytes,
+            mime_structure: true,
+        }
+    }
+}
+
+/// The payload layout of format versions 1 to 7: metadata `M`, feature configuration `F`, the
+/// model, then `O`, the online state (absent in version 1), `C`, the category counts (absent
+/// before version 5), and `N`, the spam head's naive Bayes part (absent before version 7). The
+/// layouts also decode types of today's build: [`ModelMetadata`] (versions 4 to 7), and in all
+/// of them [`Limits`], `TrainingData`, `ValidationSummary`, [`OnlineState`],
+/// [`CategoryCounts`] and [`SpamNaiveBayes`]. A change to one of those needs a frozen copy of
 /// today's layout here (the tests of `tests/fixtures/format-*.spamflow` fail until there is one).
 #[derive(Deserialize)]
-struct LegacyArtifact<M, F, O, C> {
+struct LegacyArtifact<M, F, O, C, N = Absent> {
     metadata: M,
     feature_config: F,
     tokenizer_json: Option<String>,
@@ -303,6 +330,7 @@ struct LegacyArtifact<M, F, O, C> {
     threshold: f32,
     online_state: O,
     category_counts: C,
+    spam_naive_bayes: N,
 }
 
 /// The version-1 payload layout: version-1 metadata, the oldest feature configuration, no
@@ -319,18 +347,27 @@ type ModelArtifactV4 = LegacyArtifact<ModelMetadata, FeatureConfigV5, Option<Onl
 /// The version-5 payload layout: the current one without the header word fields.
 type ModelArtifactV5 =
     LegacyArtifact<ModelMetadata, FeatureConfigV5, Option<OnlineState>, Option<CategoryCounts>>;
-/// The version-6 payload layout: the current one without the spam head's naive Bayes part.
+/// The version-6 payload layout: version 7's without the spam head's naive Bayes part.
 type ModelArtifactV6 =
-    LegacyArtifact<ModelMetadata, FeatureConfig, Option<OnlineState>, Option<CategoryCounts>>;
+    LegacyArtifact<ModelMetadata, FeatureConfigV7, Option<OnlineState>, Option<CategoryCounts>>;
+/// The version-7 payload layout: the current one without `mime_structure`.
+type ModelArtifactV7 = LegacyArtifact<
+    ModelMetadata,
+    FeatureConfigV7,
+    Option<OnlineState>,
+    Option<CategoryCounts>,
+    Option<SpamNaiveBayes>,
+>;
 
-impl<M, F, O, C> From<LegacyArtifact<M, F, O, C>> for ModelArtifact
+impl<M, F, O, C, N> From<LegacyArtifact<M, F, O, C, N>> for ModelArtifact
 where
     M: Into<ModelMetadata>,
     F: Into<FeatureConfig>,
     O: Into<Option<OnlineState>>,
     C: Into<Option<CategoryCounts>>,
+    N: Into<Option<SpamNaiveBayes>>,
 {
-    fn from(legacy: LegacyArtifact<M, F, O, C>) -> Self {
+    fn from(legacy: LegacyArtifact<M, F, O, C, N>) -> Self {
         ModelArtifact {
             metadata: legacy.metadata.into(),
             feature_config: legacy.feature_config.into(),
@@ -345,7 +382,7 @@ where
             threshold: legacy.threshold,
             online_state: legacy.online_state.into(),
             category_counts: legacy.category_counts.into(),
-            spam_naive_bayes: None,
+            spam_naive_bayes: legacy.spam_naive_bayes.into(),
         }
     }
 }
@@ -396,7 +433,8 @@ impl From<ModelMetadataV3> for ModelMetadata {
 }
 
 /// A part an older layout does not have (the online state of a version-1 file, the category
-/// counts before version 5): no bytes (bincode writes nothing for a unit struct), read as `None`.
+/// counts before version 5, the spam head's naive Bayes part before version 7): no bytes
+/// (bincode writes nothing for a unit struct), read as `None`.
 #[derive(Deserialize)]
 struct Absent;
 
@@ -407,6 +445,12 @@ impl From<Absent> for Option<OnlineState> {
 }
 
 impl From<Absent> for Option<CategoryCounts> {
+    fn from(_: Absent) -> Self {
+        None
+    }
+}
+
+impl From<Absent> for Option<SpamNaiveBayes> {
     fn from(_: Absent) -> Self {
         None
     }
@@ -501,6 +545,7 @@ impl ModelArtifact {
             4 => decode::<ModelArtifactV4>(payload)?.into(),
             5 => decode::<ModelArtifactV5>(payload)?.into(),
             6 => decode::<ModelArtifactV6>(payload)?.into(),
+            7 => decode::<ModelArtifactV7>(payload)?.into(),
             _ => decode(payload)?,
         };
         artifact.check_shapes()?;
@@ -772,9 +817,17 @@ pub(crate) mod tests {
         artifact
     }
 
-    /// `artifact` as a file written before format version 6 reads: every header field's words.
+    /// `artifact` as a file written before format version 6 reads: every header field's words
+    /// (and, as before version 8, the MIME structure features).
     fn before_version_6(mut artifact: ModelArtifact) -> ModelArtifact {
         artifact.feature_config.header_word_fields = vec!["*".into()];
+        before_version_8(artifact)
+    }
+
+    /// `artifact` as a file written before format version 8 reads: with the MIME and HTML
+    /// structure features, which every build extracted then.
+    fn before_version_8(mut artifact: ModelArtifact) -> ModelArtifact {
+        artifact.feature_config.mime_structure = true;
         artifact
     }
 
@@ -898,7 +951,7 @@ pub(crate) mod tests {
 
     #[test]
     fn version_6_files_load_without_a_naive_bayes_part() -> Result<(), ArtifactError> {
-        let mut artifact = tiny_artifact();
+        let mut artifact = before_version_8(tiny_artifact());
         artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
         artifact.category_counts = Some(tiny_counts());
         assert_reads_as(VERSION_6_FILE, 6, &artifact)?;
@@ -908,6 +961,27 @@ pub(crate) mod tests {
         let mut current = artifact.clone();
         current.spam_naive_bayes = Some(tiny_naive_bayes());
         assert_round_trips_but_not_as(&current, 6)
+    }
+
+    /// [`tiny_artifact`] with build options, category counts and a spam-head naive Bayes part,
+    /// as a version-7 build wrote it.
+    const VERSION_7_FILE: &[u8] = include_bytes!("../tests/fixtures/format-7.spamflow");
+
+    #[test]
+    fn version_7_files_load_with_the_mime_structure_features() -> Result<(), ArtifactError> {
+        let mut artifact = before_version_8(tiny_artifact());
+        artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
+        artifact.category_counts = Some(tiny_counts());
+        artifact.spam_naive_bayes = Some(tiny_naive_bayes());
+        let loaded = assert_reads_as(VERSION_7_FILE, 7, &artifact)?;
+        assert!(loaded.feature_config.mime_structure);
+        // A version-7 payload under a version-8 header is refused, not misread, and a current
+        // file is not read as version 7.
+        let relabeled = frame(8, &VERSION_7_FILE[HEADER_LEN..]);
+        assert!(ModelArtifact::from_bytes(&relabeled).is_err());
+        let mut current = artifact.clone();
+        current.feature_config.mime_structure = false;
+        assert_round_trips_but_not_as(&current, 7)
     }
 
     /// A spam-head naive Bayes part that fits [`tiny_artifact`].
@@ -1033,7 +1107,7 @@ pub(crate) mod tests {
         let mut future = bytes.clone();
         future[8] = 99;
         assert!(error(&future).contains("version 99"));
-        assert!(error(&future).contains("versions 1 to 7"));
+        assert!(error(&future).contains("versions 1 to 8"));
         let mut inconsistent = artifact.clone();
         inconsistent.spam_weights.pop();
         assert!(error(&inconsistent.to_bytes()?).contains("spam weights"));
