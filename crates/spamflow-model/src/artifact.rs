@@ -311,9 +311,9 @@ impl From<FeatureConfigV7> for FeatureConfig {
 /// The payload layout of format versions 1 to 7: metadata `M`, feature configuration `F`, the
 /// model, then `O`, the online state (absent in version 1), `C`, the category counts (absent
 /// before version 5), and `N`, the spam head's naive Bayes part (absent before version 7). The
-/// layouts also decode types of today's build: [`ModelMetadata`] (versions 4 to 7), and in all
-/// of them [`Limits`], `TrainingData`, `ValidationSummary`, [`OnlineState`],
-/// [`CategoryCounts`] and [`SpamNaiveBayes`]. A change to one of those needs a frozen copy of
+/// layouts also decode types of today's build: [`ModelMetadata`] (versions 4 to 7),
+/// [`SpamNaiveBayes`] (version 7), and in all of them [`Limits`], `TrainingData`,
+/// `ValidationSummary`, [`OnlineState`] and [`CategoryCounts`]. A change to one of those needs a frozen copy of
 /// today's layout here (the tests of `tests/fixtures/format-*.spamflow` fail until there is one).
 #[derive(Deserialize)]
 struct LegacyArtifact<M, F, O, C, N = Absent> {
@@ -974,7 +974,18 @@ pub(crate) mod tests {
         artifact.category_counts = Some(tiny_counts());
         artifact.spam_naive_bayes = Some(tiny_naive_bayes());
         let loaded = assert_reads_as(VERSION_7_FILE, 7, &artifact)?;
-        assert!(loaded.feature_config.mime_structure);
+        // It keeps extracting the structure features it was trained with.
+        let extractor = spamflow_features::FeatureExtractor::new(loaded.feature_config, None);
+        let mut names = spamflow_features::FeatureNames::default();
+        let html = b"From: a@a.example\nContent-Type: text/html\n\n<p>hi <b>there</b></p>\n";
+        let extraction = extractor.features_of(&extractor.parse(html), Some(&mut names));
+        assert!(
+            extraction
+                .features
+                .entries
+                .iter()
+                .any(|(hash, _)| names.get(*hash) == Some("meta:html_only"))
+        );
         // A version-7 payload under a version-8 header is refused, not misread, and a current
         // file is not read as version 7.
         let relabeled = frame(8, &VERSION_7_FILE[HEADER_LEN..]);

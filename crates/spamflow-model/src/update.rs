@@ -737,8 +737,10 @@ mod tests {
 
     #[test]
     fn models_without_online_state_start_from_their_weights() -> Result<(), TrainError> {
-        let parent = base(Algorithm::Logistic)?;
+        let mut parent = base(Algorithm::Logistic)?;
         assert!(parent.online_state.is_none());
+        // As a file before format version 8 reads: the update extracts, and stays, as it does.
+        parent.feature_config.mime_structure = true;
         let new = new_data();
         let options = UpdateOptions {
             folds: 3,
@@ -761,6 +763,7 @@ mod tests {
             largest = largest.max(old.abs());
         }
         assert!(largest > 0.1, "the logistic model has real weights");
+        assert_eq!(updated.feature_config, parent.feature_config);
         Ok(())
     }
 

@@ -7,9 +7,10 @@
 use libfuzzer_sys::fuzz_target;
 use spamflow_features::{FeatureConfig, FeatureExtractor, Limits};
 
-fn check(data: &[u8], limits: Limits) {
+fn check(data: &[u8], limits: Limits, mime_structure: bool) {
     let config = FeatureConfig {
         limits: limits.clone(),
+        mime_structure,
         ..FeatureConfig::default()
     };
     let extractor = FeatureExtractor::new(config, None);
@@ -43,7 +44,10 @@ fn check(data: &[u8], limits: Limits) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    check(data, Limits::default());
+    // The MIME structure features too (models before format version 8 extract them), on odd
+    // first bytes.
+    let mime_structure = data.first().is_some_and(|b| b % 2 == 1);
+    check(data, Limits::default(), mime_structure);
     // Small limits chosen by the first byte, so truncation paths are reached by small inputs.
     if let Some(&seed) = data.first() {
         let seed = usize::from(seed);
@@ -57,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
                 max_tokens: seed % 16,
                 max_urls: seed % 3,
             },
+            mime_structure,
         );
     }
 });
