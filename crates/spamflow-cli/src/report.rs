@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::register_font;
 use spamflow_model::{CalibrationBin, Category, CategoryReport};
 
-use crate::eval::{CALIBRATION_BINS, Evaluation};
+use crate::eval::{CALIBRATION_BINS, Evaluation, fixed};
 
 const FONT: &str = "sans-serif";
 
@@ -293,18 +293,19 @@ fn markdown(evaluation: &Evaluation) -> String {
 fn calibration_markdown(evaluation: &Evaluation) -> String {
     let spam = &evaluation.summary.spam.calibration;
     let category = &evaluation.category_calibration;
+    // Figures over no messages are NaN: `-`, as in the tables on stdout.
     let mut out = format!(
-        "\n## Calibration\n\nSpam probability: log loss {:.4} nats, Brier score {:.5}, expected \
-         calibration error {:.4}.\nCategory scores (labeled spam): cross-entropy of the true \
-         category {:.4} nats; the predicted category's mean score {:.4} for {:.4} named right \
-         (expected calibration error {:.4}).\n\n![Reliability](reliability.png)\n",
-        spam.log_loss,
-        spam.brier,
-        spam.expected_calibration_error,
-        category.cross_entropy,
-        category.mean_top_score,
-        category.accuracy,
-        category.top_score.expected_calibration_error,
+        "\n## Calibration\n\nSpam probability: log loss {} nats, Brier score {}, expected \
+         calibration error {}.\nCategory scores (labeled spam): cross-entropy of the true \
+         category {} nats; the predicted category's mean score {} for {} named right \
+         (expected calibration error {}).\n\n![Reliability](reliability.png)\n",
+        fixed(spam.log_loss, 4),
+        fixed(spam.brier, 5),
+        fixed(spam.expected_calibration_error, 4),
+        fixed(category.cross_entropy, 4),
+        fixed(category.mean_top_score, 4),
+        fixed(category.accuracy, 4),
+        fixed(category.top_score.expected_calibration_error, 4),
     );
     for (title, observed, bins) in [
         ("Spam probability", "share spam", &spam.bins),

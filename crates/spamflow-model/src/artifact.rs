@@ -313,8 +313,8 @@ impl From<FeatureConfigV7> for FeatureConfig {
 /// before version 5), and `N`, the spam head's naive Bayes part (absent before version 7). The
 /// layouts also decode types of today's build: [`ModelMetadata`] (versions 4 to 7),
 /// [`SpamNaiveBayes`] (version 7), and in all of them [`Limits`], `TrainingData`,
-/// `ValidationSummary`, [`OnlineState`] and [`CategoryCounts`]. A change to one of those needs a frozen copy of
-/// today's layout here (the tests of `tests/fixtures/format-*.spamflow` fail until there is one).
+/// `ValidationSummary`, [`OnlineState`] and [`CategoryCounts`]. A change to one of those needs
+/// a frozen copy of today's layout here (the tests of `tests/fixtures/format-*.spamflow` fail until there is one).
 #[derive(Deserialize)]
 struct LegacyArtifact<M, F, O, C, N = Absent> {
     metadata: M,
