@@ -249,6 +249,7 @@ impl DirectWordPiece {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn trains_encodes_and_round_trips_through_json() -> Result<(), SubwordError> {
@@ -300,4 +301,47 @@ mod tests {
         assert!(!DirectWordPiece::applies_to("caf\u{e9}"));
         Ok(())
     }
+
+    proptest! {
+        /// Any lower-case ASCII text (words of the vocabulary and not, punctuation, every ASCII
+        /// space and control byte, words past the length limit) encodes the same both ways.
+        #[test]
+        fn direct_wordpiece_matches_the_pipeline_on_any_ascii_text(
+            pieces in prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(vec![
+                        "cheap", "pills", "online", "click", "here", "meeting", "notes", "bob",
+                        "v1agra", "_", "--", "$$$", "!!!", "://", "@", "..."
+                    ]).prop_map(str::to_owned),
+                    "[a-z0-9_]{1,12}",
+                    "[\\x00-\\x40\\x5b-\\x7f]{1,6}",
+                    "[a-z]{95,110}",
+                ],
+                0..24,
+            )
+        ) {
+            let text = pieces.concat();
+            prop_assert!(DirectWordPiece::applies_to(&text));
+            let tokenizer = PROPERTY_TOKENIZER.as_ref().map_err(|e| {
+                TestCaseError::fail(e.to_string())
+            })?;
+            prop_assert!(tokenizer.direct.is_some());
+            prop_assert_eq!(
+                tokenizer.encode(&text).ok(),
+                tokenizer.encode_with_pipeline(&text).ok()
+            );
+        }
+    }
+
+    /// A small tokenizer the property test trains once.
+    static PROPERTY_TOKENIZER: std::sync::LazyLock<Result<SubwordTokenizer, SubwordError>> =
+        std::sync::LazyLock::new(|| {
+            let texts = [
+                "cheap pills online now!!! $$$ click_here http://pills.example/buy?x=1",
+                "meeting notes attached, see you at 10:30 -- bob",
+                "re: [spam] v1agra c1alis ... unsubscribe@list.example",
+            ]
+            .repeat(20);
+            SubwordTokenizer::train(texts.iter(), 120)
+        });
 }

@@ -1,19 +1,37 @@
-//! Any bytes through parsing and feature extraction (with the headerless copy training makes),
-//! with default and with small limits: no panic, no hang, no unbounded memory, and the limits and
-//! feature-vector invariants hold; the hashes serving visits are the features extraction counts.
+//! Any bytes through parsing and feature extraction (with the headerless copy training makes and
+//! the subword features of a small trained tokenizer), with default and with small limits: no
+//! panic, no hang, no unbounded memory, and the limits and feature-vector invariants hold; the
+//! hashes serving visits are the features extraction counts.
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use spamflow_features::{FeatureConfig, FeatureExtractor, Limits};
+use std::sync::LazyLock;
 
-fn check(data: &[u8], limits: Limits, mime_structure: bool) {
+use libfuzzer_sys::fuzz_target;
+use spamflow_features::{FeatureConfig, FeatureExtractor, Limits, SubwordTokenizer};
+
+/// A small subword vocabulary, trained once per fuzzing process.
+static TOKENIZER: LazyLock<SubwordTokenizer> = LazyLock::new(|| {
+    let texts = [
+        "cheap pills online now!!! $$$ click_here http://pills.example/buy?x=1",
+        "meeting notes attached, see you at 10:30 -- bob",
+        "re: [spam] v1agra c1alis ... unsubscribe@list.example",
+        "Caf\u{e9} \u{4e2d}\u{6587} \u{1f600} \u{ff21}\u{ff22} \u{200b}zero width",
+    ]
+    .repeat(20);
+    match SubwordTokenizer::train(texts.iter(), 150) {
+        Ok(tokenizer) => tokenizer,
+        Err(e) => panic!("training the fuzz tokenizer: {e}"),
+    }
+});
+
+fn check(data: &[u8], limits: Limits, mime_structure: bool, subwords: bool) {
     let config = FeatureConfig {
         limits: limits.clone(),
         mime_structure,
         ..FeatureConfig::default()
     };
-    let extractor = FeatureExtractor::new(config, None);
+    let extractor = FeatureExtractor::new(config, subwords.then(|| TOKENIZER.clone()));
     let mail = extractor.parse(data);
     assert!(mail.text.len() <= limits.max_text_bytes);
     assert!(mail.urls.len() <= limits.max_urls);
@@ -47,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
     // The MIME structure features too (models before format version 8 extract them), on odd
     // first bytes.
     let mime_structure = data.first().is_some_and(|b| b % 2 == 1);
-    check(data, Limits::default(), mime_structure);
+    check(data, Limits::default(), mime_structure, true);
     // Small limits chosen by the first byte, so truncation paths are reached by small inputs.
     if let Some(&seed) = data.first() {
         let seed = usize::from(seed);
@@ -62,6 +80,7 @@ fuzz_target!(|data: &[u8]| {
                 max_urls: seed % 3,
             },
             mime_structure,
+            seed % 4 < 2,
         );
     }
 });
