@@ -457,7 +457,14 @@ fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
         batch.clear();
         Ok(())
     };
-    input::for_each_message(&sources, |message| {
+    // One byte more than the parser reads, so that it still flags a longer message.
+    let max_bytes = model
+        .extractor()
+        .config()
+        .limits
+        .max_message_bytes
+        .saturating_add(1);
+    input::for_each_message(&sources, max_bytes, |message| {
         batch.push(message);
         if batch.len() == CLASSIFY_BATCH {
             flush(&mut batch)?;
