@@ -227,14 +227,10 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
                 spam: label == LabelArg::Spam,
                 category: None,
             });
-            // A message is kept up to one byte more than a default model's parser reads.
-            let max_bytes = spamflow_features::Limits::default()
-                .max_message_bytes
-                .saturating_add(1);
+            // Every message is loaded before producing, whole: replay is a loading tool, and
+            // its memory is the sum of the messages it sends.
             let mut messages = Vec::new();
-            let mut truncated = 0usize;
-            input::for_each_message(&args.paths, max_bytes, |m| {
-                truncated += usize::from(m.truncated);
+            input::for_each_message(&args.paths, usize::MAX, |m| {
                 messages.push(ReplayMessage {
                     key: file_name(&m.id),
                     bytes: m.bytes,
@@ -242,12 +238,6 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
                 });
                 Ok(())
             })?;
-            if truncated > 0 {
-                eprintln!(
-                    "warning: {truncated} messages longer than {max_bytes} bytes were cut to that \
-                     length"
-                );
-            }
             messages
         }
     };

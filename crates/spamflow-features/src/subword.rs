@@ -326,10 +326,9 @@ mod tests {
                 TestCaseError::fail(e.to_string())
             })?;
             prop_assert!(tokenizer.direct.is_some());
-            prop_assert_eq!(
-                tokenizer.encode(&text).ok(),
-                tokenizer.encode_with_pipeline(&text).ok()
-            );
+            let pipeline = tokenizer.encode_with_pipeline(&text);
+            prop_assert!(pipeline.is_ok(), "{pipeline:?}");
+            prop_assert_eq!(tokenizer.encode(&text).ok(), pipeline.ok());
         }
     }
 
