@@ -170,16 +170,24 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Dataset(args) => dataset::run(&args),
     };
     match result.map(|()| ExitCode::SUCCESS) {
-        // A closed pipe (`spamflow classify ... | head`) is the reader's choice, not a failure.
-        Err(error)
-            if error
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            Ok(ExitCode::SUCCESS)
-        }
+        Err(error) if is_broken_pipe(&error) => Ok(ExitCode::SUCCESS),
         other => other,
     }
+}
+
+/// Whether `error` comes from writing to a closed pipe (`spamflow classify ... | head`), the
+/// reader's choice rather than a failure: an I/O error of that kind anywhere in its chain, also
+/// inside a JSON writer's error.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let kind = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => Some(io.kind()),
+            None => cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind),
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Reads and verifies a model file, or the built-in default model when `path` is `None`.

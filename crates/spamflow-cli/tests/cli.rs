@@ -439,6 +439,28 @@ fn classify_reads_stdin_and_mbox_files_without_a_model_flag_when_one_is_built_in
     );
 }
 
+#[test]
+fn classify_into_a_closed_pipe_ends_quietly() {
+    // `spamflow classify box.mbox | head`: the reader leaves before spamflow has written.
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("box.mbox");
+    let messages: String = (0..300)
+        .map(|n| format!("From a@x Mon Jan 1 2002\nSubject: message {n}\n\nbody {n}\n\n"))
+        .collect();
+    std::fs::write(&mbox, messages).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spamflow"))
+        .args(["classify", mbox.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run spamflow");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for spamflow");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
 /// `spamflow compare` with `--json`: the exit code and the JSON document.
 fn compare(
     current: &Path,
