@@ -10,7 +10,7 @@ use crate::eval::{
     EvalSummary, Evaluation, FOCUS_CATEGORIES, evaluate, fixed, read_split, to_json, write_json,
 };
 use crate::manifest::Split;
-use crate::{load_model, thread_pool};
+use crate::{input, load_model, thread_pool};
 
 /// Arguments of `spamflow compare`.
 #[derive(Debug, clap::Args)]
@@ -50,8 +50,16 @@ pub struct CompareArgs {
 pub fn run(args: &CompareArgs) -> anyhow::Result<bool> {
     let current = load_model(args.current.as_deref())?;
     let candidate = load_model(Some(&args.candidate))?;
-    let (manifest, messages) =
-        read_split(&args.manifest, Split::chosen(args.split.as_deref(), "test"))?;
+    let max_bytes = [&current, &candidate]
+        .map(|model| input::kept_message_bytes(&model.extractor().config().limits))
+        .into_iter()
+        .max()
+        .unwrap_or_default();
+    let (manifest, messages) = read_split(
+        &args.manifest,
+        Split::chosen(args.split.as_deref(), "test"),
+        max_bytes,
+    )?;
     let rows = &manifest.rows;
     let spam = rows.iter().filter(|r| r.spam).count();
     // Without both classes AUC is undefined and one of FPR and recall is vacuous: a gate that

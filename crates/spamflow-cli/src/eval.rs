@@ -13,7 +13,7 @@ use spamflow_model::{
 };
 
 use crate::manifest::{self, Split};
-use crate::{load_model, thread_pool};
+use crate::{input, load_model, thread_pool};
 
 /// Equal-width probability bins of the reliability diagrams.
 pub const CALIBRATION_BINS: usize = 10;
@@ -158,10 +158,12 @@ pub fn evaluate(
     }
 }
 
-/// The rows `split` selects in `path` and their files' bytes; fails when there are none.
+/// The rows `split` selects in `path` and their files' bytes (at most `max_bytes` of each);
+/// fails when there are none.
 pub fn read_split(
     path: &Path,
     split: Split<'_>,
+    max_bytes: usize,
 ) -> anyhow::Result<(manifest::Manifest, Vec<Vec<u8>>)> {
     let manifest = manifest::read(path, split)?;
     anyhow::ensure!(
@@ -179,15 +181,18 @@ pub fn read_split(
             manifest.rows.len()
         );
     }
-    let messages = manifest::read_messages(&manifest.rows)?;
+    let messages = manifest::read_messages(&manifest.rows, max_bytes)?;
     Ok((manifest, messages))
 }
 
 /// Runs `spamflow eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let model = load_model(args.model.as_deref())?;
-    let (manifest, messages) =
-        read_split(&args.manifest, Split::chosen(args.split.as_deref(), "test"))?;
+    let (manifest, messages) = read_split(
+        &args.manifest,
+        Split::chosen(args.split.as_deref(), "test"),
+        input::kept_message_bytes(&model.extractor().config().limits),
+    )?;
     let rows = &manifest.rows;
     let pool = thread_pool(args.threads)?;
     let evaluation = evaluate(&model, rows, &messages, &pool);

@@ -5,6 +5,12 @@ use std::io::{BufRead, BufReader, ErrorKind};
 
 use anyhow::Context;
 
+/// Bytes of a message worth keeping for a parser with `limits`: one more than it reads, so that
+/// it still flags a longer message as truncated.
+pub fn kept_message_bytes(limits: &spamflow_features::Limits) -> usize {
+    limits.max_message_bytes.saturating_add(1)
+}
+
 /// One message and where it came from.
 #[derive(Debug)]
 pub struct Message {

@@ -237,10 +237,10 @@ struct LabeledSet {
 }
 
 impl LabeledSet {
-    /// The rows `split` selects in every manifest, and their files' bytes. The recorded split
-    /// is the one rows were selected by: none when any manifest was read whole (it has no
-    /// `split` column), as its rows were not.
-    fn read(manifests: &[PathBuf], split: Split<'_>) -> anyhow::Result<Self> {
+    /// The rows `split` selects in every manifest, and their files' bytes (at most
+    /// `max_bytes` of each). The recorded split is the one rows were selected by: none when any
+    /// manifest was read whole (it has no `split` column), as its rows were not.
+    fn read(manifests: &[PathBuf], split: Split<'_>, max_bytes: usize) -> anyhow::Result<Self> {
         let mut rows = Vec::new();
         let mut manifest_sha256 = Vec::new();
         let mut splits = Vec::new();
@@ -259,7 +259,7 @@ impl LabeledSet {
             "no rows{} in the manifests",
             manifest::selection(selected_by.as_deref())
         );
-        let bytes = manifest::read_messages(&rows)?;
+        let bytes = manifest::read_messages(&rows, max_bytes)?;
         let training_data = TrainingData {
             manifest_sha256,
             rows_sha256: manifest::rows_fingerprint(&rows),
@@ -302,12 +302,13 @@ fn now_rfc3339() -> String {
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
+    let defaults: TrainOptions = read_options(args.options.as_deref())?;
     let set = LabeledSet::read(
         &args.manifest,
         Split::chosen(args.split.as_deref(), "train"),
+        input::kept_message_bytes(&defaults.feature_config.limits),
     )?;
     let messages = set.messages();
-    let defaults: TrainOptions = read_options(args.options.as_deref())?;
     let options = TrainOptions {
         seed: args.seed.unwrap_or(defaults.seed),
         algorithm: match args.algorithm.as_deref() {
@@ -465,13 +466,7 @@ fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
         batch.clear();
         Ok(())
     };
-    // One byte more than the parser reads, so that it still flags a longer message.
-    let max_bytes = model
-        .extractor()
-        .config()
-        .limits
-        .max_message_bytes
-        .saturating_add(1);
+    let max_bytes = input::kept_message_bytes(&model.extractor().config().limits);
     input::for_each_message(&sources, max_bytes, |message| {
         batch.push(message);
         if batch.len() == CLASSIFY_BATCH {

@@ -187,13 +187,22 @@ pub fn rows_fingerprint(rows: &[Row]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Reads every row's file, in parallel, failing with the path of the first unreadable file.
-pub fn read_messages(rows: &[Row]) -> anyhow::Result<Vec<Vec<u8>>> {
+/// Reads every row's file, in parallel, at most `max_bytes` of each (see
+/// [`crate::input::kept_message_bytes`]), failing with the path of the first unreadable file.
+pub fn read_messages(rows: &[Row], max_bytes: usize) -> anyhow::Result<Vec<Vec<u8>>> {
     use rayon::prelude::*;
+    use std::io::Read;
+    let read = |path: &Path| -> std::io::Result<Vec<u8>> {
+        let file = std::fs::File::open(path)?;
+        let size = file.metadata().map_or(0, |m| m.len());
+        let kept = u64::try_from(max_bytes).unwrap_or(u64::MAX);
+        let mut bytes = Vec::with_capacity(usize::try_from(size.min(kept)).unwrap_or(0));
+        file.take(kept).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
     rows.par_iter()
         .map(|row| {
-            std::fs::read(&row.file)
-                .with_context(|| format!("cannot read message {}", row.file.display()))
+            read(&row.file).with_context(|| format!("cannot read message {}", row.file.display()))
         })
         .collect()
 }
@@ -201,6 +210,29 @@ pub fn read_messages(rows: &[Row]) -> anyhow::Result<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_files_are_read_up_to_the_limit() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("long.eml"), vec![b'x'; 5000])?;
+        std::fs::write(dir.path().join("short.eml"), b"Subject: s\n\nbody\n")?;
+        let row = |name: &str| Row {
+            path: name.to_owned(),
+            file: dir.path().join(name),
+            spam: false,
+            category: None,
+        };
+        let rows = [row("long.eml"), row("short.eml")];
+        let read = read_messages(&rows, 1000)?;
+        assert_eq!(read, [vec![b'x'; 1000], b"Subject: s\n\nbody\n".to_vec()]);
+        assert_eq!(read_messages(&rows, usize::MAX)?[0].len(), 5000);
+        let missing = read_messages(&[row("missing.eml")], 1000).err();
+        assert!(
+            missing.is_some_and(|e| e.to_string().contains("missing.eml")),
+            "an unreadable file is named"
+        );
+        Ok(())
+    }
 
     #[test]
     fn reads_required_and_optional_columns() -> anyhow::Result<()> {

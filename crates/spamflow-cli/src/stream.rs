@@ -209,7 +209,8 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         Some(path) => {
             let split = args.split.as_deref().map_or(Split::All, Split::Named);
             let rows = manifest::read(path, split)?.rows;
-            let bytes = manifest::read_messages(&rows)?;
+            // Whole, as from paths: see below.
+            let bytes = manifest::read_messages(&rows, usize::MAX)?;
             rows.into_iter()
                 .zip(bytes)
                 .map(|(row, bytes)| ReplayMessage {

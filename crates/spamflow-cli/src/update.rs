@@ -8,8 +8,8 @@ use spamflow_model::{CategoryHeadUpdate, UpdateOptions, WarmStart};
 
 use crate::manifest::Split;
 use crate::{
-    LabeledSet, learned_from, load_artifact, now_rfc3339, peak_memory, progress, read_options,
-    thread_pool, write_model,
+    LabeledSet, input, learned_from, load_artifact, now_rfc3339, peak_memory, progress,
+    read_options, thread_pool, write_model,
 };
 
 /// Arguments of `spamflow update`.
@@ -63,6 +63,7 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
     let set = LabeledSet::read(
         &args.manifest,
         Split::chosen(args.split.as_deref(), "train"),
+        input::kept_message_bytes(&parent.feature_config.limits),
     )?;
     let messages = set.messages();
     let defaults: UpdateOptions = read_options(args.options.as_deref())?;
