@@ -50,11 +50,10 @@ pub struct CompareArgs {
 pub fn run(args: &CompareArgs) -> anyhow::Result<bool> {
     let current = load_model(args.current.as_deref())?;
     let candidate = load_model(Some(&args.candidate))?;
-    let max_bytes = [&current, &candidate]
-        .map(|model| input::kept_message_bytes(&model.extractor().config().limits))
-        .into_iter()
-        .max()
-        .unwrap_or_default();
+    let kept = |model: &spamflow_model::Model| {
+        input::kept_message_bytes(&model.extractor().config().limits)
+    };
+    let max_bytes = kept(&current).max(kept(&candidate));
     let (manifest, messages) = read_split(
         &args.manifest,
         Split::chosen(args.split.as_deref(), "test"),

@@ -112,11 +112,11 @@ fn append_within(message: &mut Vec<u8>, bytes: &[u8], max_bytes: usize) {
 const LINE_PIECE: usize = 4096 + 2;
 
 /// Splits a byte stream into mbox messages as it reads: a message starts at the beginning of a
-/// stream that opens with `From `, and at every envelope line (`From ` and
-/// [`is_envelope_line`]) that follows an empty line (`\n` alone); each message runs to the start
-/// of the next (its envelope line included). A stream that does not open with `From ` is one
-/// message. Lines are read in pieces of at most [`LINE_PIECE`] bytes (a longer line is no
-/// envelope line), and a message keeps at most `max_bytes` bytes.
+/// stream that opens with `From `, and at every envelope line ([`is_envelope_line`]) that
+/// follows an empty line (`\n` alone); each message runs to the start of the next (its envelope
+/// line included). A stream that does not open with `From ` is one message. Lines are read in
+/// pieces of at most [`LINE_PIECE`] bytes (a longer line is no envelope line), and a message
+/// keeps at most `max_bytes` bytes.
 struct MboxSplitter<R> {
     reader: R,
     max_bytes: usize,
@@ -176,7 +176,6 @@ impl<R: BufRead> MboxSplitter<R> {
                 && opens_with_from
                 && self.after_empty_line
                 && line_end
-                && self.piece.starts_with(b"From ")
                 && is_envelope_line(&self.piece);
             if line_start {
                 self.after_empty_line = self.piece == b"\n";
@@ -223,6 +222,9 @@ impl<R: BufRead> MboxSplitter<R> {
 /// True when the line at the start of `bytes` looks like an mbox envelope line, `From sender
 /// date`, whose date ends with a four-digit year; body text such as "From here on" does not.
 fn is_envelope_line(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(b"From ") {
+        return false;
+    }
     let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let year = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
