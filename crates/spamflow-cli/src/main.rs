@@ -490,7 +490,7 @@ enum BuildOptions {
 impl BuildOptions {
     /// The recorded options (`None` in files before format version 4). Options recorded by an
     /// older build lack the fields added since, which would otherwise read as today's defaults:
-    /// the feature configuration is taken from the artifact, a missing `naive_bayes_blend`
+    /// the feature configuration and count scale are taken from the artifact, a missing `naive_bayes_blend`
     /// reads as 0 (no naive Bayes part before format version 7) and a missing
     /// `category_algorithm` as `naive_bayes` (the multinomial head of those models,
     /// `ModelMetadata::category_algorithm`).
@@ -505,6 +505,8 @@ impl BuildOptions {
             let recorded: serde_json::Value = serde_json::from_str(json)?;
             let mut options: TrainOptions = serde_json::from_value(recorded.clone())?;
             options.feature_config = artifact.feature_config.clone();
+            // Recorded before format version 9 without one: the artifact's is 1.
+            options.log_count_scale = artifact.log_count_scale;
             if recorded.get("naive_bayes_blend").is_none() {
                 // Recorded before format version 7: its spam head had no naive Bayes part.
                 options.naive_bayes_blend = 0.0;
@@ -585,6 +587,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             "threshold": artifact.threshold,
             "calibration": artifact.calibration,
             "feature_config": artifact.feature_config,
+            "log_count_scale": artifact.log_count_scale,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
         return Ok(());
@@ -612,6 +615,11 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         } else {
             "off"
         }
+    )?;
+    writeln!(
+        out,
+        "count weighting   1 + {} ln(count) per feature, before unit length",
+        artifact.log_count_scale
     )?;
     writeln!(
         out,

@@ -289,6 +289,9 @@ fn a_model_from_an_older_format_keeps_its_header_words_in_inspect_and_its_option
     let options = ok(&["inspect", "--options", old]);
     assert!(options.contains("header_words = false\n"), "{options}");
     assert!(options.contains("mime_structure = true\n"), "{options}");
+    // It weighed counts as every build before format version 9, and retraining must too.
+    assert!(text.contains("count weighting   1 + 1 ln(count)"), "{text}");
+    assert!(options.contains("log_count_scale = 1.0\n"), "{options}");
     assert!(
         options.contains("header_word_fields = [\"*\"]\n"),
         "{options}"
@@ -569,8 +572,11 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
         inspected["metadata"]["parent_model_id"],
         weak_id["metadata"]["model_id"]
     );
-    assert_eq!(inspected["format_version"], 8);
+    assert_eq!(inspected["format_version"], 9);
     assert_eq!(inspected["incremental_update"], "exact");
+    // New rows are weighed as the parent's: the update keeps its count scale.
+    assert_eq!(weak_id["log_count_scale"], 0.25);
+    assert_eq!(inspected["log_count_scale"], weak_id["log_count_scale"]);
     // The spam head's naive Bayes part continues too: the update's rows join the stored sums.
     let naive_bayes_rows = |document: &serde_json::Value| {
         let rows = &document["spam_naive_bayes"]["rows_ham_spam"];

@@ -10,12 +10,15 @@
 //! Version 5 added [`CategoryCounts`], the naive Bayes sums of the category head, so that
 //! `update` can continue it. Version 6 added [`FeatureConfig::header_word_fields`], the fields
 //! whose words are features. Version 7 added [`SpamNaiveBayes`], the naive Bayes part of the
-//! spam head, so that `update` can continue it. bincode is not self-describing, so older payloads
+//! spam head, so that `update` can continue it. Version 8 added
+//! [`FeatureConfig::mime_structure`]. Version 9 added [`ModelArtifact::log_count_scale`], how a
+//! feature's count becomes its value. bincode is not self-describing, so older payloads
 //! are decoded with their own layout and converted: a version-1 file has no online state and no
 //! parent, files before version 3 extracted header words, files before version 4 do not record
 //! their options, files before version 5 have no category counts, files before version 6 took
-//! the words of every header field (`["*"]`), and files before version 7 have no naive Bayes
-//! part. This build writes version 7 only.
+//! the words of every header field (`["*"]`), files before version 7 have no naive Bayes
+//! part, files before version 8 extracted the MIME structure features, and files before
+//! version 9 weighed counts as `1 + ln(count)` (scale 1). This build writes version 9 only.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -24,9 +27,12 @@ use spamflow_features::{FeatureConfig, Limits};
 use crate::train::CategoryAlgorithm;
 
 /// The artifact format this build writes (it also reads [`OLDEST_FORMAT_VERSION`] and later).
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 /// The oldest artifact format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
+/// The count scales a model may have ([`ModelArtifact::log_count_scale`]): from presence only
+/// (0) to the full logarithm of the count (1).
+pub const LOG_COUNT_SCALES: std::ops::RangeInclusive<f32> = 0.0..=1.0;
 const MAGIC: &[u8; 8] = b"SPAMFLOW";
 const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 
@@ -232,6 +238,10 @@ pub struct ModelArtifact {
     /// The spam head's naive Bayes part, when it has one (format version 7; `None` for a head
     /// without one and older files: their spam weights are the learner's alone).
     pub spam_naive_bayes: Option<SpamNaiveBayes>,
+    /// A feature counted `n` times in a message has the value `1 + log_count_scale * ln(n)`
+    /// before the message's values are scaled to unit length (format version 9; 1 for older
+    /// files, which all weighed counts so).
+    pub log_count_scale: f32,
 }
 
 /// The feature-configuration layout of format versions 1 and 2 (no `header_words` field: those
@@ -312,9 +322,11 @@ impl From<FeatureConfigV7> for FeatureConfig {
 /// model, then `O`, the online state (absent in version 1), `C`, the category counts (absent
 /// before version 5), and `N`, the spam head's naive Bayes part (absent before version 7). The
 /// layouts also decode types of today's build: [`ModelMetadata`] (versions 4 to 7),
-/// [`SpamNaiveBayes`] (version 7), and in all of them [`Limits`], `TrainingData`,
-/// `ValidationSummary`, [`OnlineState`] and [`CategoryCounts`]. A change to one of those needs
-/// a frozen copy of today's layout here (the tests of `tests/fixtures/format-*.spamflow` fail until there is one).
+/// [`SpamNaiveBayes`] (version 7), [`FeatureConfig`] (version 8), and in all of them [`Limits`],
+/// `TrainingData`, `ValidationSummary`, [`OnlineState`] and [`CategoryCounts`]. A change to one
+/// of those needs a frozen copy of today's layout here (the tests of
+/// `tests/fixtures/format-*.spamflow` fail until there is one). No layout before version 9 has
+/// the count scale.
 #[derive(Deserialize)]
 struct LegacyArtifact<M, F, O, C, N = Absent> {
     metadata: M,
@@ -350,7 +362,7 @@ type ModelArtifactV5 =
 /// The version-6 payload layout: version 7's without the spam head's naive Bayes part.
 type ModelArtifactV6 =
     LegacyArtifact<ModelMetadata, FeatureConfigV7, Option<OnlineState>, Option<CategoryCounts>>;
-/// The version-7 payload layout: the current one without `mime_structure`.
+/// The version-7 payload layout: version 8's without `mime_structure`.
 type ModelArtifactV7 = LegacyArtifact<
     ModelMetadata,
     FeatureConfigV7,
@@ -358,6 +370,17 @@ type ModelArtifactV7 = LegacyArtifact<
     Option<CategoryCounts>,
     Option<SpamNaiveBayes>,
 >;
+/// The version-8 payload layout: the current one without the count scale.
+type ModelArtifactV8 = LegacyArtifact<
+    ModelMetadata,
+    FeatureConfig,
+    Option<OnlineState>,
+    Option<CategoryCounts>,
+    Option<SpamNaiveBayes>,
+>;
+
+/// The count scale of every model before format version 9: `1 + ln(count)`.
+const LEGACY_LOG_COUNT_SCALE: f32 = 1.0;
 
 impl<M, F, O, C, N> From<LegacyArtifact<M, F, O, C, N>> for ModelArtifact
 where
@@ -383,6 +406,7 @@ where
             online_state: legacy.online_state.into(),
             category_counts: legacy.category_counts.into(),
             spam_naive_bayes: legacy.spam_naive_bayes.into(),
+            log_count_scale: LEGACY_LOG_COUNT_SCALE,
         }
     }
 }
@@ -546,6 +570,7 @@ impl ModelArtifact {
             5 => decode::<ModelArtifactV5>(payload)?.into(),
             6 => decode::<ModelArtifactV6>(payload)?.into(),
             7 => decode::<ModelArtifactV7>(payload)?.into(),
+            8 => decode::<ModelArtifactV8>(payload)?.into(),
             _ => decode(payload)?,
         };
         artifact.check_shapes()?;
@@ -588,6 +613,12 @@ impl ModelArtifact {
         if let Some((_, what)) = problems.iter().find(|(bad, _)| *bad) {
             return Err(ArtifactError::Invalid(format!(
                 "{what} do not match {rows} feature rows"
+            )));
+        }
+        if !LOG_COUNT_SCALES.contains(&self.log_count_scale) {
+            return Err(ArtifactError::Invalid(format!(
+                "log count scale {} is not between 0 and 1",
+                self.log_count_scale
             )));
         }
         if let Some(counts) = &self.category_counts {
@@ -718,6 +749,7 @@ pub(crate) mod tests {
             }),
             category_counts: None,
             spam_naive_bayes: None,
+            log_count_scale: 0.25,
         }
     }
 
@@ -828,6 +860,13 @@ pub(crate) mod tests {
     /// structure features, which every build extracted then.
     fn before_version_8(mut artifact: ModelArtifact) -> ModelArtifact {
         artifact.feature_config.mime_structure = true;
+        before_version_9(artifact)
+    }
+
+    /// `artifact` as a file written before format version 9 reads: counts weighed as
+    /// `1 + ln(count)`, as every build weighed them then.
+    fn before_version_9(mut artifact: ModelArtifact) -> ModelArtifact {
+        artifact.log_count_scale = 1.0;
         artifact
     }
 
@@ -990,6 +1029,41 @@ pub(crate) mod tests {
         assert_round_trips_but_not_as(&current, 7)
     }
 
+    /// [`tiny_artifact`] with build options, category counts and a spam-head naive Bayes part,
+    /// as a version-8 build wrote it.
+    const VERSION_8_FILE: &[u8] = include_bytes!("../tests/fixtures/format-8.spamflow");
+
+    #[test]
+    fn version_8_files_load_weighing_counts_as_before() -> Result<(), ArtifactError> {
+        let mut artifact = before_version_9(tiny_artifact());
+        artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
+        artifact.category_counts = Some(tiny_counts());
+        artifact.spam_naive_bayes = Some(tiny_naive_bayes());
+        let loaded = assert_reads_as(VERSION_8_FILE, 8, &artifact)?;
+        assert_eq!(loaded.log_count_scale, 1.0);
+        // A version-8 payload under a version-9 header is refused, not misread, and a current
+        // file is not read as version 8.
+        let relabeled = frame(9, &VERSION_8_FILE[HEADER_LEN..]);
+        assert!(ModelArtifact::from_bytes(&relabeled).is_err());
+        let mut current = artifact.clone();
+        current.log_count_scale = 0.25;
+        assert_round_trips_but_not_as(&current, 8)
+    }
+
+    #[test]
+    fn a_count_scale_outside_0_to_1_is_refused() -> Result<(), ArtifactError> {
+        for scale in [-0.5, 1.5, f32::NAN, f32::INFINITY] {
+            let mut artifact = tiny_artifact();
+            artifact.log_count_scale = scale;
+            let error = ModelArtifact::from_bytes(&artifact.to_bytes()?)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains("log count scale"), "{scale}: {error}");
+        }
+        Ok(())
+    }
+
     /// A spam-head naive Bayes part that fits [`tiny_artifact`].
     fn tiny_naive_bayes() -> SpamNaiveBayes {
         SpamNaiveBayes {
@@ -1113,7 +1187,7 @@ pub(crate) mod tests {
         let mut future = bytes.clone();
         future[8] = 99;
         assert!(error(&future).contains("version 99"));
-        assert!(error(&future).contains("versions 1 to 8"));
+        assert!(error(&future).contains("versions 1 to 9"));
         let mut inconsistent = artifact.clone();
         inconsistent.spam_weights.pop();
         assert!(error(&inconsistent.to_bytes()?).contains("spam weights"));

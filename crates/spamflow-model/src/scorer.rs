@@ -2,7 +2,6 @@
 
 use sha2::{Digest, Sha256};
 use std::num::NonZeroU32;
-use std::sync::LazyLock;
 
 use serde::Serialize;
 use spamflow_features::{FeatureExtractor, Flags, SparseFeatures, SubwordTokenizer};
@@ -52,6 +51,8 @@ pub struct Model {
     category_bias: [f32; N_CATEGORIES],
     calibration: (f32, f32),
     threshold: f32,
+    /// How a feature's count becomes its value, as the model was trained.
+    count_weighting: CountWeighting,
     /// SHA-256 of the feature configuration and tokenizer: equal for models whose features are
     /// computed identically.
     features_fingerprint: [u8; 32],
@@ -199,6 +200,7 @@ impl Model {
             category_bias,
             calibration: artifact.calibration,
             threshold: artifact.threshold,
+            count_weighting: CountWeighting::new(artifact.log_count_scale),
             features_fingerprint: fingerprint.finalize().into(),
         })
     }
@@ -237,14 +239,21 @@ impl Model {
                     known.add(index);
                 }
             });
-            self.verdict(&known.take_values(self.weights.len()), flags)
+            self.verdict(
+                &known.take_values(self.weights.len(), &self.count_weighting),
+                flags,
+            )
         })
     }
 
     /// Scores an already extracted feature vector.
     pub fn score(&self, features: &SparseFeatures, flags: Flags) -> Verdict {
         self.verdict(
-            &feature_values(features, |hash| self.weights.find(hash)),
+            &feature_values(
+                features,
+                |hash| self.weights.find(hash),
+                &self.count_weighting,
+            ),
             flags,
         )
     }
@@ -324,17 +333,19 @@ impl Model {
 }
 
 /// The model input for one message: `(row, value)` for every known feature, where value is
-/// `1 + ln(count)` scaled so the vector has unit length. Training and serving share this.
+/// the `weighting` of its count, scaled so the vector has unit length. Training and serving
+/// share this.
 pub(crate) fn feature_values(
     features: &SparseFeatures,
     row_of: impl Fn(u64) -> Option<u32>,
+    weighting: &CountWeighting,
 ) -> Vec<(u32, f32)> {
     let mut values: Vec<(u32, f32)> = Vec::with_capacity(features.entries.len());
     values.extend(
         features
             .entries
             .iter()
-            .filter_map(|&(hash, count)| row_of(hash).map(|row| (row, log_count(count)))),
+            .filter_map(|&(hash, count)| row_of(hash).map(|row| (row, weighting.value(count)))),
     );
     scale_to_unit_length(&mut values);
     values
@@ -398,7 +409,7 @@ impl KnownCounts {
     /// The message's [`feature_values`] for a weight table of `len` entries, and the counts
     /// cleared for the next message. Read in weight-table order, which is the hash order of
     /// extracted features, so the values and their norm are the same to the bit.
-    fn take_values(&mut self, len: usize) -> Vec<(u32, f32)> {
+    fn take_values(&mut self, len: usize, weighting: &CountWeighting) -> Vec<(u32, f32)> {
         self.in_use = false;
         let mut values = Vec::new();
         for (at, word) in self.present.iter_mut().take(len.div_ceil(64)).enumerate() {
@@ -407,7 +418,7 @@ impl KnownCounts {
                 let index = at * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 if let Some(count) = self.counts.get_mut(index) {
-                    values.push((index as u32, log_count(std::mem::take(count) as f32)));
+                    values.push((index as u32, weighting.value(std::mem::take(count) as f32)));
                 }
             }
         }
@@ -416,22 +427,38 @@ impl KnownCounts {
     }
 }
 
-/// `1 + ln(count)` (counts below 1 count as 1), the same numbers from a table for small counts.
-fn log_count(count: f32) -> f32 {
-    fn compute(count: f32) -> f32 {
-        1.0 + count.max(1.0).ln()
-    }
-    static SMALL: LazyLock<[f32; 64]> = LazyLock::new(|| {
-        let mut table = [0f32; 64];
-        for (n, entry) in (0u8..).zip(&mut table) {
-            *entry = compute(f32::from(n));
+/// How a feature's count in a message becomes its value: `1 + scale * ln(count)` (counts below
+/// 1 count as 1), before the message's values are scaled to unit length. Scale 1 is the usual
+/// logarithmic term frequency (every model before format version 9), 0 counts presence only;
+/// in between, a word said twenty times weighs more than once, but not four times as much.
+#[derive(Debug, Clone)]
+pub(crate) struct CountWeighting {
+    scale: f32,
+    /// The values of the counts 0 to 63, computed once.
+    small: [f32; 64],
+}
+
+impl CountWeighting {
+    /// The weighting `1 + scale * ln(count)`.
+    pub(crate) fn new(scale: f32) -> Self {
+        let mut small = [0f32; 64];
+        for (n, entry) in (0u8..).zip(&mut small) {
+            *entry = Self::compute(scale, f32::from(n));
         }
-        table
-    });
-    let n = count as usize;
-    match SMALL.get(n) {
-        Some(&value) if n as f32 == count => value,
-        _ => compute(count),
+        CountWeighting { scale, small }
+    }
+
+    fn compute(scale: f32, count: f32) -> f32 {
+        1.0 + scale * count.max(1.0).ln()
+    }
+
+    /// The value of a feature counted `count` times.
+    pub(crate) fn value(&self, count: f32) -> f32 {
+        let n = count as usize;
+        match self.small.get(n) {
+            Some(&value) if n as f32 == count => value,
+            _ => Self::compute(self.scale, count),
+        }
     }
 }
 
@@ -464,18 +491,31 @@ mod tests {
         let features = SparseFeatures {
             entries: vec![(1, 1.0), (2, 3.0), (3, 5.0)],
         };
-        let values = feature_values(&features, |h| (h != 3).then_some(h as u32));
+        let row_of = |h: u64| (h != 3).then_some(h as u32);
+        let values = feature_values(&features, row_of, &CountWeighting::new(1.0));
         assert_eq!(values.len(), 2);
         let norm: f32 = values.iter().map(|(_, v)| v * v).sum();
         assert!((norm - 1.0).abs() < 1e-6);
-        assert!(values[1].1 > values[0].1);
+        // 1 + ln 3 against 1, before scaling.
+        let ratio = values[1].1 / values[0].1;
+        assert!((ratio - (1.0 + 3f32.ln())).abs() < 1e-5, "{ratio}");
+        // Damped, three occurrences weigh less; presence only, as much as one.
+        let damped = feature_values(&features, row_of, &CountWeighting::new(0.25));
+        let ratio = damped[1].1 / damped[0].1;
+        assert!((ratio - (1.0 + 0.25 * 3f32.ln())).abs() < 1e-5, "{ratio}");
+        let presence = feature_values(&features, row_of, &CountWeighting::new(0.0));
+        assert_eq!(presence[0].1, presence[1].1);
     }
 
     #[test]
-    fn log_counts_match_the_formula() {
-        for count in [0.0f32, 0.5, 1.0, 2.0, 3.0, 63.0, 64.0, 1e6, f32::NAN] {
-            let expected = 1.0 + count.max(1.0).ln();
-            assert_eq!(log_count(count).to_bits(), expected.to_bits(), "{count}");
+    fn count_weights_match_the_formula() {
+        for scale in [1.0f32, 0.25, 0.0] {
+            let weighting = CountWeighting::new(scale);
+            for count in [0.0f32, 0.5, 1.0, 2.0, 3.0, 63.0, 64.0, 1e6, f32::NAN] {
+                let expected = 1.0 + scale * count.max(1.0).ln();
+                let value = weighting.value(count);
+                assert_eq!(value.to_bits(), expected.to_bits(), "{scale} {count}");
+            }
         }
     }
 

@@ -34,12 +34,12 @@ use spamflow_features::{
 };
 
 use crate::artifact::{
-    CategoryCounts, ModelArtifact, ModelMetadata, OnlineState, SpamNaiveBayes, TrainingData,
-    ValidationSummary,
+    CategoryCounts, LOG_COUNT_SCALES, ModelArtifact, ModelMetadata, OnlineState, SpamNaiveBayes,
+    TrainingData, ValidationSummary,
 };
 use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
-use crate::scorer::{feature_values, sigmoid};
+use crate::scorer::{CountWeighting, feature_values, sigmoid};
 
 /// A learning algorithm for the spam head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -237,6 +237,10 @@ pub struct TrainOptions {
     /// from servers and lists the model has never seen (README, "Generalisation to later mail").
     /// Copies are learned from, never scored for validation or calibration.
     pub headerless_copies: bool,
+    /// A feature counted `n` times in a message has the value `1 + log_count_scale * ln(n)`
+    /// before the message's values are scaled to unit length: 1 is the usual logarithmic term
+    /// frequency, 0 presence only (README, "Generalisation to later mail"). From 0 to 1.
+    pub log_count_scale: f32,
 }
 
 impl Default for TrainOptions {
@@ -263,6 +267,7 @@ impl Default for TrainOptions {
             category_alpha: 0.001,
             category_iterations: 150,
             headerless_copies: true,
+            log_count_scale: 0.25,
         }
     }
 }
@@ -378,6 +383,14 @@ pub fn train(
             ),
         });
     }
+    let scale = options.log_count_scale;
+    if !LOG_COUNT_SCALES.contains(&scale) {
+        return Err(TrainError::InvalidOption {
+            name: "log_count_scale",
+            reason: format!("the scale must be a number from 0 to 1, got {scale}"),
+        });
+    }
+    let weighting = CountWeighting::new(scale);
     count_messages(&mut training_data, messages);
 
     let tokenizer = if options.feature_config.subword_window_bytes == 0 {
@@ -424,9 +437,9 @@ pub fn train(
         .enumerate()
         .map(|(i, &h)| (h, i as u32))
         .collect();
-    let x = SparseRows::new(examples.iter().map(|e| &e.features), &row_of);
+    let x = SparseRows::new(examples.iter().map(|e| &e.features), &row_of, &weighting);
     drop(examples);
-    let copies = SparseRows::new(&headerless, &row_of);
+    let copies = SparseRows::new(&headerless, &row_of, &weighting);
     drop(headerless);
     let category_rows = TrainingRows::new(
         x.columns(&category_columns),
@@ -521,6 +534,7 @@ pub fn train(
         online_state: fit.ftrl.as_ref().map(online_state),
         category_counts,
         spam_naive_bayes: fit.naive_bayes,
+        log_count_scale: scale,
     };
     artifact.metadata.model_id = model_id(&artifact);
     Ok(artifact)
@@ -805,11 +819,12 @@ impl SparseRows {
     pub(crate) fn new<'a>(
         examples: impl IntoIterator<Item = &'a SparseFeatures>,
         column_of: &HashMap<u64, u32>,
+        weighting: &CountWeighting,
     ) -> Self {
         SparseRows {
             rows: examples
                 .into_iter()
-                .map(|features| feature_values(features, |h| column_of.get(&h).copied()))
+                .map(|features| feature_values(features, |h| column_of.get(&h).copied(), weighting))
                 .collect(),
             n_columns: column_of.len(),
         }
@@ -1790,6 +1805,7 @@ pub(crate) fn model_id(artifact: &ModelArtifact) -> String {
         artifact.calibration.0,
         artifact.calibration.1,
         artifact.threshold,
+        artifact.log_count_scale,
     ];
     for w in artifact
         .spam_weights
@@ -1986,14 +2002,22 @@ mod tests {
             example(vec![(30, 2.0)]),
         ];
         let column_of: HashMap<u64, u32> = [(10, 0), (20, 1), (30, 2)].into_iter().collect();
-        let rows = SparseRows::new(examples.iter().map(|e| &e.features), &column_of);
+        let rows = SparseRows::new(
+            examples.iter().map(|e| &e.features),
+            &column_of,
+            &CountWeighting::new(1.0),
+        );
         assert_eq!(rows.n_columns(), 3);
         assert_eq!(rows.len(), 3);
         let dense = rows.dense(&[2, 0, 1]);
         assert_eq!(dense.dim(), (3, 3));
         // Row values are the scorer's: log counts scaled to unit length; unknown hashes dropped.
         for (i, &row) in [2, 0, 1].iter().enumerate() {
-            let expected = feature_values(&examples[row].features, |h| column_of.get(&h).copied());
+            let expected = feature_values(
+                &examples[row].features,
+                |h| column_of.get(&h).copied(),
+                &CountWeighting::new(1.0),
+            );
             let mut want = [0.0f64; 3];
             for (column, value) in expected {
                 want[column as usize] = f64::from(value);
@@ -2034,7 +2058,7 @@ mod tests {
             })
             .collect();
         let column_of: HashMap<u64, u32> = (0..40).map(|c| (c, c as u32)).collect();
-        let x = SparseRows::new(&features, &column_of);
+        let x = SparseRows::new(&features, &column_of, &CountWeighting::new(1.0));
         let class_of = |i: usize| i % 3;
         let rows: Vec<usize> = (0..60)
             .flat_map(|i| [i; 2].into_iter().take(1 + i % 2))
@@ -2110,8 +2134,8 @@ mod tests {
         let column_of: HashMap<u64, u32> = (0..50u64).map(|h| (h, h as u32)).collect();
         let labels: Vec<bool> = (0..60).map(|i| i % 2 == 1).collect();
         let rows = SpamRows::new(
-            SparseRows::new(&features, &column_of),
-            SparseRows::new(&[], &column_of),
+            SparseRows::new(&features, &column_of, &CountWeighting::new(1.0)),
+            SparseRows::new(&[], &column_of, &CountWeighting::new(1.0)),
             &labels,
         );
         let examples: Vec<usize> = (0..60).filter(|i| i % 5 != 0).collect();
@@ -2180,7 +2204,7 @@ mod tests {
                 })
                 .collect();
             let column_of: HashMap<u64, u32> = (0..n as u64).map(|h| (h, h as u32)).collect();
-            SparseRows::new(&features, &column_of)
+            SparseRows::new(&features, &column_of, &CountWeighting::new(1.0))
         };
         let labels = [true, false, true];
         let folds = [0, 1, 0];
@@ -2387,6 +2411,65 @@ mod tests {
                 .unwrap_or_default();
             assert!(
                 error.contains("invalid option naive_bayes_blend"),
+                "{bad}: {error}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn counts_weigh_by_the_models_scale_and_a_bad_scale_is_refused()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let owned = corpus(
+            &[
+                ("pills", "cheap pills viagra offer", true, None),
+                ("meeting", "agenda for the team meeting", false, None),
+            ],
+            20,
+        );
+        let train_with = |scale: f32| {
+            let options = TrainOptions {
+                subword_vocab_size: 0,
+                max_features: 300,
+                folds: 3,
+                log_count_scale: scale,
+                ..TrainOptions::default()
+            };
+            toy::train_on(&owned, &options)
+        };
+        // `viagra` said once or four times beside `agenda`, as the model's score of it.
+        let log_odds = |artifact: &ModelArtifact, viagra: f32| -> Result<f32, String> {
+            let hash = |name: &str| {
+                let row = artifact.feature_names.iter().position(|n| n == name);
+                row.map(|row| artifact.feature_hashes[row])
+                    .ok_or(format!("no {name}"))
+            };
+            let mut entries = vec![(hash("body:viagra")?, viagra), (hash("body:agenda")?, 1.0)];
+            entries.sort_by_key(|&(hash, _)| hash);
+            let model = Model::from_artifact(artifact.clone()).map_err(|e| e.to_string())?;
+            let features = SparseFeatures { entries };
+            Ok(model
+                .score(&features, spamflow_features::Flags::empty())
+                .spam_log_odds)
+        };
+        let presence = train_with(0.0)?;
+        assert_eq!(presence.log_count_scale, 0.0);
+        assert_eq!(log_odds(&presence, 4.0)?, log_odds(&presence, 1.0)?);
+        for scale in [0.25, 1.0] {
+            let counted = train_with(scale)?;
+            assert_eq!(counted.log_count_scale, scale);
+            assert!(
+                log_odds(&counted, 4.0)? > log_odds(&counted, 1.0)?,
+                "{scale}"
+            );
+        }
+        for bad in [-0.1, 1.5, f32::NAN] {
+            let error = train_with(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                error.contains("invalid option log_count_scale"),
                 "{bad}: {error}"
             );
         }

@@ -49,7 +49,7 @@ use spamflow_features::{FeatureExtractor, Namespace, SubwordTokenizer};
 use crate::artifact::{ModelArtifact, ModelMetadata, TrainingData, ValidationSummary};
 use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
-use crate::scorer::sigmoid;
+use crate::scorer::{CountWeighting, sigmoid};
 use crate::train::{
     CategoryAlgorithm, CategorySums, Extracted, FtrlHyper, LabeledMessage, SpamNaiveBayesPart,
     SpamRows, SparseRows, TrainError, TrainOptions, TrainProgress, TrainingRows, chi_squared,
@@ -269,9 +269,11 @@ pub fn update(
         .map(|m| m.category.filter(|_| m.spam))
         .collect();
     let labeled_spam = categories.iter().flatten().count();
-    let x = SparseRows::new(examples.iter().map(|e| &e.features), &row_of);
+    // New rows are weighed as the parent's were.
+    let weighting = CountWeighting::new(artifact.log_count_scale);
+    let x = SparseRows::new(examples.iter().map(|e| &e.features), &row_of, &weighting);
     drop(examples);
-    let copies = SparseRows::new(&headerless, &row_of);
+    let copies = SparseRows::new(&headerless, &row_of, &weighting);
     drop(headerless);
     // The category head continues over its own columns (new features do not join it); stored
     // counts always have rows (the shape check refuses counts without any).
@@ -465,6 +467,7 @@ pub fn update(
         online_state: Some(online_state(&fitted)),
         category_counts,
         spam_naive_bayes,
+        log_count_scale: artifact.log_count_scale,
     };
     updated.metadata.model_id = model_id(&updated);
     let report = UpdateReport {
@@ -697,6 +700,7 @@ mod tests {
         );
         assert_eq!(updated.metadata.training_data.messages, new.len());
         assert_ne!(updated.metadata.model_id, parent.metadata.model_id);
+        assert_eq!(updated.log_count_scale, parent.log_count_scale);
         let recorded: UpdateOptions =
             serde_json::from_str(updated.metadata.build_options.as_deref().unwrap_or(""))?;
         let resolved = UpdateOptions {
@@ -739,8 +743,10 @@ mod tests {
     fn models_without_online_state_start_from_their_weights() -> Result<(), TrainError> {
         let mut parent = base(Algorithm::Logistic)?;
         assert!(parent.online_state.is_none());
-        // As a file before format version 8 reads: the update extracts, and stays, as it does.
+        // As a file before format version 8 reads: the update extracts, and stays, as it does;
+        // and as one before version 9, it weighs counts as `1 + ln(count)`, and so do its rows.
         parent.feature_config.mime_structure = true;
+        parent.log_count_scale = 1.0;
         let new = new_data();
         let options = UpdateOptions {
             folds: 3,
@@ -764,6 +770,7 @@ mod tests {
         }
         assert!(largest > 0.1, "the logistic model has real weights");
         assert_eq!(updated.feature_config, parent.feature_config);
+        assert_eq!(updated.log_count_scale, 1.0);
         Ok(())
     }
 
