@@ -30,9 +30,12 @@ use crate::train::CategoryAlgorithm;
 pub const FORMAT_VERSION: u32 = 9;
 /// The oldest artifact format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
-/// The count scales a model may have ([`ModelArtifact::log_count_scale`]): from presence only
-/// (0) to the full logarithm of the count (1).
-pub const LOG_COUNT_SCALES: std::ops::RangeInclusive<f32> = 0.0..=1.0;
+/// What is wrong with `scale` as a [`ModelArtifact::log_count_scale`], if anything: a model's
+/// scale runs from presence only (0) to the full logarithm of the count (1).
+pub(crate) fn log_count_scale_problem(scale: f32) -> Option<String> {
+    (!(0.0..=1.0).contains(&scale))
+        .then(|| format!("the log count scale must be a number from 0 to 1, got {scale}"))
+}
 const MAGIC: &[u8; 8] = b"SPAMFLOW";
 const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 
@@ -318,11 +321,11 @@ impl From<FeatureConfigV7> for FeatureConfig {
     }
 }
 
-/// The payload layout of format versions 1 to 7: metadata `M`, feature configuration `F`, the
+/// The payload layout of format versions 1 to 8: metadata `M`, feature configuration `F`, the
 /// model, then `O`, the online state (absent in version 1), `C`, the category counts (absent
 /// before version 5), and `N`, the spam head's naive Bayes part (absent before version 7). The
-/// layouts also decode types of today's build: [`ModelMetadata`] (versions 4 to 7),
-/// [`SpamNaiveBayes`] (version 7), [`FeatureConfig`] (version 8), and in all of them [`Limits`],
+/// layouts also decode types of today's build: [`ModelMetadata`] (versions 4 to 8),
+/// [`SpamNaiveBayes`] (versions 7 and 8), [`FeatureConfig`] (version 8), and in all of them [`Limits`],
 /// `TrainingData`, `ValidationSummary`, [`OnlineState`] and [`CategoryCounts`]. A change to one
 /// of those needs a frozen copy of today's layout here (the tests of
 /// `tests/fixtures/format-*.spamflow` fail until there is one). No layout before version 9 has
@@ -577,7 +580,8 @@ impl ModelArtifact {
         Ok((artifact, version))
     }
 
-    /// Checks that the weight arrays agree with each other.
+    /// Checks that the weight arrays agree with each other and that the count scale is one a
+    /// model may have.
     pub fn check_shapes(&self) -> Result<(), ArtifactError> {
         let rows = self.feature_hashes.len();
         let categories = crate::category::Category::ALL.len();
@@ -615,11 +619,8 @@ impl ModelArtifact {
                 "{what} do not match {rows} feature rows"
             )));
         }
-        if !LOG_COUNT_SCALES.contains(&self.log_count_scale) {
-            return Err(ArtifactError::Invalid(format!(
-                "log count scale {} is not between 0 and 1",
-                self.log_count_scale
-            )));
+        if let Some(problem) = log_count_scale_problem(self.log_count_scale) {
+            return Err(ArtifactError::Invalid(problem));
         }
         if let Some(counts) = &self.category_counts {
             counts.check()?;

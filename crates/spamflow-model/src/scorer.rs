@@ -508,6 +508,19 @@ mod tests {
     }
 
     #[test]
+    fn scale_1_weighs_counts_as_every_model_before_format_version_9() {
+        let weighting = CountWeighting::new(1.0);
+        for count in [0.0f32, 0.5, 1.0, 2.0, 3.0, 20.0, 63.0, 64.0, 1e6, f32::NAN] {
+            let before = 1.0 + count.max(1.0).ln();
+            assert_eq!(
+                weighting.value(count).to_bits(),
+                before.to_bits(),
+                "{count}"
+            );
+        }
+    }
+
+    #[test]
     fn count_weights_match_the_formula() {
         for scale in [1.0f32, 0.25, 0.0] {
             let weighting = CountWeighting::new(scale);

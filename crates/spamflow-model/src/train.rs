@@ -34,8 +34,8 @@ use spamflow_features::{
 };
 
 use crate::artifact::{
-    CategoryCounts, LOG_COUNT_SCALES, ModelArtifact, ModelMetadata, OnlineState, SpamNaiveBayes,
-    TrainingData, ValidationSummary,
+    CategoryCounts, ModelArtifact, ModelMetadata, OnlineState, SpamNaiveBayes, TrainingData,
+    ValidationSummary, log_count_scale_problem,
 };
 use crate::category::Category;
 use crate::metrics::{binary_metrics, category_report, roc_auc};
@@ -384,10 +384,10 @@ pub fn train(
         });
     }
     let scale = options.log_count_scale;
-    if !LOG_COUNT_SCALES.contains(&scale) {
+    if let Some(reason) = log_count_scale_problem(scale) {
         return Err(TrainError::InvalidOption {
             name: "log_count_scale",
-            reason: format!("the scale must be a number from 0 to 1, got {scale}"),
+            reason,
         });
     }
     let weighting = CountWeighting::new(scale);
@@ -1793,7 +1793,7 @@ pub(crate) fn spread_category_weights(head: &[f32], columns: &[usize], n_rows: u
 
 /// A short identifier derived from the model's features and weights.
 /// Everything that decides a model's verdicts goes in: features, weights, biases, calibration,
-/// threshold, feature configuration and tokenizer. Metadata (time, data fingerprints) does not,
+/// threshold, count scale, feature configuration and tokenizer. Metadata (time, data fingerprints) does not,
 /// so the same model trained twice gets the same id.
 pub(crate) fn model_id(artifact: &ModelArtifact) -> String {
     let mut hasher = Sha256::new();
@@ -1844,6 +1844,18 @@ pub(crate) mod toy {
             }
         }
         owned
+    }
+
+    /// The spam rows' summed values of the feature `name` in `artifact`'s spam-head naive Bayes
+    /// part: what training (or an update) made of its counts.
+    pub(crate) fn spam_sum(artifact: &ModelArtifact, name: &str) -> Result<f64, String> {
+        let row = artifact.feature_names.iter().position(|n| n == name);
+        let row = row.ok_or(format!("no {name}"))?;
+        let naive_bayes = artifact
+            .spam_naive_bayes
+            .as_ref()
+            .ok_or("no naive Bayes part")?;
+        Ok(naive_bayes.sums[artifact.feature_hashes.len() + row])
     }
 
     /// Checks that `artifact`'s spam weights and bias are those of its FTRL state (bias 0) plus,
@@ -2422,7 +2434,12 @@ mod tests {
     -> Result<(), Box<dyn std::error::Error>> {
         let owned = corpus(
             &[
-                ("pills", "cheap pills viagra offer", true, None),
+                (
+                    "pills",
+                    "cheap pills viagra viagra viagra offer",
+                    true,
+                    None,
+                ),
                 ("meeting", "agenda for the team meeting", false, None),
             ],
             20,
@@ -2455,12 +2472,31 @@ mod tests {
         let presence = train_with(0.0)?;
         assert_eq!(presence.log_count_scale, 0.0);
         assert_eq!(log_odds(&presence, 4.0)?, log_odds(&presence, 1.0)?);
+        // Training weighs its rows so too: `viagra`, three times in every spam message, sums to
+        // what `cheap`, once in each, does when only presence counts, and to more otherwise.
+        let sums = |artifact: &ModelArtifact| -> Result<(f64, f64), String> {
+            Ok((
+                toy::spam_sum(artifact, "body:viagra")?,
+                toy::spam_sum(artifact, "body:cheap")?,
+            ))
+        };
+        let (viagra, cheap) = sums(&presence)?;
+        assert!(
+            cheap > 0.0 && (viagra - cheap).abs() < 1e-9,
+            "{viagra} {cheap}"
+        );
         for scale in [0.25, 1.0] {
             let counted = train_with(scale)?;
             assert_eq!(counted.log_count_scale, scale);
             assert!(
                 log_odds(&counted, 4.0)? > log_odds(&counted, 1.0)?,
                 "{scale}"
+            );
+            let (viagra, cheap) = sums(&counted)?;
+            let expected = 1.0 + f64::from(scale) * 3f64.ln();
+            assert!(
+                (viagra / cheap - expected).abs() < 1e-4,
+                "{scale}: {viagra} {cheap}"
             );
         }
         for bad in [-0.1, 1.5, f32::NAN] {

@@ -2,7 +2,8 @@
 //!
 //! 1. The new messages become features through the model's own feature configuration and
 //!    subword tokenizer, so they are computed exactly as the model computes them in serving
-//!    (compatible by construction). The share of their feature occurrences the model knows is
+//!    (compatible by construction), and their counts are weighed with the model's count scale
+//!    ([`ModelArtifact::log_count_scale`]). The share of their feature occurrences the model knows is
 //!    the vocabulary coverage; below [`UpdateOptions::min_coverage`] the report advises a full
 //!    retrain (the model would be blind to most of what the new data says).
 //! 2. Vocabulary extension: features the model lacks that occur in at least
@@ -596,7 +597,7 @@ mod tests {
     use crate::artifact::ArtifactError;
     use crate::scorer::{Model, Verdict};
     use crate::train::toy::{
-        Owned, assert_category_head_from_counts, corpus, labeled, message, train_on,
+        Owned, assert_category_head_from_counts, corpus, labeled, message, spam_sum, train_on,
     };
     use crate::train::{Algorithm, NoProgress};
 
@@ -984,6 +985,48 @@ mod tests {
         let (plain, _) = update_with(&legacy, &new_data(), &update_options)?;
         assert_eq!(plain.spam_naive_bayes, None);
         crate::train::toy::assert_spam_weights_blend(&plain)?;
+        Ok(())
+    }
+
+    #[test]
+    fn new_rows_are_weighed_with_the_parents_count_scale() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let options = TrainOptions {
+            subword_vocab_size: 0,
+            max_features: 300,
+            folds: 3,
+            log_count_scale: 0.0,
+            ..TrainOptions::default()
+        };
+        let parent = train_on(&old_data(), &options)?;
+        // `viagra` three times in every new spam message, `cheap` once: with the parent's
+        // presence-only scale both add the same to the spam sums (the default would not).
+        let new = corpus(
+            &[
+                (
+                    "pills",
+                    "cheap pills viagra viagra viagra offer",
+                    true,
+                    Some(Category::Pharma),
+                ),
+                ("meeting", "agenda for the team meeting", false, None),
+            ],
+            25,
+        );
+        let update_options = UpdateOptions {
+            folds: 3,
+            ..UpdateOptions::default()
+        };
+        let (updated, _) = update_with(&parent, &new, &update_options)?;
+        assert_eq!(updated.log_count_scale, 0.0);
+        let added = |name: &str| -> Result<f64, String> {
+            Ok(spam_sum(&updated, name)? - spam_sum(&parent, name)?)
+        };
+        let (viagra, cheap) = (added("body:viagra")?, added("body:cheap")?);
+        assert!(
+            cheap > 1.0 && (viagra - cheap).abs() < 1e-9,
+            "{viagra} {cheap}"
+        );
         Ok(())
     }
 
