@@ -3,7 +3,9 @@
 # run. bogofilter is trained on the train split (`-s -b` / `-n -b`), then both classify every
 # message of the test split from file paths (bogofilter in bulk mode `-b`, spamflow with
 # `classify --threads 1`); whole-command wall time, best of RUNS. Also prints both filters'
-# (1 - ROC AUC) on the test split. Usage: dev/bench-classify.sh [MODEL]; SPAMFLOW_BIN runs
+# (1 - ROC AUC) on the test split, and the cost of one message per process, as a mail delivery
+# agent that pipes each message to a filter pays it (the first PER_MESSAGE test files, default
+# 100, each classified by its own process: `bogofilter -v -I FILE`, `spamflow classify FILE`). Usage: dev/bench-classify.sh [MODEL]; SPAMFLOW_BIN runs
 # another spamflow build (default: target/release/spamflow, built first), e.g. to compare two
 # builds' serving code on the same model.
 set -euo pipefail
@@ -52,9 +54,19 @@ for _ in $(seq "$runs"); do
   if (( best_spamflow == 0 || t < best_spamflow )); then best_spamflow=$t; fi
 done
 
-python3 - "$work" "$messages" "$best_bogo" "$best_spamflow" <<'PY'
+single=("${files[@]:0:${PER_MESSAGE:-100}}")
+best_bogo_single=0; best_spamflow_single=0
+for _ in $(seq "$runs"); do
+  t=$(seconds sh -c 'db=$1; shift; for f; do bogofilter -d "$db" -v -I "$f" >/dev/null || true; done' sh "$work/bogo" "${single[@]}")
+  if (( best_bogo_single == 0 || t < best_bogo_single )); then best_bogo_single=$t; fi
+  t=$(seconds sh -c 'bin=$1; model=$2; shift 2; for f; do "$bin" classify --threads 1 --model "$model" "$f" >/dev/null; done' sh "$spamflow" "$model" "${single[@]}")
+  if (( best_spamflow_single == 0 || t < best_spamflow_single )); then best_spamflow_single=$t; fi
+done
+
+python3 - "$work" "$messages" "$best_bogo" "$best_spamflow" "${#single[@]}" "$best_bogo_single" "$best_spamflow_single" <<'PY'
 import json, re, sys
 work, messages, bogo_us, spamflow_us = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+single, bogo_single_us, spamflow_single_us = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 spam = set(open(f"{work}/test_spam").read().split())
 def auc(scored):
     pos = [s for s, l in scored if l]; neg = [s for s, l in scored if not l]
@@ -74,4 +86,6 @@ print(f"machine: {cpu}, one thread each, {messages} test-split messages, best of
 print(f"bogofilter -b        {b:8.0f} msgs/s   1-AUC {100 * (1 - auc(bogo)):.4f} %")
 print(f"spamflow classify    {s:8.0f} msgs/s   1-AUC {100 * (1 - auc(sf)):.4f} %")
 print(f"throughput ratio spamflow/bogofilter: {s / b:.2f}x")
+print(f"one message per process ({single} messages, best of runs, per message):"
+      f" bogofilter {bogo_single_us / single / 1000:.1f} ms, spamflow {spamflow_single_us / single / 1000:.1f} ms")
 PY
