@@ -1011,12 +1011,18 @@ pub(crate) mod tests {
     /// as a version-7 build wrote it.
     const VERSION_7_FILE: &[u8] = include_bytes!("../tests/fixtures/format-7.spamflow");
 
-    #[test]
-    fn version_7_files_load_with_the_mime_structure_features() -> Result<(), ArtifactError> {
-        let mut artifact = before_version_8(tiny_artifact());
+    /// `artifact` with build options, category counts and a spam-head naive Bayes part, as the
+    /// fixtures of format versions 7 and later have them.
+    fn with_every_part(mut artifact: ModelArtifact) -> ModelArtifact {
         artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
         artifact.category_counts = Some(tiny_counts());
         artifact.spam_naive_bayes = Some(tiny_naive_bayes());
+        artifact
+    }
+
+    #[test]
+    fn version_7_files_load_with_the_mime_structure_features() -> Result<(), ArtifactError> {
+        let artifact = with_every_part(before_version_8(tiny_artifact()));
         let loaded = assert_reads_as(VERSION_7_FILE, 7, &artifact)?;
         // It keeps extracting the structure features it was trained with.
         let html = b"From: a@a.example\nContent-Type: text/html\n\n<p>hi <b>there</b></p>\n";
@@ -1036,10 +1042,7 @@ pub(crate) mod tests {
 
     #[test]
     fn version_8_files_load_weighing_counts_as_before() -> Result<(), ArtifactError> {
-        let mut artifact = before_version_9(tiny_artifact());
-        artifact.metadata.build_options = Some(r#"{"seed":1}"#.into());
-        artifact.category_counts = Some(tiny_counts());
-        artifact.spam_naive_bayes = Some(tiny_naive_bayes());
+        let artifact = with_every_part(before_version_9(tiny_artifact()));
         let loaded = assert_reads_as(VERSION_8_FILE, 8, &artifact)?;
         assert_eq!(loaded.log_count_scale, 1.0);
         // A version-8 payload under a version-9 header is refused, not misread, and a current

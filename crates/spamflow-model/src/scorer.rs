@@ -647,12 +647,7 @@ mod tests {
             ],
             20,
         );
-        let options = crate::TrainOptions {
-            subword_vocab_size: 0,
-            max_features: 300,
-            folds: 3,
-            ..crate::TrainOptions::default()
-        };
+        let options = crate::train::toy::small_options();
         let small = Model::from_artifact(crate::train::toy::train_on(&toy, &options)?)?;
         let mut spam = [0, 0];
         for message in &messages {

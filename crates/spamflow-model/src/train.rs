@@ -1846,6 +1846,16 @@ pub(crate) mod toy {
         owned
     }
 
+    /// Options for a toy corpus: no subword tokenizer, 300 features, 3 folds.
+    pub(crate) fn small_options() -> TrainOptions {
+        TrainOptions {
+            subword_vocab_size: 0,
+            max_features: 300,
+            folds: 3,
+            ..TrainOptions::default()
+        }
+    }
+
     /// The spam rows' summed values of the feature `name` in `artifact`'s spam-head naive Bayes
     /// part: what training (or an update) made of its counts.
     pub(crate) fn spam_sum(artifact: &ModelArtifact, name: &str) -> Result<f64, String> {
@@ -2382,11 +2392,8 @@ mod tests {
         );
         let train_with = |blend: f64| {
             let options = TrainOptions {
-                subword_vocab_size: 0,
-                max_features: 300,
-                folds: 3,
                 naive_bayes_blend: blend,
-                ..TrainOptions::default()
+                ..toy::small_options()
             };
             toy::train_on(&owned, &options)
         };
@@ -2446,11 +2453,8 @@ mod tests {
         );
         let train_with = |scale: f32| {
             let options = TrainOptions {
-                subword_vocab_size: 0,
-                max_features: 300,
-                folds: 3,
                 log_count_scale: scale,
-                ..TrainOptions::default()
+                ..toy::small_options()
             };
             toy::train_on(&owned, &options)
         };

@@ -597,7 +597,8 @@ mod tests {
     use crate::artifact::ArtifactError;
     use crate::scorer::{Model, Verdict};
     use crate::train::toy::{
-        Owned, assert_category_head_from_counts, corpus, labeled, message, spam_sum, train_on,
+        Owned, assert_category_head_from_counts, corpus, labeled, message, small_options, spam_sum,
+        train_on,
     };
     use crate::train::{Algorithm, NoProgress};
 
@@ -931,12 +932,7 @@ mod tests {
     #[test]
     fn the_spam_heads_naive_bayes_part_continues_from_the_stored_sums()
     -> Result<(), Box<dyn std::error::Error>> {
-        let options = TrainOptions {
-            subword_vocab_size: 0,
-            max_features: 300,
-            folds: 3,
-            ..TrainOptions::default()
-        };
+        let options = small_options();
         let parent = train_on(&old_data(), &options)?;
         let stored = parent
             .spam_naive_bayes
@@ -992,11 +988,8 @@ mod tests {
     fn new_rows_are_weighed_with_the_parents_count_scale() -> Result<(), Box<dyn std::error::Error>>
     {
         let options = TrainOptions {
-            subword_vocab_size: 0,
-            max_features: 300,
-            folds: 3,
             log_count_scale: 0.0,
-            ..TrainOptions::default()
+            ..small_options()
         };
         let parent = train_on(&old_data(), &options)?;
         // `viagra` three times in every new spam message, `cheap` once: with the parent's
