@@ -191,6 +191,13 @@ pub fn rows_fingerprint(rows: &[Row]) -> String {
 /// [`crate::input::kept_message_bytes`]), failing with the path of the first unreadable file.
 pub fn read_messages(rows: &[Row], max_bytes: usize) -> anyhow::Result<Vec<Vec<u8>>> {
     use rayon::prelude::*;
+    rows.par_iter()
+        .map(|row| read_message(row, max_bytes))
+        .collect()
+}
+
+/// The bytes of `row`'s message file, up to `max_bytes`.
+pub fn read_message(row: &Row, max_bytes: usize) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
     let read = |path: &Path| -> std::io::Result<Vec<u8>> {
         let file = std::fs::File::open(path)?;
@@ -200,11 +207,7 @@ pub fn read_messages(rows: &[Row], max_bytes: usize) -> anyhow::Result<Vec<Vec<u
         file.take(kept).read_to_end(&mut bytes)?;
         Ok(bytes)
     };
-    rows.par_iter()
-        .map(|row| {
-            read(&row.file).with_context(|| format!("cannot read message {}", row.file.display()))
-        })
-        .collect()
+    read(&row.file).with_context(|| format!("cannot read message {}", row.file.display()))
 }
 
 #[cfg(test)]

@@ -205,43 +205,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     init_logging(false);
-    let messages: Vec<ReplayMessage> = match &args.manifest {
-        Some(path) => {
-            let split = args.split.as_deref().map_or(Split::All, Split::Named);
-            let rows = manifest::read(path, split)?.rows;
-            // Whole, as from paths: see below.
-            let bytes = manifest::read_messages(&rows, usize::MAX)?;
-            rows.into_iter()
-                .zip(bytes)
-                .map(|(row, bytes)| ReplayMessage {
-                    label: Some(ReportedLabel {
-                        spam: row.spam,
-                        category: row.category,
-                    }),
-                    key: row.path,
-                    bytes,
-                })
-                .collect()
-        }
-        None => {
-            let label = args.label.map(|label| ReportedLabel {
-                spam: label == LabelArg::Spam,
-                category: None,
-            });
-            // Every message is loaded before producing, whole: replay is a loading tool, and
-            // its memory is the sum of the messages it sends.
-            let mut messages = Vec::new();
-            input::for_each_message(&args.paths, usize::MAX, |m| {
-                messages.push(ReplayMessage {
-                    key: file_name(&m.id),
-                    bytes: m.bytes,
-                    label,
-                });
-                Ok(())
-            })?;
-            messages
-        }
-    };
     let settings = ClientSettings {
         brokers: args.brokers.clone(),
         ..ClientSettings::default()
@@ -252,7 +215,26 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         FormatArg::Feedback => ReplayFormat::Feedback,
     };
     let started = std::time::Instant::now();
-    let sent = spamflow_stream::replay(&settings, &args.topic, messages, format, args.rate)?;
+    // A reading thread hands messages to the producer through a short queue: memory holds the
+    // queued messages, whatever the size of the input.
+    let (queue, messages) = std::sync::mpsc::sync_channel(REPLAY_QUEUE);
+    let (read, sent) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            read_replay_messages(args, |message| {
+                queue
+                    .send(message)
+                    .map_err(|_| anyhow::anyhow!("the producer stopped"))
+            })
+        });
+        let sent = spamflow_stream::replay(&settings, &args.topic, messages, format, args.rate);
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the reading thread panicked")));
+        (read, sent)
+    });
+    // A producer error first: it is why the reader stopped, if it did.
+    let sent = sent?;
+    read.with_context(|| format!("{sent} messages were sent before the input failed"))?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "replayed {sent} messages to {} in {seconds:.1} s ({:.0} msgs/s)",
@@ -260,6 +242,46 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         sent as f64 / seconds.max(1e-9)
     );
     Ok(())
+}
+
+/// Messages read ahead of the producer by `replay`.
+const REPLAY_QUEUE: usize = 64;
+
+/// Gives `send` every message `replay` sends, in order, whole (replay is a loading tool: it
+/// sends what it is given): the manifest's rows, or every message of the paths.
+fn read_replay_messages(
+    args: &ReplayArgs,
+    mut send: impl FnMut(ReplayMessage) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match &args.manifest {
+        Some(path) => {
+            let split = args.split.as_deref().map_or(Split::All, Split::Named);
+            for row in manifest::read(path, split)?.rows {
+                send(ReplayMessage {
+                    bytes: manifest::read_message(&row, usize::MAX)?,
+                    label: Some(ReportedLabel {
+                        spam: row.spam,
+                        category: row.category,
+                    }),
+                    key: row.path,
+                })?;
+            }
+            Ok(())
+        }
+        None => {
+            let label = args.label.map(|label| ReportedLabel {
+                spam: label == LabelArg::Spam,
+                category: None,
+            });
+            input::for_each_message(&args.paths, usize::MAX, |m| {
+                send(ReplayMessage {
+                    key: file_name(&m.id),
+                    bytes: m.bytes,
+                    label,
+                })
+            })
+        }
+    }
 }
 
 /// The key of a replayed file: its file name (`name#N` for the N-th message of an mbox).
@@ -287,4 +309,77 @@ pub fn tail(args: &TailArgs) -> anyhow::Result<()> {
         &mut out,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spamflow_model::Category;
+
+    fn replay_args(manifest: Option<PathBuf>, paths: Vec<String>) -> ReplayArgs {
+        ReplayArgs {
+            brokers: "127.0.0.1:9".into(),
+            topic: "t".into(),
+            manifest,
+            split: None,
+            rate: None,
+            format: FormatArg::Raw,
+            label: Some(LabelArg::Ham),
+            paths,
+        }
+    }
+
+    #[test]
+    fn replay_reads_in_order_and_stops_reading_when_the_producer_stops() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("a.eml"), "Subject: a\n\nA\n")?;
+        std::fs::write(dir.path().join("b.eml"), "Subject: b\n\nB\n")?;
+        let manifest = dir.path().join("m.csv");
+        std::fs::write(
+            &manifest,
+            "path,label,category\na.eml,spam,pharma\nb.eml,ham,\n",
+        )?;
+        let mbox = dir.path().join("box.mbox");
+        let envelope = "From x@example.com Mon Jan  1 00:00:00 2024\n";
+        std::fs::write(
+            &mbox,
+            format!("{envelope}Subject: 1\n\n1\n\n{envelope}Subject: 2\n\n2\n"),
+        )?;
+
+        let mut sent = Vec::new();
+        read_replay_messages(&replay_args(Some(manifest.clone()), vec![]), |m| {
+            sent.push((m.key, m.label));
+            Ok(())
+        })?;
+        let pharma = |spam| ReportedLabel {
+            spam,
+            category: spam.then_some(Category::Pharma),
+        };
+        assert_eq!(
+            sent,
+            [
+                ("a.eml".into(), Some(pharma(true))),
+                ("b.eml".into(), Some(pharma(false)))
+            ]
+        );
+
+        let mut keys = Vec::new();
+        let paths = vec![mbox.display().to_string()];
+        read_replay_messages(&replay_args(None, paths), |m| {
+            assert_eq!(m.label, Some(pharma(false)));
+            keys.push(m.key);
+            Ok(())
+        })?;
+        assert_eq!(keys, ["box.mbox#1", "box.mbox#2"]);
+
+        // A producer that stops (its queue closed) ends the reading at the next message.
+        let mut calls = 0;
+        let stopped = read_replay_messages(&replay_args(Some(manifest), vec![]), |_| {
+            calls += 1;
+            anyhow::bail!("the producer stopped")
+        });
+        assert!(stopped.is_err());
+        assert_eq!(calls, 1);
+        Ok(())
+    }
 }

@@ -117,6 +117,9 @@ impl ClientSettings {
     }
 }
 
+/// The producer buffer of [`replay`], in KiB.
+const REPLAY_BUFFER_KIB: &str = "65536";
+
 /// Publishes `(key, message bytes)` pairs to `topic` with an idempotent producer (acks=all),
 /// at most `rate` per second when given; returns how many were acknowledged.
 pub fn replay(
@@ -131,6 +134,9 @@ pub fn replay(
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "10")
+        // Unacknowledged records held by the client: 64 MiB (librdkafka's default is 1 GiB), so
+        // a large input is sent at the broker's pace without piling up in memory.
+        .set("queue.buffering.max.kbytes", REPLAY_BUFFER_KIB)
         .create_with_context(DeliveryCounter::default())
         .map_err(kafka("cannot create the producer"))?;
     if rate.is_some_and(|r| !(MIN_RATE..=f64::MAX).contains(&r)) {
