@@ -382,4 +382,26 @@ mod tests {
         assert_eq!(calls, 1);
         Ok(())
     }
+
+    #[test]
+    fn a_producer_that_fails_at_once_ends_a_replay_with_more_messages_than_its_queue()
+    -> anyhow::Result<()> {
+        // More messages than the reading thread may queue, and a rate the producer refuses
+        // before sending any: the reader, blocked on the full queue, must be released.
+        let dir = tempfile::tempdir()?;
+        let envelope = "From x@example.com Mon Jan  1 00:00:00 2024\n";
+        let mbox: String = (0..3 * REPLAY_QUEUE)
+            .map(|i| format!("{envelope}Subject: {i}\n\n{i}\n\n"))
+            .collect();
+        let path = dir.path().join("box.mbox");
+        std::fs::write(&path, mbox)?;
+        let mut args = replay_args(None, vec![path.display().to_string()]);
+        args.rate = Some(0.0);
+        let error = replay(&args)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(error.contains("--rate"), "{error}");
+        Ok(())
+    }
 }

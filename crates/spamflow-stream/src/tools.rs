@@ -117,8 +117,12 @@ impl ClientSettings {
     }
 }
 
-/// The producer buffer of [`replay`], in KiB.
+/// The producer buffer of [`replay`], in KiB. It must hold the largest record: librdkafka
+/// refuses records over `message.max.bytes` (1 MB by default) before they reach the buffer, but
+/// a larger `message.max.bytes` than this would wait for room forever.
 const REPLAY_BUFFER_KIB: &str = "65536";
+/// How long [`replay`] waits for the broker to acknowledge a record, in milliseconds.
+const REPLAY_DELIVERY_TIMEOUT_MS: &str = "60000";
 
 /// Publishes `(key, message bytes)` pairs to `topic` with an idempotent producer (acks=all),
 /// at most `rate` per second when given; returns how many were acknowledged.
@@ -137,19 +141,25 @@ pub fn replay(
         // Unacknowledged records held by the client: 64 MiB (librdkafka's default is 1 GiB), so
         // a large input is sent at the broker's pace without piling up in memory.
         .set("queue.buffering.max.kbytes", REPLAY_BUFFER_KIB)
+        // A record not acknowledged within a minute fails the replay (a broker that is down
+        // fails it after a minute, as the final flush did when every record was queued first).
+        .set("message.timeout.ms", REPLAY_DELIVERY_TIMEOUT_MS)
         .create_with_context(DeliveryCounter::default())
         .map_err(kafka("cannot create the producer"))?;
     if rate.is_some_and(|r| !(MIN_RATE..=f64::MAX).contains(&r)) {
         return Err(ToolError::Rate);
     }
-    let started = Instant::now();
     let mut sent = 0u64;
+    // With a rate, when the next record may go: a pause in the input does not let the records
+    // after it go out in a burst.
+    let mut next_due = Instant::now();
     for ReplayMessage { key, bytes, label } in messages {
         if let Some(rate) = rate {
-            let due = started + Duration::from_secs_f64(sent as f64 / rate);
+            let due = next_due.max(Instant::now());
             while Instant::now() < due {
                 producer.poll(due.saturating_duration_since(Instant::now()));
             }
+            next_due = due + Duration::from_secs_f64(1.0 / rate);
         }
         let payload = match format {
             ReplayFormat::Raw => bytes,
@@ -189,6 +199,10 @@ pub fn replay(
         .map_err(kafka("cannot send"))?;
         sent += 1;
         producer.poll(Duration::ZERO);
+        let failed = producer.context().failed();
+        if failed > 0 {
+            return Err(ToolError::Undelivered(failed));
+        }
     }
     producer
         .flush(Duration::from_secs(60))
