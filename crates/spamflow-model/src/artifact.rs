@@ -30,14 +30,15 @@ use crate::train::CategoryAlgorithm;
 pub const FORMAT_VERSION: u32 = 9;
 /// The oldest artifact format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"SPAMFLOW";
+const HEADER_LEN: usize = 8 + 4 + 8 + 32;
+
 /// What is wrong with `scale` as a [`ModelArtifact::log_count_scale`], if anything: a model's
 /// scale runs from presence only (0) to the full logarithm of the count (1).
 pub(crate) fn log_count_scale_problem(scale: f32) -> Option<String> {
     (!(0.0..=1.0).contains(&scale))
         .then(|| format!("the log count scale must be a number from 0 to 1, got {scale}"))
 }
-const MAGIC: &[u8; 8] = b"SPAMFLOW";
-const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 
 /// Why a model file was refused.
 #[derive(Debug, thiserror::Error)]

@@ -1856,11 +1856,16 @@ pub(crate) mod toy {
         }
     }
 
+    /// The row of the feature `name` in `artifact`.
+    pub(crate) fn feature_row(artifact: &ModelArtifact, name: &str) -> Result<usize, String> {
+        let row = artifact.feature_names.iter().position(|n| n == name);
+        row.ok_or(format!("no {name}"))
+    }
+
     /// The spam rows' summed values of the feature `name` in `artifact`'s spam-head naive Bayes
     /// part: what training (or an update) made of its counts.
     pub(crate) fn spam_sum(artifact: &ModelArtifact, name: &str) -> Result<f64, String> {
-        let row = artifact.feature_names.iter().position(|n| n == name);
-        let row = row.ok_or(format!("no {name}"))?;
+        let row = feature_row(artifact, name)?;
         let naive_bayes = artifact
             .spam_naive_bayes
             .as_ref()
@@ -2413,10 +2418,9 @@ mod tests {
         // 40 ham and 20 spam messages, each with its headerless copy.
         assert_eq!(nb.rows, [80, 40]);
         let n = blended.feature_hashes.len();
-        let row = |name: &str| blended.feature_names.iter().position(|f| f == name);
         let (viagra, agenda) = (
-            row("body:viagra").ok_or("viagra")?,
-            row("body:agenda").ok_or("agenda")?,
+            toy::feature_row(&blended, "body:viagra")?,
+            toy::feature_row(&blended, "body:agenda")?,
         );
         assert!(nb.sums[n + viagra] > 0.0 && nb.sums[viagra] == 0.0);
         assert!(nb.sums[agenda] > 0.0 && nb.sums[n + agenda] == 0.0);
@@ -2461,9 +2465,7 @@ mod tests {
         // `viagra` said once or four times beside `agenda`, as the model's score of it.
         let log_odds = |artifact: &ModelArtifact, viagra: f32| -> Result<f32, String> {
             let hash = |name: &str| {
-                let row = artifact.feature_names.iter().position(|n| n == name);
-                row.map(|row| artifact.feature_hashes[row])
-                    .ok_or(format!("no {name}"))
+                toy::feature_row(artifact, name).map(|row| artifact.feature_hashes[row])
             };
             let mut entries = vec![(hash("body:viagra")?, viagra), (hash("body:agenda")?, 1.0)];
             entries.sort_by_key(|&(hash, _)| hash);

@@ -597,8 +597,8 @@ mod tests {
     use crate::artifact::ArtifactError;
     use crate::scorer::{Model, Verdict};
     use crate::train::toy::{
-        Owned, assert_category_head_from_counts, corpus, labeled, message, small_options, spam_sum,
-        train_on,
+        Owned, assert_category_head_from_counts, corpus, feature_row, labeled, message,
+        small_options, spam_sum, train_on,
     };
     use crate::train::{Algorithm, NoProgress};
 
@@ -964,11 +964,7 @@ mod tests {
             assert!(after.iter().sum::<f64>() > before.iter().sum::<f64>() + 1.0);
         }
         // `kernel` occurs only in the old data: its sums stay as they were.
-        let kernel = parent
-            .feature_names
-            .iter()
-            .position(|name| name == "body:kernel")
-            .ok_or("body:kernel")?;
+        let kernel = feature_row(&parent, "body:kernel")?;
         assert_eq!(continued.sums[kernel], stored.sums[kernel]);
         assert_eq!(
             continued.sums[new_width + kernel],

@@ -199,19 +199,21 @@ pub fn replay(
         .map_err(kafka("cannot send"))?;
         sent += 1;
         producer.poll(Duration::ZERO);
-        let failed = producer.context().failed();
-        if failed > 0 {
-            return Err(ToolError::Undelivered(failed));
-        }
+        all_delivered(&producer)?;
     }
     producer
         .flush(Duration::from_secs(60))
         .map_err(kafka("cannot flush"))?;
-    let failed = producer.context().failed();
-    if failed > 0 {
-        return Err(ToolError::Undelivered(failed));
-    }
+    all_delivered(&producer)?;
     Ok(sent)
+}
+
+/// Fails when a record of `producer` could not be delivered.
+fn all_delivered(producer: &BaseProducer<DeliveryCounter>) -> Result<(), ToolError> {
+    match producer.context().failed() {
+        0 => Ok(()),
+        failed => Err(ToolError::Undelivered(failed)),
+    }
 }
 
 struct Assignments {
