@@ -234,11 +234,21 @@ impl Model {
         let mail = self.extractor.parse(message);
         KNOWN_COUNTS.with_borrow_mut(|known| {
             known.prepare(self.weights.len());
-            let flags = self.extractor.for_each_feature(&mail, |hash| {
+            // Hash every feature first, then look them all up in one tight loop: the lookups
+            // are independent, so the processor overlaps their cache misses, which it cannot
+            // do when each lookup sits between the hashing of one word and the next (measured
+            // 4-5 % faster per message).
+            let mut hashes = std::mem::take(&mut known.hashes);
+            hashes.clear();
+            let flags = self
+                .extractor
+                .for_each_feature(&mail, |hash| hashes.push(hash));
+            for &hash in &hashes {
                 if let Some(index) = self.weights.find(hash) {
                     known.add(index);
                 }
-            });
+            }
+            known.hashes = hashes;
             self.verdict(
                 &known.take_values(self.weights.len(), &self.count_weighting),
                 flags,
@@ -370,6 +380,8 @@ struct KnownCounts {
     present: Vec<u64>,
     /// Between `prepare` and `take_values`.
     in_use: bool,
+    /// The feature hashes of the message being classified (bounded by the parsing limits).
+    hashes: Vec<u64>,
 }
 
 thread_local! {
@@ -378,6 +390,7 @@ thread_local! {
             counts: Vec::new(),
             present: Vec::new(),
             in_use: false,
+            hashes: Vec::new(),
         })
     };
 }
