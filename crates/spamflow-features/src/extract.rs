@@ -91,8 +91,8 @@ pub struct FeatureConfig {
     /// the mailer and priority marks. Words of the other fields (`received`, `delivered-to`,
     /// mailing-list fields, `message-id`, local `x-` fields) mostly name the site that collected
     /// the training mail: its relays, mailboxes and lists. Without them a model ranks later mail
-    /// with about half the error and commercial ham far better (`dev/generalization.sh`, see the
-    /// README).
+    /// with about half the error and commercial ham far better (`dev/generalization.sh`, see
+    /// docs/generalization.md).
     pub header_word_fields: Vec<String>,
     /// Bytes of normalised subject + body given to the subword tokenizer (default 64; 0 turns
     /// subword features off). Bounded because subword encoding runs at a few MB/s.
@@ -102,7 +102,7 @@ pub struct FeatureConfig {
     /// version 8 have them). They describe the formatting habits of the period the training mail
     /// comes from: in 2002 ham was plain text and HTML meant spam, while later commercial and
     /// transactional ham is HTML too. Without them a model ranks later mail and commercial ham
-    /// better (`dev/generalization.sh`, see the README).
+    /// better (`dev/generalization.sh`, see docs/generalization.md).
     pub mime_structure: bool,
 }
 

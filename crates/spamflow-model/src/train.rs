@@ -189,7 +189,7 @@ pub struct TrainOptions {
     /// Seed for fold assignment and shuffling.
     pub seed: u64,
     /// The spam-head algorithm; `None` compares all by cross-validation and keeps the best
-    /// (default FTRL: it won that comparison, see the README). Written `"auto"` in options files.
+    /// (default FTRL: it won that comparison, see docs/spam-head.md). Written `"auto"` in options files.
     #[serde(with = "algorithm_or_auto")]
     pub algorithm: Option<Algorithm>,
     /// How messages become features.
@@ -214,8 +214,7 @@ pub struct TrainOptions {
     pub naive_bayes_alpha: f64,
     /// Weight of a naive Bayes model's log-odds added to the FTRL spam head's weights (0: FTRL
     /// alone). Both learn from the same rows; the sum is calibrated as one model. Applies to
-    /// FTRL only: `algorithm = "ftrl"`, and the FTRL candidate under `"auto"` (README, "Why FTRL
-    /// for the spam head").
+    /// FTRL only: `algorithm = "ftrl"`, and the FTRL candidate under `"auto"` (docs/spam-head.md).
     pub naive_bayes_blend: f64,
     /// FTRL passes over the data.
     pub ftrl_epochs: usize,
@@ -234,12 +233,12 @@ pub struct TrainOptions {
     pub category_iterations: u64,
     /// Also train both heads on a copy of every message without header features (the `hdr:`
     /// namespace: header words and facts), so that what a message says keeps its weight on mail
-    /// from servers and lists the model has never seen (README, "Generalisation to later mail").
+    /// from servers and lists the model has never seen (docs/generalization.md).
     /// Copies are learned from, never scored for validation or calibration.
     pub headerless_copies: bool,
     /// A feature counted `n` times in a message has the value `1 + log_count_scale * ln(n)`
     /// before the message's values are scaled to unit length: 1 is the usual logarithmic term
-    /// frequency, 0 presence only (README, "Generalisation to later mail"). From 0 to 1.
+    /// frequency, 0 presence only (docs/generalization.md). From 0 to 1.
     pub log_count_scale: f32,
 }
 

@@ -66,7 +66,7 @@ use crate::train::{
 /// the older base of 50 passes (0.30 % against 0.33 % after 10 epochs); for the new base they tie
 /// with 2,000 (0.161 % against 0.157 % after 40, 0.140 % against 0.145 % after 80). 3 calibration
 /// folds kept the held-out false positives at 0 where 5 and 10 let one through. Figures in the
-/// README ("Drift experiment"). Vocabulary
+/// docs/drift-experiment.md. Vocabulary
 /// coverage measured about 40-45 % on data like the model's own training data (a model keeps
 /// only its selected features) and 38 % on the drifted subsets; 25 % flags data the model barely
 /// knows.
