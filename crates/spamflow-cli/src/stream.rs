@@ -51,7 +51,7 @@ pub struct RunArgs {
     until_idle: Option<f64>,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     /// Kafka bootstrap servers.
     #[arg(long, default_value = "127.0.0.1:9092")]
@@ -218,23 +218,23 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     // A reading thread hands messages to the producer through a short queue: memory holds the
     // queued messages, whatever the size of the input.
     let (queue, messages) = std::sync::mpsc::sync_channel(REPLAY_QUEUE);
-    let (read, sent) = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            read_replay_messages(args, |message| {
-                queue
-                    .send(message)
-                    .map_err(|_| anyhow::anyhow!("the producer stopped"))
-            })
-        });
-        let sent = spamflow_stream::replay(&settings, &args.topic, messages, format, args.rate);
-        let read = reader
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the reading thread panicked")));
-        (read, sent)
+    let reader_args = args.clone();
+    let reader = std::thread::spawn(move || {
+        read_replay_messages(&reader_args, |message| {
+            queue
+                .send(message)
+                .map_err(|_| anyhow::anyhow!("the producer stopped"))
+        })
     });
-    // A producer error first: it is why the reader stopped, if it did.
-    let sent = sent?;
-    read.with_context(|| format!("{sent} messages were sent before the input failed"))?;
+    // A producer error is reported at once, without waiting for the reader: it stops at its
+    // next message, but it may be waiting for input that does not come (an idle pipe or
+    // terminal), and it ends with the process.
+    let sent = spamflow_stream::replay(&settings, &args.topic, messages, format, args.rate)?;
+    // The producer finished because the reader did: joining does not wait.
+    reader
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the reading thread panicked")))
+        .with_context(|| format!("{sent} messages were sent before the input failed"))?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "replayed {sent} messages to {} in {seconds:.1} s ({:.0} msgs/s)",
@@ -380,6 +380,37 @@ mod tests {
         });
         assert!(stopped.is_err());
         assert_eq!(calls, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_producer_error_is_reported_without_waiting_for_idle_input() -> anyhow::Result<()> {
+        // The input is a named pipe whose writer stays silent for 5 s: the reading thread waits
+        // on it, and a producer that fails at once must not wait with it. (The writer and the
+        // reader end on their own when the 5 s are up.)
+        let dir = tempfile::tempdir()?;
+        let pipe = dir.path().join("idle.pipe");
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status()?;
+        assert!(made.success(), "mkfifo failed");
+        let writer_pipe = pipe.clone();
+        std::thread::spawn(move || -> std::io::Result<()> {
+            let _open = std::fs::OpenOptions::new().write(true).open(writer_pipe)?;
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            Ok(())
+        });
+        let mut args = replay_args(None, vec![pipe.display().to_string()]);
+        args.rate = Some(0.0);
+        let started = std::time::Instant::now();
+        let error = replay(&args)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        let waited = started.elapsed();
+        assert!(error.contains("--rate"), "{error}");
+        assert!(
+            waited < std::time::Duration::from_secs(3),
+            "replay waited {waited:?} for an idle input after its producer failed"
+        );
         Ok(())
     }
 
