@@ -20,7 +20,7 @@ use crate::{input, load_model, manifest};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// TOML configuration file (every option and its default: README, "Configuration").
+    /// TOML configuration file (every option and its default: README, "Configuration reference").
     #[arg(long)]
     config: Option<PathBuf>,
     /// Kafka bootstrap servers (overrides `brokers`).

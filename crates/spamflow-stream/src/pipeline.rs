@@ -202,6 +202,51 @@ pub struct Pipeline {
     abort_streak: u32,
 }
 
+/// The consumer's and the producer's librdkafka properties: spamflow's own first, then the
+/// `[kafka]` table (both clients), then `[consumer]` or `[producer]`, each overriding what came
+/// before.
+fn client_configs(config: &RunConfig) -> (ClientConfig, ClientConfig) {
+    let mut consumer = ClientConfig::new();
+    consumer
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "false")
+        .set("statistics.interval.ms", "5000");
+    let mut producer = ClientConfig::new();
+    producer
+        .set("bootstrap.servers", &config.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.max.bytes", "16777216")
+        .set("allow.auto.create.topics", "false");
+    if config.delivery == Delivery::ExactlyOnce {
+        let id = config.transactional_id.clone().unwrap_or_else(|| {
+            format!(
+                "spamflow-{}-{}",
+                config.group,
+                uuid::Uuid::new_v4().simple()
+            )
+        });
+        producer.set("transactional.id", id);
+    }
+    for (key, value) in &config.kafka {
+        consumer.set(key, value);
+        producer.set(key, value);
+    }
+    for (key, value) in &config.consumer {
+        consumer.set(key, value);
+    }
+    for (key, value) in &config.producer {
+        producer.set(key, value);
+    }
+    (consumer, producer)
+}
+
 impl Pipeline {
     /// Connects to Kafka, subscribes and (exactly-once) initialises transactions. `slot` serves;
     /// `shadow`, when given, is scored beside it for comparison.
@@ -211,43 +256,7 @@ impl Pipeline {
         shadow: Option<ModelSlot>,
         health: Arc<Health>,
     ) -> Result<Self, RunError> {
-        let mut common = ClientConfig::new();
-        common.set("bootstrap.servers", &config.brokers);
-        for (key, value) in &config.kafka {
-            common.set(key, value);
-        }
-        let mut consumer_config = common.clone();
-        consumer_config
-            .set("group.id", &config.group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "false")
-            .set("statistics.interval.ms", "5000");
-        for (key, value) in &config.consumer {
-            consumer_config.set(key, value);
-        }
-        let mut producer_config = common;
-        producer_config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.max.bytes", "16777216")
-            .set("allow.auto.create.topics", "false");
-        if config.delivery == Delivery::ExactlyOnce {
-            let id = config.transactional_id.clone().unwrap_or_else(|| {
-                format!(
-                    "spamflow-{}-{}",
-                    config.group,
-                    uuid::Uuid::new_v4().simple()
-                )
-            });
-            producer_config.set("transactional.id", id);
-        }
-        for (key, value) in &config.producer {
-            producer_config.set(key, value);
-        }
+        let (consumer_config, producer_config) = client_configs(&config);
         let consumer: ServiceConsumer = consumer_config
             .create_with_context(ConsumerHooks {
                 revoked: Mutex::new(Vec::new()),
@@ -845,6 +854,37 @@ mod tests {
             timestamp_ms: None,
             consumed_at_us: 0,
         }
+    }
+
+    #[test]
+    fn client_tables_override_spamflow_settings_kafka_first_then_each_client() {
+        let mut config = RunConfig::default();
+        config.kafka.insert("linger.ms".into(), "50".into());
+        config
+            .kafka
+            .insert("security.protocol".into(), "ssl".into());
+        config.kafka.insert("fetch.max.bytes".into(), "1000".into());
+        config
+            .consumer
+            .insert("fetch.max.bytes".into(), "2000".into());
+        config
+            .consumer
+            .insert("isolation.level".into(), "read_uncommitted".into());
+        config.producer.insert("acks".into(), "1".into());
+        let (consumer, producer) = client_configs(&config);
+        // `[kafka]` reaches both clients and overrides spamflow's own settings...
+        assert_eq!(producer.get("linger.ms"), Some("50"));
+        assert_eq!(consumer.get("security.protocol"), Some("ssl"));
+        assert_eq!(producer.get("security.protocol"), Some("ssl"));
+        // ...and a client's own table overrides `[kafka]` and spamflow's settings.
+        assert_eq!(consumer.get("fetch.max.bytes"), Some("2000"));
+        assert_eq!(producer.get("fetch.max.bytes"), Some("1000"));
+        assert_eq!(consumer.get("isolation.level"), Some("read_uncommitted"));
+        assert_eq!(producer.get("acks"), Some("1"));
+        // Untouched settings stay spamflow's.
+        assert_eq!(consumer.get("enable.auto.commit"), Some("false"));
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
+        assert_eq!(consumer.get("group.id"), Some(config.group.as_str()));
     }
 
     #[test]
