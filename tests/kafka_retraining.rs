@@ -291,6 +291,19 @@ fn promote_and_rollback_switch_the_served_model_without_loss_or_duplicates() {
     let listed = spamflow_ok(&["models", "--registry", registry_arg, "list"]);
     assert!(listed.contains("* sf-registry-a"), "{listed}");
     assert!(listed.contains("  sf-registry-b"), "{listed}");
+    // Each row shows the size of the registered file, in MB.
+    let first_mb = format!(
+        "{:.2}",
+        std::fs::metadata(&first).unwrap().len() as f64 / 1e6
+    );
+    let first_row = listed
+        .lines()
+        .find(|line| line.contains("sf-registry-a"))
+        .unwrap_or_default();
+    assert!(
+        first_row.split_whitespace().any(|field| field == first_mb),
+        "{first_mb} MB in {listed}"
+    );
 
     let (service, http) = Service::with_metrics(
         dir.path(),

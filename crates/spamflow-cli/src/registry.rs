@@ -47,8 +47,8 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<()> {
             let history = registry.history()?;
             writeln!(
                 out,
-                "  {:<18} {:<21} {:<12} {:>8} {:>10} {:<18} promoted",
-                "id", "created", "algorithm", "messages", "CV 1-AUC%", "parent"
+                "  {:<18} {:<21} {:<12} {:>8} {:>10} {:>8} {:<18} promoted",
+                "id", "created", "algorithm", "messages", "CV 1-AUC%", "MB", "parent"
             )?;
             for model in registry.list()? {
                 let m = &model.metadata;
@@ -59,7 +59,7 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<()> {
                     .map_or("-", |p| p.at.as_str());
                 writeln!(
                     out,
-                    "{} {:<18} {:<21} {:<12} {:>8} {:>10.4} {:<18} {}",
+                    "{} {:<18} {:<21} {:<12} {:>8} {:>10.4} {:>8.2} {:<18} {}",
                     if current.as_deref() == Some(model.id.as_str()) {
                         '*'
                     } else {
@@ -70,6 +70,7 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<()> {
                     m.algorithm,
                     m.training_data.messages,
                     (1.0 - m.validation.roc_auc) * 100.0,
+                    model.size as f64 / 1e6,
                     m.parent_model_id.as_deref().unwrap_or("-"),
                     promoted
                 )?;

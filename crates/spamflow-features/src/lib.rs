@@ -17,8 +17,6 @@ pub use extract::{
     Extraction, FeatureConfig, FeatureExtractor, FeatureNames, Namespace, SparseFeatures,
 };
 pub use flags::Flags;
-pub use html::{HtmlText, html_to_text};
 pub use limits::Limits;
-pub use normalize::{normalize_text, words};
 pub use parse::{Attachment, ParsedMail, delivery_recipients, message_id, parse_mail};
 pub use subword::{SubwordError, SubwordTokenizer};

@@ -6,8 +6,10 @@ use serde::Serialize;
 use crate::category::Category;
 
 /// Area under the ROC curve of `scores` against `labels` (true = positive), ties counted half.
-/// Returns NaN when one class is missing.
+/// Returns NaN when one class is missing. Like every ranking metric here, it reads
+/// `(score, label)` pairs: entries of the longer slice beyond the shorter one are ignored.
 pub fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
+    let (scores, labels) = paired(scores, labels);
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
     let positives = labels.iter().filter(|&&l| l).count();
@@ -33,6 +35,7 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
 
 /// Points `(false-positive rate, true-positive rate)` of the ROC curve, one per distinct score.
 pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
+    let (scores, labels) = paired(scores, labels);
     let (positives, negatives) = class_counts(labels);
     sweep(scores, labels)
         .map(|(tp, fp)| {
@@ -46,6 +49,7 @@ pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
 
 /// Points `(recall, precision)` of the precision-recall curve, one per distinct score.
 pub fn pr_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
+    let (scores, labels) = paired(scores, labels);
     let (positives, _) = class_counts(labels);
     sweep(scores, labels)
         .filter(|(tp, fp)| tp + fp > 0)
@@ -65,6 +69,12 @@ pub fn recall_at_fpr(scores: &[f64], labels: &[bool], max_fpr: f64) -> f64 {
         .filter(|(fpr, _)| *fpr <= max_fpr)
         .map(|(_, tpr)| tpr)
         .fold(0.0, f64::max)
+}
+
+/// `scores` and `labels` cut to the same length.
+fn paired<'a>(scores: &'a [f64], labels: &'a [bool]) -> (&'a [f64], &'a [bool]) {
+    let n = scores.len().min(labels.len());
+    (&scores[..n], &labels[..n])
 }
 
 fn class_counts(labels: &[bool]) -> (usize, usize) {
@@ -385,6 +395,24 @@ mod tests {
         assert_eq!(roc_auc(&[0.5; 4], &labels), 0.5);
         assert_eq!(roc_auc(&[0.1, 0.6, 0.5, 0.9], &labels), 0.75);
         assert!(roc_auc(&[0.1], &[true]).is_nan());
+    }
+
+    #[test]
+    fn ranking_metrics_read_pairs_up_to_the_shorter_slice() {
+        let labels = [false, false, true, true];
+        let scores = [0.1, 0.2, 0.8, 0.9];
+        // Extra scores or labels are ignored, not indexed past the end.
+        assert_eq!(roc_auc(&[0.1, 0.2, 0.8, 0.9, 0.0], &labels), 1.0);
+        assert_eq!(roc_auc(&scores, &[false, false, true, true, true]), 1.0);
+        assert_eq!(
+            roc_curve(&[0.1, 0.2, 0.8], &labels),
+            roc_curve(&[0.1, 0.2, 0.8], &labels[..3])
+        );
+        assert_eq!(
+            pr_curve(&scores[..2], &labels),
+            pr_curve(&scores[..2], &labels[..2])
+        );
+        assert_eq!(recall_at_fpr(&scores, &labels[..3], 0.0), 1.0);
     }
 
     #[test]

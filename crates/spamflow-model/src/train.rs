@@ -361,7 +361,23 @@ pub fn train(
     let labels: Vec<bool> = messages.iter().map(|m| m.spam).collect();
     let spam = labels.iter().filter(|&&s| s).count();
     let ham = labels.len() - spam;
-    let needed = options.folds.max(2);
+    if options.folds < 2 {
+        return Err(TrainError::InvalidOption {
+            name: "folds",
+            reason: format!(
+                "cross-validation needs at least 2 folds, got {}",
+                options.folds
+            ),
+        });
+    }
+    let share = options.category_feature_share;
+    if !(0.0..=1.0).contains(&share) {
+        return Err(TrainError::InvalidOption {
+            name: "category_feature_share",
+            reason: format!("the share must be a number from 0 to 1, got {share}"),
+        });
+    }
+    let needed = options.folds;
     if spam < needed || ham < needed {
         return Err(TrainError::TooFewMessages { needed, spam, ham });
     }
@@ -2339,6 +2355,55 @@ mod tests {
                 .is_err_and(|e| e.to_string().ends_with("naive_bayes, ftrl)"))
         );
         Ok(())
+    }
+
+    #[test]
+    fn too_few_folds_and_a_feature_share_outside_0_to_1_are_refused() {
+        let owned = corpus(&[("a", "x y", true, None), ("b", "z w", false, None)], 6);
+        let bad = [
+            (
+                "folds",
+                TrainOptions {
+                    folds: 0,
+                    ..TrainOptions::default()
+                },
+            ),
+            (
+                "folds",
+                TrainOptions {
+                    folds: 1,
+                    ..TrainOptions::default()
+                },
+            ),
+            (
+                "category_feature_share",
+                TrainOptions {
+                    category_feature_share: 1.5,
+                    ..TrainOptions::default()
+                },
+            ),
+            (
+                "category_feature_share",
+                TrainOptions {
+                    category_feature_share: f64::NAN,
+                    ..TrainOptions::default()
+                },
+            ),
+        ];
+        for (name, options) in bad {
+            let error = train(
+                &labeled(&owned),
+                &options,
+                None,
+                "2026-01-01T00:00:00Z",
+                TrainingData::default(),
+                &NoProgress,
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(error.contains(&format!("invalid option {name}")), "{error}");
+        }
     }
 
     #[test]
