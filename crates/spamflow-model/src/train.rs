@@ -2015,7 +2015,7 @@ pub(crate) mod toy {
 
 #[cfg(test)]
 mod tests {
-    use super::toy::{corpus, labeled, message};
+    use super::toy::{corpus, labeled, message, train_on};
     use super::*;
     use crate::scorer::Model;
     use ndarray::{Axis, array};
@@ -2391,17 +2391,10 @@ mod tests {
             ),
         ];
         for (name, options) in bad {
-            let error = train(
-                &labeled(&owned),
-                &options,
-                None,
-                "2026-01-01T00:00:00Z",
-                TrainingData::default(),
-                &NoProgress,
-            )
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+            let error = train_on(&owned, &options)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(error.contains(&format!("invalid option {name}")), "{error}");
         }
     }
@@ -2414,17 +2407,10 @@ mod tests {
                 naive_bayes_alpha: alpha,
                 ..TrainOptions::default()
             };
-            let error = train(
-                &labeled(&owned),
-                &options,
-                None,
-                "2026-01-01T00:00:00Z",
-                TrainingData::default(),
-                &NoProgress,
-            )
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+            let error = train_on(&owned, &options)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(
                 error.contains("invalid option naive_bayes_alpha"),
                 "{error}"
