@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: sets up what a fresh machine lacks (build packages, the Kafka jars), starts a
-# local Apache Kafka broker, runs formatting, lint and compose checks and every test of the
-# workspace (unit, property, CLI and end-to-end tests on the real broker), then stops the broker.
+# local Apache Kafka broker, runs formatting, lint and compose checks, two minutes of fuzzing
+# (dev/fuzz.sh) and every test of the workspace (unit, property, CLI and end-to-end tests on the
+# real broker), then stops the broker.
 # Needs ../shared/corpora/spamassassin beside the repository, Java 17 and Maven.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,8 @@ bash dev/check-compose.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --quiet -p spamflow-cli
+# Two minutes of fuzzing the parse-to-features path (skipped without the nightly toolchain).
+bash dev/fuzz.sh
 # A broker of its own for the end-to-end tests: its own port and a fresh data folder.
 KAFKA_PORT=${SPAMFLOW_TEST_KAFKA_PORT:-19092}
 spamflow_start_broker

@@ -716,13 +716,7 @@ fn select_features(
     let labeled_spam: f64 = category_sizes.iter().sum();
 
     let ranked = |score: &dyn Fn(&Frequencies) -> f64| -> Vec<u64> {
-        let mut scored: Vec<(f64, u64)> = frequencies
-            .iter()
-            .map(|(&h, f)| (score(f), h))
-            .filter(|(s, _)| *s > 0.0)
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        scored.into_iter().map(|(_, h)| h).collect()
+        best_first(frequencies.iter().map(|(&h, f)| (h, score(f))))
     };
     let category_quota = (options.max_features as f64 * options.category_feature_share) as usize;
     let spam_quota = options.max_features - category_quota;
@@ -759,6 +753,17 @@ fn select_features(
         vocabulary: chosen,
         category_columns,
     }
+}
+
+/// The hashes of `scored` `(hash, score)` pairs with a positive score, best first; equal scores
+/// in hash order, so the ranking does not depend on the order they came in.
+pub(crate) fn best_first(scored: impl Iterator<Item = (u64, f64)>) -> Vec<u64> {
+    let mut scored: Vec<(f64, u64)> = scored
+        .filter(|(_, score)| *score > 0.0)
+        .map(|(hash, score)| (score, hash))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().map(|(_, hash)| hash).collect()
 }
 
 /// Chi-squared statistic of a feature present in `a` of `n1` positives and `b` of `n0` negatives,

@@ -53,9 +53,10 @@ use crate::metrics::{binary_metrics, category_report, roc_auc};
 use crate::scorer::{CountWeighting, sigmoid};
 use crate::train::{
     CategoryAlgorithm, CategorySums, Extracted, FtrlHyper, LabeledMessage, SpamNaiveBayesPart,
-    SpamRows, SparseRows, TrainError, TrainOptions, TrainProgress, TrainingRows, chi_squared,
-    choose_threshold, count_messages, extract_all, fit_category_head, fold_assignment, ftrl_passes,
-    model_id, online_state, platt_scaling, spread_category_weights, stored_temperature,
+    SpamRows, SparseRows, TrainError, TrainOptions, TrainProgress, TrainingRows, best_first,
+    chi_squared, choose_threshold, count_messages, extract_all, fit_category_head, fold_assignment,
+    ftrl_passes, model_id, online_state, platt_scaling, spread_category_weights,
+    stored_temperature,
 };
 
 /// Update settings. `Default` gives the documented defaults, chosen with `dev/drift-experiment.sh
@@ -503,23 +504,19 @@ fn new_features<'a>(
     }
     let n_spam = labels.iter().filter(|&&s| s).count() as f64;
     let n_ham = labels.len() as f64 - n_spam;
-    let mut scored: Vec<(f64, u64)> = frequencies
-        .into_iter()
-        .filter(|(_, f)| f[0] + f[1] >= options.min_document_frequency)
-        .map(|(h, f)| {
-            (
-                chi_squared(f64::from(f[0]), f64::from(f[1]), n_spam, n_ham),
-                h,
-            )
-        })
-        .filter(|(score, _)| *score > 0.0)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored
-        .into_iter()
-        .take(options.max_new_features)
-        .map(|(_, h)| h)
-        .collect()
+    let mut ranked = best_first(
+        frequencies
+            .into_iter()
+            .filter(|(_, f)| f[0] + f[1] >= options.min_document_frequency)
+            .map(|(h, f)| {
+                (
+                    h,
+                    chi_squared(f64::from(f[0]), f64::from(f[1]), n_spam, n_ham),
+                )
+            }),
+    );
+    ranked.truncate(options.max_new_features);
+    ranked
 }
 
 /// The FTRL hyper-parameters, the starting model over `n_features` rows (new rows zero) and
