@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the parse-to-features path (crates/spamflow-features/fuzz, target parse_to_features) for
 # FUZZ_SECONDS (default 120; 0 skips), seeded with the unit-test fixtures and dev/modern-mail.
-# Needs the nightly toolchain and cargo-fuzz; without them it says so and skips (they cannot be
-# installed here: rustup's servers are not reachable, only the package registries). A crash or a
+# Needs the nightly toolchain and cargo-fuzz (this machine has both); without them it says so and
+# skips: they cannot be installed by the script, as rustup's servers are not reachable here, only
+# the package registries. A crash or a
 # failed check ends it with libFuzzer's report and the failing input under fuzz/artifacts/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,20 +17,19 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   exit 0
 fi
 corpus=$(mktemp -d)
-trap 'rm -rf "$corpus"' EXIT
+log=$(mktemp)
+trap 'rm -rf "$corpus" "$log"' EXIT
 cp "$root"/crates/spamflow-features/tests/fixtures/* "$root"/dev/modern-mail/* "$corpus"/
 cd "$root/crates/spamflow-features"
 # -O: release build without debug assertions (see the fuzz crate's Cargo.toml).
-log="$corpus.log"
 status=0
 cargo +nightly fuzz run -O parse_to_features "$corpus" -- \
   -max_total_time="$seconds" -dict=fuzz/parse_to_features.dict -print_final_stats=1 \
   >"$log" 2>&1 || status=$?
 if ((status == 0)); then
-  grep -E '^(Done|stat::)' "$log"
+  grep -E '^(Done|stat::)' "$log" || true
 else
   tail -80 "$log"
 fi
-rm -f "$log"
 echo "fuzz: parse_to_features for ${seconds} s, exit $status"
 exit "$status"

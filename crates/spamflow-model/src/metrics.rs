@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::category::Category;
 
 /// Area under the ROC curve of `scores` against `labels` (true = positive), ties counted half.
-/// Returns NaN when one class is missing. Like every ranking metric here, it reads
+/// Returns NaN when one class is missing. Like [`roc_curve`] and [`pr_curve`], it reads
 /// `(score, label)` pairs: entries of the longer slice beyond the shorter one are ignored.
 pub fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
     let (scores, labels) = paired(scores, labels);

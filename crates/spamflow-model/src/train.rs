@@ -371,10 +371,12 @@ pub fn train(
         });
     }
     let share = options.category_feature_share;
-    if !(0.0..=1.0).contains(&share) {
+    if !(0.0..1.0).contains(&share) {
         return Err(TrainError::InvalidOption {
             name: "category_feature_share",
-            reason: format!("the share must be a number from 0 to 1, got {share}"),
+            reason: format!(
+                "the share must be a number from 0 up to (not including) 1, got {share}"
+            ),
         });
     }
     let needed = options.folds;
@@ -2363,7 +2365,7 @@ mod tests {
     }
 
     #[test]
-    fn too_few_folds_and_a_feature_share_outside_0_to_1_are_refused() {
+    fn too_few_folds_and_a_feature_share_outside_0_to_1_exclusive_are_refused() {
         let owned = corpus(&[("a", "x y", true, None), ("b", "z w", false, None)], 6);
         let bad = [
             (
@@ -2384,6 +2386,13 @@ mod tests {
                 "category_feature_share",
                 TrainOptions {
                     category_feature_share: 1.5,
+                    ..TrainOptions::default()
+                },
+            ),
+            (
+                "category_feature_share",
+                TrainOptions {
+                    category_feature_share: 1.0,
                     ..TrainOptions::default()
                 },
             ),

@@ -204,12 +204,11 @@ pub struct Pipeline {
 
 /// The consumer's and the producer's librdkafka properties: spamflow's own first, then the
 /// `[kafka]` table (both clients), then `[consumer]` or `[producer]`, each overriding what came
-/// before.
+/// before; `bootstrap.servers` and `group.id` always come from `brokers` and `group`, which the
+/// default transactional id is made of too.
 fn client_configs(config: &RunConfig) -> (ClientConfig, ClientConfig) {
     let mut consumer = ClientConfig::new();
     consumer
-        .set("bootstrap.servers", &config.brokers)
-        .set("group.id", &config.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -218,7 +217,6 @@ fn client_configs(config: &RunConfig) -> (ClientConfig, ClientConfig) {
         .set("statistics.interval.ms", "5000");
     let mut producer = ClientConfig::new();
     producer
-        .set("bootstrap.servers", &config.brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
@@ -244,6 +242,10 @@ fn client_configs(config: &RunConfig) -> (ClientConfig, ClientConfig) {
     for (key, value) in &config.producer {
         producer.set(key, value);
     }
+    consumer
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group);
+    producer.set("bootstrap.servers", &config.brokers);
     (consumer, producer)
 }
 
@@ -871,6 +873,10 @@ mod tests {
             .consumer
             .insert("isolation.level".into(), "read_uncommitted".into());
         config.producer.insert("acks".into(), "1".into());
+        config.kafka.insert("group.id".into(), "other".into());
+        config
+            .kafka
+            .insert("bootstrap.servers".into(), "elsewhere:9092".into());
         let (consumer, producer) = client_configs(&config);
         // `[kafka]` reaches both clients and overrides spamflow's own settings...
         assert_eq!(producer.get("linger.ms"), Some("50"));
@@ -884,7 +890,16 @@ mod tests {
         // Untouched settings stay spamflow's.
         assert_eq!(consumer.get("enable.auto.commit"), Some("false"));
         assert_eq!(producer.get("enable.idempotence"), Some("true"));
+        // Brokers and group are spamflow's options, whatever the tables say.
         assert_eq!(consumer.get("group.id"), Some(config.group.as_str()));
+        assert_eq!(
+            consumer.get("bootstrap.servers"),
+            Some(config.brokers.as_str())
+        );
+        assert_eq!(
+            producer.get("bootstrap.servers"),
+            Some(config.brokers.as_str())
+        );
     }
 
     #[test]
