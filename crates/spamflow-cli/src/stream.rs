@@ -329,6 +329,22 @@ mod tests {
         }
     }
 
+    /// Replays `input` with a rate the producer refuses before sending anything, and checks
+    /// that the replay fails saying so.
+    fn replay_refusing_its_rate(input: &Path) -> anyhow::Result<()> {
+        let mut args = replay_args(None, vec![input.display().to_string()]);
+        args.rate = Some(0.0);
+        let error = replay(&args)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        anyhow::ensure!(
+            error.contains("--rate"),
+            "replay did not refuse its rate: {error}"
+        );
+        Ok(())
+    }
+
     #[test]
     fn replay_reads_in_order_and_stops_reading_when_the_producer_stops() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
@@ -398,15 +414,9 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_secs(5));
             Ok(())
         });
-        let mut args = replay_args(None, vec![pipe.display().to_string()]);
-        args.rate = Some(0.0);
         let started = std::time::Instant::now();
-        let error = replay(&args)
-            .err()
-            .map(|e| format!("{e:#}"))
-            .unwrap_or_default();
+        replay_refusing_its_rate(&pipe)?;
         let waited = started.elapsed();
-        assert!(error.contains("--rate"), "{error}");
         assert!(
             waited < std::time::Duration::from_secs(3),
             "replay waited {waited:?} for an idle input after its producer failed"
@@ -426,13 +436,6 @@ mod tests {
             .collect();
         let path = dir.path().join("box.mbox");
         std::fs::write(&path, mbox)?;
-        let mut args = replay_args(None, vec![path.display().to_string()]);
-        args.rate = Some(0.0);
-        let error = replay(&args)
-            .err()
-            .map(|e| format!("{e:#}"))
-            .unwrap_or_default();
-        assert!(error.contains("--rate"), "{error}");
-        Ok(())
+        replay_refusing_its_rate(&path)
     }
 }

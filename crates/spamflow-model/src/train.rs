@@ -2367,42 +2367,20 @@ mod tests {
     #[test]
     fn too_few_folds_and_a_feature_share_outside_0_to_1_exclusive_are_refused() {
         let owned = corpus(&[("a", "x y", true, None), ("b", "z w", false, None)], 6);
+        let folds = |folds| TrainOptions {
+            folds,
+            ..TrainOptions::default()
+        };
+        let share = |category_feature_share| TrainOptions {
+            category_feature_share,
+            ..TrainOptions::default()
+        };
         let bad = [
-            (
-                "folds",
-                TrainOptions {
-                    folds: 0,
-                    ..TrainOptions::default()
-                },
-            ),
-            (
-                "folds",
-                TrainOptions {
-                    folds: 1,
-                    ..TrainOptions::default()
-                },
-            ),
-            (
-                "category_feature_share",
-                TrainOptions {
-                    category_feature_share: 1.5,
-                    ..TrainOptions::default()
-                },
-            ),
-            (
-                "category_feature_share",
-                TrainOptions {
-                    category_feature_share: 1.0,
-                    ..TrainOptions::default()
-                },
-            ),
-            (
-                "category_feature_share",
-                TrainOptions {
-                    category_feature_share: f64::NAN,
-                    ..TrainOptions::default()
-                },
-            ),
+            ("folds", folds(0)),
+            ("folds", folds(1)),
+            ("category_feature_share", share(1.5)),
+            ("category_feature_share", share(1.0)),
+            ("category_feature_share", share(f64::NAN)),
         ];
         for (name, options) in bad {
             let error = train_on(&owned, &options)
