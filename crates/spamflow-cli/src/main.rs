@@ -618,6 +618,15 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
+        "word lists        {}",
+        if artifact.feature_config.lexicons {
+            "on (subject and body words on the lists of kinds of spam add lex: features)"
+        } else {
+            "off"
+        }
+    )?;
+    writeln!(
+        out,
         "count weighting   1 + {} ln(count) per feature, before unit length",
         artifact.log_count_scale
     )?;

@@ -254,6 +254,7 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
         "{text}"
     );
     assert!(text.contains("mime structure    off\n"), "{text}");
+    assert!(text.contains("word lists        on ("), "{text}");
 
     // The options the model records train the same model again.
     let recorded = ok(&["inspect", "--options", model.to_str().unwrap()]);
@@ -289,6 +290,9 @@ fn a_model_from_an_older_format_keeps_its_header_words_in_inspect_and_its_option
     let options = ok(&["inspect", "--options", old]);
     assert!(options.contains("header_words = false\n"), "{options}");
     assert!(options.contains("mime_structure = true\n"), "{options}");
+    // Nor had it word-list features, as no build before format version 10.
+    assert!(text.contains("word lists        off\n"), "{text}");
+    assert!(options.contains("lexicons = false\n"), "{options}");
     // It weighed counts as every build before format version 9, and retraining must too.
     assert!(text.contains("count weighting   1 + 1 ln(count)"), "{text}");
     assert!(options.contains("log_count_scale = 1.0\n"), "{options}");
@@ -572,7 +576,7 @@ fn update_improves_a_weak_model_and_compare_gates_on_quality() {
         inspected["metadata"]["parent_model_id"],
         weak_id["metadata"]["model_id"]
     );
-    assert_eq!(inspected["format_version"], 9);
+    assert_eq!(inspected["format_version"], 10);
     assert_eq!(inspected["incremental_update"], "exact");
     // New rows are weighed as the parent's: the update keeps its count scale.
     assert_eq!(weak_id["log_count_scale"], 0.25);

@@ -8,6 +8,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::flags::Flags;
 use crate::html::floor_char_boundary;
+use crate::lexicon::BODY_LEXICON;
 use crate::limits::Limits;
 use crate::normalize::{normalize_text, words};
 use crate::parse::{ParsedMail, base_domain, parse_mail, url_host};
@@ -35,6 +36,8 @@ pub enum Namespace {
     Meta,
     /// A subword of the tokenizer shipped with the model.
     Subword,
+    /// A word list of a kind of spam that a subject or body word belongs to.
+    Lexicon,
 }
 
 impl Namespace {
@@ -50,6 +53,7 @@ impl Namespace {
             Namespace::Attachment => "att",
             Namespace::Meta => "meta",
             Namespace::Subword => "sw",
+            Namespace::Lexicon => "lex",
         }
     }
 
@@ -65,6 +69,7 @@ impl Namespace {
             Namespace::Attachment => 0x1007,
             Namespace::Meta => 0x1008,
             Namespace::Subword => 0x1009,
+            Namespace::Lexicon => 0x100a,
         }
     }
 }
@@ -104,6 +109,13 @@ pub struct FeatureConfig {
     /// transactional ham is HTML too. Without them a model ranks later mail and commercial ham
     /// better (`dev/generalization.sh`, see docs/generalization.md).
     pub mime_structure: bool,
+    /// Features for the word lists of kinds of spam (`lex:pharma`, `lex:mortgage`, ...; default
+    /// true; models before format version 10 have none): one per subject or body word that is on
+    /// a list. Written from knowledge of spam, not learned, they carry the words a corpus lacks
+    /// (drug and software names of a later season) on the weight the list earned from the words
+    /// it has. With them a model ranks later mail and names its kind better
+    /// (`dev/generalization.sh`, see docs/generalization.md).
+    pub lexicons: bool,
 }
 
 impl Default for FeatureConfig {
@@ -134,6 +146,7 @@ impl Default for FeatureConfig {
             header_word_fields: DEFAULT_HEADER_WORD_FIELDS.map(str::to_owned).to_vec(),
             subword_window_bytes: 64,
             mime_structure: false,
+            lexicons: true,
         }
     }
 }
@@ -307,7 +320,13 @@ impl FeatureExtractor {
 
         let mut normalized = String::new();
         normalize_text(&mail.subject, &mut normalized);
-        let subject_stats = words(&normalized, 200, |w| sink.add(Namespace::Subject, w));
+        let lexicon = self.config.lexicons.then(|| &*BODY_LEXICON);
+        let subject_stats = words(&normalized, 200, |w| {
+            sink.add(Namespace::Subject, w);
+            if let Some(list) = lexicon.and_then(|l| l.list_of(body_word_hash(w))) {
+                sink.add(Namespace::Lexicon, list);
+            }
+        });
         if mail.subject.is_empty() {
             sink.add(Namespace::Meta, "no_subject");
         }
@@ -323,7 +342,10 @@ impl FeatureExtractor {
         let mut previous = String::new();
         let word_pairs = self.config.word_pairs;
         let word_stats = words(&normalized, self.config.limits.max_tokens, |w| {
-            sink.add(Namespace::Body, w);
+            let hash = sink.add_hashed(Namespace::Body, w);
+            if let Some(list) = lexicon.and_then(|l| l.list_of(hash)) {
+                sink.add(Namespace::Lexicon, list);
+            }
             if word_pairs {
                 if let Some(seed) = previous_seed {
                     sink.add_pair(seed, &previous, w);
@@ -501,6 +523,11 @@ fn log_bucket(n: usize) -> usize {
 
 const PAIR_SEED: u64 = 0x2002;
 
+/// The feature hash of body word `word`.
+pub(crate) fn body_word_hash(word: &str) -> u64 {
+    xxh3_64_with_seed(word.as_bytes(), Namespace::Body.seed())
+}
+
 /// Appends `n` in decimal, as `format!("{n}")` writes it.
 fn push_decimal(out: &mut String, n: usize) {
     let mut digits = [0u8; 20];
@@ -541,12 +568,18 @@ impl<V: FnMut(u64)> Sink<'_, V> {
     }
 
     fn add(&mut self, namespace: Namespace, token: &str) {
+        self.add_hashed(namespace, token);
+    }
+
+    /// [`Sink::add`], returning the feature's hash.
+    fn add_hashed(&mut self, namespace: Namespace, token: &str) -> u64 {
         let hash = self.add_seeded(namespace.seed(), token, || {
             format!("{}:{}", namespace.prefix(), token)
         });
         if namespace == Namespace::Header {
             self.note_header(hash);
         }
+        hash
     }
 
     /// Notes a hash of the header namespace, when a headerless copy is being made.
@@ -760,6 +793,36 @@ mod tests {
                 "{expected}: {with:?}"
             );
         }
+    }
+
+    #[test]
+    fn lexicon_words_add_their_list_once_per_occurrence() {
+        const PHARMA: &[u8] = b"From: a@b.example\nSubject: cheap C1alis\n\nBuy cialis or v-i-a-g-r-a at our pharmacy. Also a mortgage.\n";
+        let extractor = FeatureExtractor::new(FeatureConfig::default(), None);
+        let mut names = FeatureNames::default();
+        let extraction = extractor.features_of(&extractor.parse(PHARMA), Some(&mut names));
+        let count = |wanted: &str| {
+            extraction
+                .features
+                .entries
+                .iter()
+                .find(|(hash, _)| names.get(*hash) == Some(wanted))
+                .map(|&(_, count)| count)
+        };
+        // Subject `c1alis` (folded), body `cialis`, `viagra` (spelled out) and `pharmacy`.
+        assert_eq!(count("lex:pharma"), Some(4.0));
+        assert_eq!(count("lex:mortgage"), Some(1.0));
+        assert_eq!(count("lex:software"), None);
+        assert_eq!(count("body:cialis"), Some(1.0));
+        let without = feature_names(
+            FeatureConfig {
+                lexicons: false,
+                ..FeatureConfig::default()
+            },
+            PHARMA,
+        );
+        assert!(!without.iter().any(|name| name.starts_with("lex:")));
+        assert!(without.iter().any(|name| name == "body:cialis"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod extract;
 mod flags;
 mod html;
+mod lexicon;
 mod limits;
 mod normalize;
 mod parse;

@@ -12,13 +12,14 @@
 //! whose words are features. Version 7 added [`SpamNaiveBayes`], the naive Bayes part of the
 //! spam head, so that `update` can continue it. Version 8 added
 //! [`FeatureConfig::mime_structure`]. Version 9 added [`ModelArtifact::log_count_scale`], how a
-//! feature's count becomes its value. bincode is not self-describing, so older payloads
+//! feature's count becomes its value. Version 10 added [`FeatureConfig::lexicons`]. bincode is not self-describing, so older payloads
 //! are decoded with their own layout and converted: a version-1 file has no online state and no
 //! parent, files before version 3 extracted header words, files before version 4 do not record
 //! their options, files before version 5 have no category counts, files before version 6 took
 //! the words of every header field (`["*"]`), files before version 7 have no naive Bayes
 //! part, files before version 8 extracted the MIME structure features, and files before
-//! version 9 weighed counts as `1 + ln(count)` (scale 1). This build writes version 9 only.
+//! version 9 weighed counts as `1 + ln(count)` (scale 1), and files before version 10 have no
+//! word-list features. This build writes version 10 only.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,7 +28,7 @@ use spamflow_features::{FeatureConfig, Limits};
 use crate::train::CategoryAlgorithm;
 
 /// The artifact format this build writes (it also reads [`OLDEST_FORMAT_VERSION`] and later).
-pub const FORMAT_VERSION: u32 = 9;
+pub const FORMAT_VERSION: u32 = 10;
 /// The oldest artifact format this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"SPAMFLOW";
@@ -310,7 +311,7 @@ struct FeatureConfigV7 {
 
 impl From<FeatureConfigV7> for FeatureConfig {
     fn from(v7: FeatureConfigV7) -> Self {
-        FeatureConfig {
+        FeatureConfigV9 {
             limits: v7.limits,
             ignored_header_prefixes: v7.ignored_header_prefixes,
             word_pairs: v7.word_pairs,
@@ -319,20 +320,48 @@ impl From<FeatureConfigV7> for FeatureConfig {
             subword_window_bytes: v7.subword_window_bytes,
             mime_structure: true,
         }
+        .into()
     }
 }
 
-/// The payload layout of format versions 1 to 8: metadata `M`, feature configuration `F`, the
-/// model, then `O`, the online state (absent in version 1), `C`, the category counts (absent
-/// before version 5), and `N`, the spam head's naive Bayes part (absent before version 7). The
-/// layouts also decode types of today's build: [`ModelMetadata`] (versions 4 to 8),
-/// [`SpamNaiveBayes`] (versions 7 and 8), [`FeatureConfig`] (version 8), and in all of them [`Limits`],
-/// `TrainingData`, `ValidationSummary`, [`OnlineState`] and [`CategoryCounts`]. A change to one
-/// of those needs a frozen copy of today's layout here (the tests of
-/// `tests/fixtures/format-*.spamflow` fail until there is one). No layout before version 9 has
-/// the count scale.
+/// The feature-configuration layout of format versions 8 and 9 (no `lexicons`: those builds
+/// had no word-list features).
 #[derive(Deserialize)]
-struct LegacyArtifact<M, F, O, C, N = Absent> {
+struct FeatureConfigV9 {
+    limits: Limits,
+    ignored_header_prefixes: Vec<String>,
+    word_pairs: bool,
+    header_words: bool,
+    header_word_fields: Vec<String>,
+    subword_window_bytes: usize,
+    mime_structure: bool,
+}
+
+impl From<FeatureConfigV9> for FeatureConfig {
+    fn from(v9: FeatureConfigV9) -> Self {
+        FeatureConfig {
+            limits: v9.limits,
+            ignored_header_prefixes: v9.ignored_header_prefixes,
+            word_pairs: v9.word_pairs,
+            header_words: v9.header_words,
+            header_word_fields: v9.header_word_fields,
+            subword_window_bytes: v9.subword_window_bytes,
+            mime_structure: v9.mime_structure,
+            lexicons: false,
+        }
+    }
+}
+
+/// The payload layout of format versions 1 to 9: metadata `M`, feature configuration `F`, the
+/// model, then `O`, the online state (absent in version 1), `C`, the category counts (absent
+/// before version 5), `N`, the spam head's naive Bayes part (absent before version 7), and `S`,
+/// the count scale (absent before version 9). The layouts also decode types of today's build:
+/// [`ModelMetadata`] (versions 4 to 9), [`SpamNaiveBayes`] (versions 7 to 9), and in all of them
+/// [`Limits`], `TrainingData`, `ValidationSummary`, [`OnlineState`] and [`CategoryCounts`]. A
+/// change to one of those needs a frozen copy of today's layout here (the tests of
+/// `tests/fixtures/format-*.spamflow` fail until there is one).
+#[derive(Deserialize)]
+struct LegacyArtifact<M, F, O, C, N = Absent, S = Absent> {
     metadata: M,
     feature_config: F,
     tokenizer_json: Option<String>,
@@ -347,6 +376,7 @@ struct LegacyArtifact<M, F, O, C, N = Absent> {
     online_state: O,
     category_counts: C,
     spam_naive_bayes: N,
+    log_count_scale: S,
 }
 
 /// The version-1 payload layout: version-1 metadata, the oldest feature configuration, no
@@ -374,27 +404,37 @@ type ModelArtifactV7 = LegacyArtifact<
     Option<CategoryCounts>,
     Option<SpamNaiveBayes>,
 >;
-/// The version-8 payload layout: the current one without the count scale.
+/// The version-8 payload layout: version 9's without the count scale.
 type ModelArtifactV8 = LegacyArtifact<
     ModelMetadata,
-    FeatureConfig,
+    FeatureConfigV9,
     Option<OnlineState>,
     Option<CategoryCounts>,
     Option<SpamNaiveBayes>,
+>;
+/// The version-9 payload layout: the current one without `lexicons`.
+type ModelArtifactV9 = LegacyArtifact<
+    ModelMetadata,
+    FeatureConfigV9,
+    Option<OnlineState>,
+    Option<CategoryCounts>,
+    Option<SpamNaiveBayes>,
+    f32,
 >;
 
 /// The count scale of every model before format version 9: `1 + ln(count)`.
 const LEGACY_LOG_COUNT_SCALE: f32 = 1.0;
 
-impl<M, F, O, C, N> From<LegacyArtifact<M, F, O, C, N>> for ModelArtifact
+impl<M, F, O, C, N, S> From<LegacyArtifact<M, F, O, C, N, S>> for ModelArtifact
 where
     M: Into<ModelMetadata>,
     F: Into<FeatureConfig>,
     O: Into<Option<OnlineState>>,
     C: Into<Option<CategoryCounts>>,
     N: Into<Option<SpamNaiveBayes>>,
+    S: Into<Option<f32>>,
 {
-    fn from(legacy: LegacyArtifact<M, F, O, C, N>) -> Self {
+    fn from(legacy: LegacyArtifact<M, F, O, C, N, S>) -> Self {
         ModelArtifact {
             metadata: legacy.metadata.into(),
             feature_config: legacy.feature_config.into(),
@@ -410,7 +450,10 @@ where
             online_state: legacy.online_state.into(),
             category_counts: legacy.category_counts.into(),
             spam_naive_bayes: legacy.spam_naive_bayes.into(),
-            log_count_scale: LEGACY_LOG_COUNT_SCALE,
+            log_count_scale: legacy
+                .log_count_scale
+                .into()
+                .unwrap_or(LEGACY_LOG_COUNT_SCALE),
         }
     }
 }
@@ -461,7 +504,8 @@ impl From<ModelMetadataV3> for ModelMetadata {
 }
 
 /// A part an older layout does not have (the online state of a version-1 file, the category
-/// counts before version 5, the spam head's naive Bayes part before version 7): no bytes
+/// counts before version 5, the spam head's naive Bayes part before version 7, the count scale
+/// before version 9): no bytes
 /// (bincode writes nothing for a unit struct), read as `None`.
 #[derive(Deserialize)]
 struct Absent;
@@ -479,6 +523,12 @@ impl From<Absent> for Option<CategoryCounts> {
 }
 
 impl From<Absent> for Option<SpamNaiveBayes> {
+    fn from(_: Absent) -> Self {
+        None
+    }
+}
+
+impl From<Absent> for Option<f32> {
     fn from(_: Absent) -> Self {
         None
     }
@@ -575,6 +625,7 @@ impl ModelArtifact {
             6 => decode::<ModelArtifactV6>(payload)?.into(),
             7 => decode::<ModelArtifactV7>(payload)?.into(),
             8 => decode::<ModelArtifactV8>(payload)?.into(),
+            9 => decode::<ModelArtifactV9>(payload)?.into(),
             _ => decode(payload)?,
         };
         artifact.check_shapes()?;
@@ -869,6 +920,13 @@ pub(crate) mod tests {
     /// `1 + ln(count)`, as every build weighed them then.
     fn before_version_9(mut artifact: ModelArtifact) -> ModelArtifact {
         artifact.log_count_scale = 1.0;
+        before_version_10(artifact)
+    }
+
+    /// `artifact` as a file written before format version 10 reads: no word-list features,
+    /// which no build extracted then.
+    fn before_version_10(mut artifact: ModelArtifact) -> ModelArtifact {
+        artifact.feature_config.lexicons = false;
         artifact
     }
 
@@ -1055,6 +1113,28 @@ pub(crate) mod tests {
         assert_round_trips_but_not_as(&current, 8)
     }
 
+    /// [`tiny_artifact`] with build options, category counts and a spam-head naive Bayes part,
+    /// as a version-9 build wrote it.
+    const VERSION_9_FILE: &[u8] = include_bytes!("../tests/fixtures/format-9.spamflow");
+
+    #[test]
+    fn version_9_files_load_without_word_list_features() -> Result<(), ArtifactError> {
+        let artifact = with_every_part(before_version_10(tiny_artifact()));
+        let loaded = assert_reads_as(VERSION_9_FILE, 9, &artifact)?;
+        assert_eq!(loaded.log_count_scale, 0.25);
+        // It keeps extracting the features it was trained with: no word lists.
+        let pharma = b"From: a@a.example\nSubject: cheap viagra\n\nour pharmacy\n";
+        assert!(!feature_names(loaded.feature_config, pharma).contains("lex:pharma"));
+        // A version-9 payload under a version-10 header is refused, not misread, and a current
+        // file is not read as version 9.
+        let relabeled = frame(10, &VERSION_9_FILE[HEADER_LEN..]);
+        assert!(ModelArtifact::from_bytes(&relabeled).is_err());
+        let mut current = artifact.clone();
+        current.feature_config.lexicons = true;
+        current.tokenizer_json = Some("{}".into());
+        assert_round_trips_but_not_as(&current, 9)
+    }
+
     #[test]
     fn a_count_scale_outside_0_to_1_is_refused() -> Result<(), ArtifactError> {
         for scale in [-0.5, 1.5, f32::NAN, f32::INFINITY] {
@@ -1192,7 +1272,7 @@ pub(crate) mod tests {
         let mut future = bytes.clone();
         future[8] = 99;
         assert!(error(&future).contains("version 99"));
-        assert!(error(&future).contains("versions 1 to 9"));
+        assert!(error(&future).contains("versions 1 to 10"));
         let mut inconsistent = artifact.clone();
         inconsistent.spam_weights.pop();
         assert!(error(&inconsistent.to_bytes()?).contains("spam weights"));

@@ -783,6 +783,12 @@ mod tests {
             // corpus (and their pairs) all make it in.
             category_feature_share: 0.2,
             folds: 3,
+            // No word lists: `pills` and `bank` are on two of them, which would name the probe's
+            // kind before any update.
+            feature_config: spamflow_features::FeatureConfig {
+                lexicons: false,
+                ..Default::default()
+            },
             ..TrainOptions::default()
         };
         let old = corpus(

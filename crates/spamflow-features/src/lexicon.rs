@@ -1,0 +1,312 @@
+//! Word lists of the kinds of spam: prior knowledge, not learned from any corpus.
+//!
+//! A word of a list found in the subject or body adds the feature `lex:<list>` (once per
+//! occurrence), besides the word's own feature. A model learns one weight for the list from the
+//! training mail that uses some of its words, and that weight then also carries the words the
+//! training mail never used: drug and product names of a later season (`cialis`, `levitra`), other
+//! software titles. The lists are written from general knowledge of spam, not chosen by what helps
+//! on any evaluation set; the words are in the form [`crate::normalize::words`] makes them
+//! (lower case, de-obfuscated).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::LazyLock;
+
+/// The word lists: name and words.
+const LISTS: [(&str, &[&str]); 6] = [
+    (
+        "pharma",
+        &[
+            "viagra",
+            "cialis",
+            "levitra",
+            "xanax",
+            "valium",
+            "vicodin",
+            "phentermine",
+            "ambien",
+            "tramadol",
+            "hydrocodone",
+            "oxycodone",
+            "oxycontin",
+            "propecia",
+            "meridia",
+            "xenical",
+            "adipex",
+            "ultram",
+            "carisoprodol",
+            "diazepam",
+            "alprazolam",
+            "lorazepam",
+            "ativan",
+            "zoloft",
+            "prozac",
+            "paxil",
+            "celebrex",
+            "vioxx",
+            "sildenafil",
+            "tadalafil",
+            "vardenafil",
+            "didrex",
+            "bontril",
+            "soma",
+            "zyban",
+            "valtrex",
+            "lipitor",
+            "hgh",
+            "pharmacy",
+            "pharmacies",
+            "pharmaceutical",
+            "pharmaceuticals",
+            "pharmacist",
+            "drugstore",
+            "prescription",
+            "prescriptions",
+            "prescribe",
+            "prescribed",
+            "meds",
+            "medication",
+            "medications",
+            "pill",
+            "pills",
+            "rx",
+            "erectile",
+            "erection",
+            "erections",
+            "impotence",
+            "dysfunction",
+            "libido",
+            "penis",
+            "enlargement",
+            "dosage",
+        ],
+    ),
+    (
+        "mortgage",
+        &[
+            "mortgage",
+            "mortgages",
+            "refinance",
+            "refinanced",
+            "refinancing",
+            "refi",
+            "lender",
+            "lenders",
+            "loan",
+            "loans",
+            "homeowner",
+            "homeowners",
+            "apr",
+            "equity",
+            "escrow",
+            "amortization",
+            "preapproved",
+            "refinances",
+            "foreclosure",
+            "realtor",
+            "realtors",
+            "underwriting",
+        ],
+    ),
+    (
+        "software",
+        &[
+            "oem",
+            "software",
+            "softwares",
+            "adobe",
+            "photoshop",
+            "acrobat",
+            "illustrator",
+            "dreamweaver",
+            "macromedia",
+            "microsoft",
+            "msoffice",
+            "autocad",
+            "coreldraw",
+            "corel",
+            "norton",
+            "symantec",
+            "quickbooks",
+            "quark",
+            "quarkxpress",
+            "premiere",
+            "fireworks",
+            "licensed",
+            "license",
+            "licence",
+            "licenses",
+            "serial",
+            "serials",
+            "crack",
+            "cracked",
+            "warez",
+            "keygen",
+            "download",
+            "downloads",
+            "retail",
+        ],
+    ),
+    (
+        "stock",
+        &[
+            "stock",
+            "stocks",
+            "shares",
+            "shareholder",
+            "shareholders",
+            "investor",
+            "investors",
+            "otc",
+            "otcbb",
+            "pinksheets",
+            "ticker",
+            "undervalued",
+            "nasdaq",
+            "amex",
+            "nyse",
+            "symbol",
+            "dividend",
+            "dividends",
+            "valuation",
+            "trading",
+            "brokerage",
+        ],
+    ),
+    (
+        "adult",
+        &[
+            "sex", "sexy", "porn", "porno", "xxx", "nude", "nudes", "naked", "horny", "hardcore",
+            "erotic", "webcam", "webcams", "milf", "babes", "sluts", "slut", "pussy", "lesbian",
+            "lesbians", "orgasm", "fetish", "nympho", "explicit",
+        ],
+    ),
+    (
+        "fraud",
+        &[
+            "beneficiary",
+            "inheritance",
+            "kin",
+            "barrister",
+            "deceased",
+            "confidential",
+            "transaction",
+            "remittance",
+            "consignment",
+            "lottery",
+            "lotto",
+            "winnings",
+            "claims",
+            "payout",
+            "paypal",
+            "ebay",
+            "verify",
+            "verification",
+            "suspended",
+            "unauthorized",
+            "password",
+            "login",
+            "nigeria",
+            "nigerian",
+            "dollars",
+            "usd",
+            "million",
+            "millions",
+            "wire",
+            "diplomat",
+            "bank",
+        ],
+    ),
+];
+
+/// Hashes that are already uniform, used as they are.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A word's list, by the word's hash.
+pub(crate) struct Lexicon {
+    /// One bit per value of a hash's low 12 bits, set when a listed word's hash has it: most
+    /// words are on no list, and one bit in a cache line tells so, before any map lookup.
+    filter: [u64; 64],
+    lists: HashMap<u64, &'static str, BuildHasherDefault<Identity>>,
+}
+
+impl Lexicon {
+    /// The lists keyed by `hash(word)`.
+    pub(crate) fn new(hash: impl Fn(&str) -> u64) -> Self {
+        let lists: HashMap<_, _, _> = LISTS
+            .iter()
+            .flat_map(|&(name, words)| words.iter().map(move |word| (word, name)))
+            .map(|(word, name)| (hash(word), name))
+            .collect();
+        let mut filter = [0; 64];
+        for &hash in lists.keys() {
+            let (word, bit) = filter_position(hash);
+            filter[word] |= bit;
+        }
+        Lexicon { filter, lists }
+    }
+
+    /// The list of the word whose hash is `hash`, if any.
+    pub(crate) fn list_of(&self, hash: u64) -> Option<&'static str> {
+        let (word, bit) = filter_position(hash);
+        if self.filter[word] & bit == 0 {
+            return None;
+        }
+        self.lists.get(&hash).copied()
+    }
+}
+
+/// Where `hash` sits in [`Lexicon::filter`]: the word and its bit.
+fn filter_position(hash: u64) -> (usize, u64) {
+    let low = (hash & 0xfff) as usize;
+    (low / 64, 1 << (low % 64))
+}
+
+/// The lexicon keyed by body-word hashes.
+pub(crate) static BODY_LEXICON: LazyLock<Lexicon> =
+    LazyLock::new(|| Lexicon::new(crate::extract::body_word_hash));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_word_is_one_word_as_the_splitter_makes_it_and_on_one_list() {
+        let mut seen = std::collections::HashSet::new();
+        for (name, words) in LISTS {
+            for &word in words {
+                let mut split = Vec::new();
+                crate::normalize::words(word, 10, |w| split.push(w.to_owned()));
+                assert_eq!(split, [word], "{name}: {word}");
+                assert!(seen.insert(word), "{word} is on two lists");
+            }
+        }
+        let lexicon = Lexicon::new(crate::extract::body_word_hash);
+        assert_eq!(lexicon.lists.len(), seen.len());
+        assert_eq!(
+            lexicon.list_of(crate::extract::body_word_hash("cialis")),
+            Some("pharma")
+        );
+        assert_eq!(
+            lexicon.list_of(crate::extract::body_word_hash("meeting")),
+            None
+        );
+    }
+}
