@@ -272,18 +272,41 @@ fn neutralize_encoded_messages(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(patched)
 }
 
-/// True when `rfc822`, `global` or `digest` occurs anywhere in `bytes`, in any case. Looks only
-/// at the candidates memchr finds: the fourth byte of `rfc822` / `global` (`8`, `b`) and the third
-/// of `digest` (`g`), instead of comparing every window.
+/// The subtypes that make a nested message, as mail-parser matches them (contiguous bytes).
+const NESTING_SUBTYPES: [&[u8]; 3] = [b"rfc822", b"global", b"digest"];
+
+static NESTING_FINDERS: LazyLock<[memchr::memmem::Finder<'static>; 3]> =
+    LazyLock::new(|| NESTING_SUBTYPES.map(memchr::memmem::Finder::new));
+
+/// True when `rfc822`, `global` or `digest` occurs anywhere in `bytes`, in any case. Each 4 KiB
+/// window is folded to lower case by setting bit 5 of every byte, which turns every case of the
+/// three words into the lower-case one (and a few control bytes into digits), searched with
+/// memchr's vectorised `memmem`; each hit is confirmed on the original bytes. Letters are too
+/// common to search byte by byte: base64 and text have a candidate every few dozen bytes.
 fn may_nest(bytes: &[u8]) -> bool {
-    let word_at = |start: usize, word: &[u8]| {
-        bytes
-            .get(start..start + word.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(word))
-    };
-    memchr::memchr3_iter(b'8', b'b', b'B', bytes)
-        .any(|at| at >= 3 && (word_at(at - 3, b"rfc822") || word_at(at - 3, b"global")))
-        || memchr::memchr2_iter(b'g', b'G', bytes).any(|at| at >= 2 && word_at(at - 2, b"digest"))
+    const WINDOW: usize = 4096;
+    // Each window reaches five bytes into the next, so a word that starts in it ends in it.
+    const OVERLAP: usize = 5;
+    let mut folded = [0u8; WINDOW + OVERLAP];
+    let mut start = 0;
+    while start < bytes.len() {
+        let window = &bytes[start..bytes.len().min(start + WINDOW + OVERLAP)];
+        let folded = &mut folded[..window.len()];
+        for (to, &from) in folded.iter_mut().zip(window) {
+            *to = from | 0x20;
+        }
+        for (finder, word) in NESTING_FINDERS.iter().zip(NESTING_SUBTYPES) {
+            if finder.find_iter(folded).any(|at| {
+                window
+                    .get(at..at + word.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(word))
+            }) {
+                return true;
+            }
+        }
+        start += WINDOW;
+    }
+    false
 }
 
 /// False when a Content-Transfer-Encoding field surely leaves the body as it is (empty, `7bit`,
@@ -701,6 +724,51 @@ mod tests {
     }
 
     use super::*;
+
+    /// [`may_nest`] by definition: every window compared.
+    fn may_nest_by_definition(bytes: &[u8]) -> bool {
+        NESTING_SUBTYPES.iter().any(|word| {
+            bytes
+                .windows(word.len())
+                .any(|w| w.eq_ignore_ascii_case(word))
+        })
+    }
+
+    #[test]
+    fn may_nest_finds_the_words_in_any_case_across_window_edges() {
+        for word in [&b"RfC822"[..], b"gLoBaL", b"DIGEST"] {
+            for at in (4080..4100).chain(8180..8200) {
+                let mut bytes = vec![b'b'; 8300];
+                bytes[at..at + word.len()].copy_from_slice(word);
+                assert!(may_nest(&bytes), "{at}");
+                assert!(may_nest(&bytes[..at + word.len()]), "{at} at the end");
+                assert!(!may_nest(&bytes[..at + word.len() - 1]), "{at} cut short");
+            }
+        }
+        // Bytes that fold onto the words' letters or digits are confirmed, not taken.
+        for near in [
+            &b"rfc\x18\x12\x12"[..],
+            b"G\x0cobal",
+            b"dig\x05st",
+            b"rfc82",
+        ] {
+            assert!(!may_nest(near));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn may_nest_agrees_with_its_definition(
+            mut bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..9000),
+            word in 0..3usize,
+            at in proptest::option::of(0..9000usize),
+        ) {
+            if let Some(at) = at.filter(|&at| at + 6 <= bytes.len()) {
+                bytes[at..at + 6].copy_from_slice(NESTING_SUBTYPES[word]);
+            }
+            proptest::prop_assert_eq!(may_nest(&bytes), may_nest_by_definition(&bytes));
+        }
+    }
 
     const SIMPLE: &[u8] = b"From spammer@example.com  Mon Jan  1 00:00:00 2002\n\
 Return-Path: <bounce@bulk.example.net>\n\
