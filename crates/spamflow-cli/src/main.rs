@@ -619,10 +619,11 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     writeln!(
         out,
         "word lists        {}",
-        if artifact.feature_config.lexicons {
-            "on (subject and body words on the lists of kinds of spam add lex: features)"
-        } else {
-            "off"
+        match artifact.feature_config.lexicons {
+            0 => "off".to_owned(),
+            version => format!(
+                "version {version} (subject and body words on the lists of kinds of spam add lex: features)"
+            ),
         }
     )?;
     writeln!(

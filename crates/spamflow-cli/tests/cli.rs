@@ -254,7 +254,7 @@ fn train_eval_classify_inspect_on_a_corpus_slice() {
         "{text}"
     );
     assert!(text.contains("mime structure    off\n"), "{text}");
-    assert!(text.contains("word lists        on ("), "{text}");
+    assert!(text.contains("word lists        version 1 ("), "{text}");
 
     // The options the model records train the same model again.
     let recorded = ok(&["inspect", "--options", model.to_str().unwrap()]);
@@ -292,7 +292,7 @@ fn a_model_from_an_older_format_keeps_its_header_words_in_inspect_and_its_option
     assert!(options.contains("mime_structure = true\n"), "{options}");
     // Nor had it word-list features, as no build before format version 10.
     assert!(text.contains("word lists        off\n"), "{text}");
-    assert!(options.contains("lexicons = false\n"), "{options}");
+    assert!(options.contains("lexicons = 0\n"), "{options}");
     // It weighed counts as every build before format version 9, and retraining must too.
     assert!(text.contains("count weighting   1 + 1 ln(count)"), "{text}");
     assert!(options.contains("log_count_scale = 1.0\n"), "{options}");

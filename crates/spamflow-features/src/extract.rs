@@ -8,7 +8,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::flags::Flags;
 use crate::html::floor_char_boundary;
-use crate::lexicon::BODY_LEXICON;
+use crate::lexicon::{LEXICON_VERSION, lexicon};
 use crate::limits::Limits;
 use crate::normalize::{normalize_text, words};
 use crate::parse::{ParsedMail, base_domain, parse_mail, url_host};
@@ -109,13 +109,14 @@ pub struct FeatureConfig {
     /// transactional ham is HTML too. Without them a model ranks later mail and commercial ham
     /// better (`dev/generalization.sh`, see docs/generalization.md).
     pub mime_structure: bool,
-    /// Features for the word lists of kinds of spam (`lex:pharma`, `lex:mortgage`, ...; default
-    /// true; models before format version 10 have none): one per subject or body word that is on
-    /// a list. Written from knowledge of spam, not learned, they carry the words a corpus lacks
-    /// (drug and software names of a later season) on the weight the list earned from the words
-    /// it has. With them a model ranks later mail and names its kind better
+    /// Which word lists of kinds of spam add features (`lex:pharma`, `lex:mortgage`, ...): 0
+    /// none (every model before format version 10), 1 the lists of 28 November 2026 (default;
+    /// see `lexicon.rs`, [`LEXICON_VERSION`] is the newest). A subject or body word on a list adds
+    /// its list's feature. Written from knowledge of spam, not learned, the lists carry the words
+    /// a corpus lacks (drug and software names of a later season) on the weight the list earned
+    /// from the words it has. With them a model ranks later mail and names its kind better
     /// (`dev/generalization.sh`, see docs/generalization.md).
-    pub lexicons: bool,
+    pub lexicons: u32,
 }
 
 impl Default for FeatureConfig {
@@ -146,7 +147,7 @@ impl Default for FeatureConfig {
             header_word_fields: DEFAULT_HEADER_WORD_FIELDS.map(str::to_owned).to_vec(),
             subword_window_bytes: 64,
             mime_structure: false,
-            lexicons: true,
+            lexicons: LEXICON_VERSION,
         }
     }
 }
@@ -172,6 +173,17 @@ const DEFAULT_HEADER_WORD_FIELDS: [&str; 16] = [
 ];
 
 impl FeatureConfig {
+    /// What is wrong with the configuration, if anything: a word-list version this build does not
+    /// have (a model trained by a newer build).
+    pub fn problem(&self) -> Option<String> {
+        (self.lexicons > LEXICON_VERSION).then(|| {
+            format!(
+                "word lists version {} is unknown to this build, which has versions 0 (none) to {LEXICON_VERSION}: use a newer spamflow",
+                self.lexicons
+            )
+        })
+    }
+
     /// Whether the words of header field `name` are features (names compare without regard
     /// to ASCII case).
     pub fn header_words_of(&self, name: &str) -> bool {
@@ -320,7 +332,7 @@ impl FeatureExtractor {
 
         let mut normalized = String::new();
         normalize_text(&mail.subject, &mut normalized);
-        let lexicon = self.config.lexicons.then(|| &*BODY_LEXICON);
+        let lexicon = lexicon(self.config.lexicons);
         let subject_stats = words(&normalized, 200, |w| {
             sink.add(Namespace::Subject, w);
             if let Some(list) = lexicon.and_then(|l| l.list_of(body_word_hash(w))) {
@@ -816,7 +828,7 @@ mod tests {
         assert_eq!(count("body:cialis"), Some(1.0));
         let without = feature_names(
             FeatureConfig {
-                lexicons: false,
+                lexicons: 0,
                 ..FeatureConfig::default()
             },
             PHARMA,

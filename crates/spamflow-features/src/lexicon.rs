@@ -7,13 +7,20 @@
 //! software titles. The lists are written from general knowledge of spam, not chosen by what helps
 //! on any evaluation set; the words are in the form [`crate::normalize::words`] makes them
 //! (lower case, de-obfuscated).
+//!
+//! A model records the version of the lists it was trained with ([`crate::FeatureConfig::lexicons`]),
+//! not the lists: a version's lists never change (a test pins them), and a build that wants other
+//! lists adds a version beside the old ones, so every model keeps extracting what it learned.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
-/// The word lists: name and words.
-const LISTS: [(&str, &[&str]); 6] = [
+/// The newest version of the word lists this build has (0 stands for none).
+pub const LEXICON_VERSION: u32 = 1;
+
+/// The word lists of version 1 (28 November 2026): name and words.
+const VERSION_1: [(&str, &[&str]); 6] = [
     (
         "pharma",
         &[
@@ -228,6 +235,7 @@ impl Hasher for Identity {
         self.0
     }
 
+    /// Required by the trait; the lexicon's keys are `u64`, which hash through `write_u64`.
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(b);
@@ -248,9 +256,9 @@ pub(crate) struct Lexicon {
 }
 
 impl Lexicon {
-    /// The lists keyed by `hash(word)`.
-    pub(crate) fn new(hash: impl Fn(&str) -> u64) -> Self {
-        let lists: HashMap<_, _, _> = LISTS
+    /// `lists` keyed by `hash(word)`.
+    fn new(lists: &[(&'static str, &[&str])], hash: impl Fn(&str) -> u64) -> Self {
+        let lists: HashMap<_, _, _> = lists
             .iter()
             .flat_map(|&(name, words)| words.iter().map(move |word| (word, name)))
             .map(|(word, name)| (hash(word), name))
@@ -279,9 +287,18 @@ fn filter_position(hash: u64) -> (usize, u64) {
     (low / 64, 1 << (low % 64))
 }
 
-/// The lexicon keyed by body-word hashes.
-pub(crate) static BODY_LEXICON: LazyLock<Lexicon> =
-    LazyLock::new(|| Lexicon::new(crate::extract::body_word_hash));
+/// The lists of version 1 keyed by body-word hashes.
+static VERSION_1_BY_HASH: LazyLock<Lexicon> =
+    LazyLock::new(|| Lexicon::new(&VERSION_1, crate::extract::body_word_hash));
+
+/// The word lists of `version`, keyed by body-word hashes; `None` for 0 (no lists) and for a
+/// version this build does not have (a model that names one is refused when it loads).
+pub(crate) fn lexicon(version: u32) -> Option<&'static Lexicon> {
+    match version {
+        1 => Some(&VERSION_1_BY_HASH),
+        _ => None,
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -290,7 +307,7 @@ mod tests {
     #[test]
     fn every_listed_word_is_one_word_as_the_splitter_makes_it_and_on_one_list() {
         let mut seen = std::collections::HashSet::new();
-        for (name, words) in LISTS {
+        for (name, words) in VERSION_1 {
             for &word in words {
                 let mut split = Vec::new();
                 crate::normalize::words(word, 10, |w| split.push(w.to_owned()));
@@ -298,7 +315,7 @@ mod tests {
                 assert!(seen.insert(word), "{word} is on two lists");
             }
         }
-        let lexicon = Lexicon::new(crate::extract::body_word_hash);
+        let lexicon = Lexicon::new(&VERSION_1, crate::extract::body_word_hash);
         assert_eq!(lexicon.lists.len(), seen.len());
         assert_eq!(
             lexicon.list_of(crate::extract::body_word_hash("cialis")),
@@ -307,6 +324,23 @@ mod tests {
         assert_eq!(
             lexicon.list_of(crate::extract::body_word_hash("meeting")),
             None
+        );
+        assert!(super::lexicon(0).is_none() && super::lexicon(LEXICON_VERSION + 1).is_none());
+    }
+
+    #[test]
+    fn version_1_lists_stay_as_models_learned_them() {
+        // Models record the version of their lists, not the words: a word added to or removed
+        // from version 1 would change the features of every model trained with it. Add a
+        // version instead, keep this one, and raise `LEXICON_VERSION`.
+        let text: String = VERSION_1
+            .iter()
+            .map(|(name, words)| format!("{name}:{}\n", words.join(",")))
+            .collect();
+        assert_eq!(
+            xxhash_rust::xxh3::xxh3_64(text.as_bytes()),
+            0xf799_2d7e_d522_b1f9,
+            "the word lists of version 1 changed"
         );
     }
 }

@@ -18,6 +18,7 @@ pub use extract::{
     Extraction, FeatureConfig, FeatureExtractor, FeatureNames, Namespace, SparseFeatures,
 };
 pub use flags::Flags;
+pub use lexicon::LEXICON_VERSION;
 pub use limits::Limits;
 pub use parse::{Attachment, ParsedMail, delivery_recipients, message_id, parse_mail};
 pub use subword::{SubwordError, SubwordTokenizer};

@@ -12,7 +12,8 @@
 //! whose words are features. Version 7 added [`SpamNaiveBayes`], the naive Bayes part of the
 //! spam head, so that `update` can continue it. Version 8 added
 //! [`FeatureConfig::mime_structure`]. Version 9 added [`ModelArtifact::log_count_scale`], how a
-//! feature's count becomes its value. Version 10 added [`FeatureConfig::lexicons`]. bincode is not self-describing, so older payloads
+//! feature's count becomes its value. Version 10 added [`FeatureConfig::lexicons`]. bincode is
+//! not self-describing, so older payloads
 //! are decoded with their own layout and converted: a version-1 file has no online state and no
 //! parent, files before version 3 extracted header words, files before version 4 do not record
 //! their options, files before version 5 have no category counts, files before version 6 took
@@ -347,7 +348,7 @@ impl From<FeatureConfigV9> for FeatureConfig {
             header_word_fields: v9.header_word_fields,
             subword_window_bytes: v9.subword_window_bytes,
             mime_structure: v9.mime_structure,
-            lexicons: false,
+            lexicons: 0,
         }
     }
 }
@@ -674,6 +675,9 @@ impl ModelArtifact {
         if let Some(problem) = log_count_scale_problem(self.log_count_scale) {
             return Err(ArtifactError::Invalid(problem));
         }
+        if let Some(problem) = self.feature_config.problem() {
+            return Err(ArtifactError::Invalid(problem));
+        }
         if let Some(counts) = &self.category_counts {
             counts.check()?;
         }
@@ -926,7 +930,7 @@ pub(crate) mod tests {
     /// `artifact` as a file written before format version 10 reads: no word-list features,
     /// which no build extracted then.
     fn before_version_10(mut artifact: ModelArtifact) -> ModelArtifact {
-        artifact.feature_config.lexicons = false;
+        artifact.feature_config.lexicons = 0;
         artifact
     }
 
@@ -1130,7 +1134,7 @@ pub(crate) mod tests {
         let relabeled = frame(10, &VERSION_9_FILE[HEADER_LEN..]);
         assert!(ModelArtifact::from_bytes(&relabeled).is_err());
         let mut current = artifact.clone();
-        current.feature_config.lexicons = true;
+        current.feature_config.lexicons = 1;
         current.tokenizer_json = Some("{}".into());
         assert_round_trips_but_not_as(&current, 9)
     }
@@ -1146,6 +1150,20 @@ pub(crate) mod tests {
                 .unwrap_or_default();
             assert!(error.contains("log count scale"), "{scale}: {error}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn word_lists_this_build_does_not_have_are_refused() -> Result<(), ArtifactError> {
+        let mut artifact = tiny_artifact();
+        artifact.feature_config.lexicons = spamflow_features::LEXICON_VERSION + 1;
+        let error = ModelArtifact::from_bytes(&artifact.to_bytes()?)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("word lists version 2 is unknown"), "{error}");
+        artifact.feature_config.lexicons = spamflow_features::LEXICON_VERSION;
+        assert_eq!(ModelArtifact::from_bytes(&artifact.to_bytes()?)?, artifact);
         Ok(())
     }
 

@@ -407,6 +407,12 @@ pub fn train(
             reason,
         });
     }
+    if let Some(reason) = options.feature_config.problem() {
+        return Err(TrainError::InvalidOption {
+            name: "feature_config",
+            reason,
+        });
+    }
     let weighting = CountWeighting::new(scale);
     count_messages(&mut training_data, messages);
 

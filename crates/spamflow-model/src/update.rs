@@ -786,7 +786,7 @@ mod tests {
             // No word lists: `pills` and `bank` are on two of them, which would name the probe's
             // kind before any update.
             feature_config: spamflow_features::FeatureConfig {
-                lexicons: false,
+                lexicons: 0,
                 ..Default::default()
             },
             ..TrainOptions::default()
