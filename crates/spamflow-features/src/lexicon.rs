@@ -256,12 +256,12 @@ pub(crate) struct Lexicon {
 }
 
 impl Lexicon {
-    /// `lists` keyed by `hash(word)`.
-    fn new(lists: &[(&'static str, &[&str])], hash: impl Fn(&str) -> u64) -> Self {
+    /// `lists` keyed by the body-word hash of each word.
+    fn new(lists: &[(&'static str, &[&str])]) -> Self {
         let lists: HashMap<_, _, _> = lists
             .iter()
             .flat_map(|&(name, words)| words.iter().map(move |word| (word, name)))
-            .map(|(word, name)| (hash(word), name))
+            .map(|(word, name)| (crate::extract::body_word_hash(word), name))
             .collect();
         let mut filter = [0; 64];
         for &hash in lists.keys() {
@@ -288,8 +288,7 @@ fn filter_position(hash: u64) -> (usize, u64) {
 }
 
 /// The lists of version 1 keyed by body-word hashes.
-static VERSION_1_BY_HASH: LazyLock<Lexicon> =
-    LazyLock::new(|| Lexicon::new(&VERSION_1, crate::extract::body_word_hash));
+static VERSION_1_BY_HASH: LazyLock<Lexicon> = LazyLock::new(|| Lexicon::new(&VERSION_1));
 
 /// The word lists of `version`, keyed by body-word hashes; `None` for 0 (no lists) and for a
 /// version this build does not have (a model that names one is refused when it loads).
@@ -315,7 +314,7 @@ mod tests {
                 assert!(seen.insert(word), "{word} is on two lists");
             }
         }
-        let lexicon = Lexicon::new(&VERSION_1, crate::extract::body_word_hash);
+        let lexicon = Lexicon::new(&VERSION_1);
         assert_eq!(lexicon.lists.len(), seen.len());
         assert_eq!(
             lexicon.list_of(crate::extract::body_word_hash("cialis")),

@@ -948,6 +948,11 @@ pub(crate) mod tests {
         Ok(loaded)
     }
 
+    /// Checks that the payload of file `bytes` is refused, not misread, under a `version` header.
+    fn assert_refused_under(version: u32, bytes: &[u8]) {
+        assert!(ModelArtifact::from_bytes(&frame(version, &bytes[HEADER_LEN..])).is_err());
+    }
+
     /// Checks that `current`, which has a part format `version` lacks, round-trips as a current
     /// file and is refused, not misread, under a `version` header.
     fn assert_round_trips_but_not_as(
@@ -956,7 +961,7 @@ pub(crate) mod tests {
     ) -> Result<(), ArtifactError> {
         let bytes = current.to_bytes()?;
         assert_eq!(&ModelArtifact::from_bytes(&bytes)?, current);
-        assert!(ModelArtifact::from_bytes(&frame(version, &bytes[HEADER_LEN..])).is_err());
+        assert_refused_under(version, &bytes);
         Ok(())
     }
 
@@ -971,8 +976,7 @@ pub(crate) mod tests {
         assert_eq!(loaded.metadata.parent_model_id, None);
         // A current payload under a version-1 header is refused, not misread.
         let current = tiny_artifact().to_bytes()?;
-        let relabeled = frame(1, &current[HEADER_LEN..]);
-        assert!(ModelArtifact::from_bytes(&relabeled).is_err());
+        assert_refused_under(1, &current);
         Ok(())
     }
 
@@ -1063,8 +1067,7 @@ pub(crate) mod tests {
         artifact.category_counts = Some(tiny_counts());
         assert_reads_as(VERSION_6_FILE, 6, &artifact)?;
         // A version-6 payload under a version-7 header is refused, not misread.
-        let relabeled = frame(7, &VERSION_6_FILE[HEADER_LEN..]);
-        assert!(ModelArtifact::from_bytes(&relabeled).is_err());
+        assert_refused_under(7, VERSION_6_FILE);
         let mut current = artifact.clone();
         current.spam_naive_bayes = Some(tiny_naive_bayes());
         assert_round_trips_but_not_as(&current, 6)
@@ -1092,8 +1095,7 @@ pub(crate) mod tests {
         assert!(feature_names(loaded.feature_config, html).contains("meta:html_only"));
         // A version-7 payload under a version-8 header is refused, not misread, and a current
         // file is not read as version 7.
-        let relabeled = frame(8, &VERSION_7_FILE[HEADER_LEN..]);
-        assert!(ModelArtifact::from_bytes(&relabeled).is_err());
+        assert_refused_under(8, VERSION_7_FILE);
         let mut current = artifact.clone();
         current.feature_config.mime_structure = false;
         assert_round_trips_but_not_as(&current, 7)
@@ -1110,8 +1112,7 @@ pub(crate) mod tests {
         assert_eq!(loaded.log_count_scale, 1.0);
         // A version-8 payload under a version-9 header is refused, not misread, and a current
         // file is not read as version 8.
-        let relabeled = frame(9, &VERSION_8_FILE[HEADER_LEN..]);
-        assert!(ModelArtifact::from_bytes(&relabeled).is_err());
+        assert_refused_under(9, VERSION_8_FILE);
         let mut current = artifact.clone();
         current.log_count_scale = 0.25;
         assert_round_trips_but_not_as(&current, 8)
@@ -1131,8 +1132,7 @@ pub(crate) mod tests {
         assert!(!feature_names(loaded.feature_config, pharma).contains("lex:pharma"));
         // A version-9 payload under a version-10 header is refused, not misread, and a current
         // file is not read as version 9.
-        let relabeled = frame(10, &VERSION_9_FILE[HEADER_LEN..]);
-        assert!(ModelArtifact::from_bytes(&relabeled).is_err());
+        assert_refused_under(10, VERSION_9_FILE);
         let mut current = artifact.clone();
         current.feature_config.lexicons = 1;
         current.tokenizer_json = Some("{}".into());
